@@ -1,0 +1,1 @@
+"""The runtime: configuration, composition, CLI, transports, console and web."""

@@ -1,0 +1,85 @@
+"""Text → Command. Normalizes full-width forms and @-mention residue, finds the verb, the
+`#N` references and the rest. Knows nothing of permissions or the database."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# canonical verb -> aliases (the canonical one first)
+VERBS: dict[str, tuple[str, ...]] = {
+    "上报": ("上报", "提交", "反映"),
+    "研判": ("研判",),
+    "交办": ("交办",),
+    "反馈": ("反馈",),
+    "办结": ("办结", "化解"),
+    "退回": ("退回",),
+    "重办": ("重办",),
+    "同意延期": ("同意延期",),
+    "延期": ("延期",),
+    "合并": ("合并",),
+    "不满意": ("不满意",),
+    "督办": ("督办",),
+    "查": ("详情", "查看", "查询", "查"),
+    "列表": ("列表",),
+    "统计": ("统计",),
+    "帮助": ("帮助", "help", "?"),
+    "绑定": ("绑定",),
+    "角色": ("角色",),
+}
+_ALIASES = sorted(((a, v) for v, aliases in VERBS.items() for a in aliases), key=lambda p: -len(p[0]))
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+_MENTION = re.compile(r"(?<!\S)@\S+")
+_REF = re.compile(r"#\s*(\d{1,9})")
+_SEPARATORS = " :,;.-、。，：；"
+MAX_LENGTH = 4000
+
+
+@dataclass(frozen=True)
+class Command:
+    verb: str | None  # canonical verb, None when the text starts with none
+    refs: tuple[int, ...]  # every #N in the text, in order
+    args: str  # the text after the verb, with #N references removed
+    rest: str  # the text after the verb, as written
+    text: str  # the whole normalized text
+
+
+def normalize(text: str) -> str:
+    """NFKC (＃１２ → #12, ： → :, 　 → space), no zero-width characters, no @-mention
+    residue, trimmed; line breaks kept."""
+    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+    text = _MENTION.sub(" ", text)
+    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.splitlines()]
+    return "\n".join(line for line in lines if line).strip()
+
+
+def parse(raw: str) -> Command:
+    text = normalize(raw)
+    refs = tuple(int(n) for n in _REF.findall(text))
+    low = text.lower()
+    for alias, verb in _ALIASES:
+        if low.startswith(alias):
+            rest = text[len(alias) :]
+            if rest and alias.isascii() and alias[-1].isalpha() and rest[0].isalnum():
+                continue  # "helpful" is not "help"
+            rest = rest.lstrip(_SEPARATORS)
+            args = re.sub(r"[ \t]+", " ", _REF.sub(" ", rest)).strip(" " + _SEPARATORS)
+            return Command(verb, refs, args, rest, text)
+    return Command(None, refs, text, text, text)
+
+
+def suggest(text: str) -> str | None:
+    """The verb the sender probably meant, from the text's first word."""
+    head = re.split(r"[\s#:,]", normalize(text), maxsplit=1)[0][:4]
+    if not head:
+        return None
+    best, verb = 0.0, None
+    for alias, canonical in _ALIASES:
+        if alias.isascii():
+            continue
+        score = difflib.SequenceMatcher(None, head[: len(alias)], alias).ratio() + 0.1 * (head[0] == alias[0])
+        if score > best:
+            best, verb = score, canonical
+    return verb if best >= 0.5 else None

@@ -1,0 +1,365 @@
+"""The lifecycle verbs: 上报 (new and escalate), 研判, 交办, 反馈, 办结, 退回, 重办, 延期,
+同意延期, 合并, 不满意, 督办. Each checks, then records events; none touches a transport."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from handlers import replies as r
+from handlers.context import LEAD_TITLES, Context, Refusal
+from handlers.deadlines import DeadlineError, add_days, parse_days, parse_deadline
+from handlers.intake import mask, parse_submission
+from handlers.replies import Notice, Reply, Result
+from models import queries as q
+from models.clock import local
+from models.lifecycle import new_issue, record
+from models.tables import Issue, Person
+
+UP = {"village": "township", "township": "district"}
+DOWN = {"district": "township", "township": "village"}
+MIN_TEXT = 4
+REVISIT_DAYS = 7
+_RISK_LEVEL = re.compile(r"风险\s*[:：]?\s*(高|中|低)")
+
+
+def _event(ctx: Context, issue: Issue, kind: str, data: dict[str, Any] | None = None, tuesday: bool = False) -> None:
+    record(
+        ctx.session, issue, kind, actor_id=ctx.actor.id, at=ctx.at, msg_id=ctx.msg.msg_id, data=data, tuesday=tuesday
+    )
+
+
+def place(ctx: Context, issue: Issue) -> str:
+    unit_id = issue.village_id or issue.township_id
+    return ctx.directory.full_name(ctx.directory.get(unit_id)) if unit_id else ctx.directory.district.name
+
+
+def _ids(people: list[Person]) -> tuple[str, ...]:
+    return tuple(p.id for p in people)
+
+
+def _need(text: str, what: str, usage: str) -> str:
+    if len(text.strip()) < 2:
+        raise Refusal(f"请写明{what},如「{usage}」。")
+    return text.strip()
+
+
+def submit_or_escalate(ctx: Context) -> Result:
+    if ctx.cmd.rest.startswith("#") and ctx.cmd.refs:
+        return escalate(ctx)
+    return submit(ctx, ctx.cmd.rest)
+
+
+def submit(ctx: Context, text: str) -> Result:
+    if len(text.strip()) < MIN_TEXT:
+        raise Refusal("请在「上报」后写明问题内容,如「上报 上洋村宅基地审批8个月未批复」。")
+    intake = parse_submission(text, ctx.unit, ctx.directory)
+    level = ctx.directory.level_of(ctx.unit)
+    unit_id = ctx.unit.id if level != "district" else ctx.directory.district.id
+    data = {
+        "title": intake.title,
+        "text": text,
+        "level": level,
+        "unit_id": unit_id,
+        "township_id": intake.township.id if intake.township else None,
+        "village_id": intake.village.id if intake.village else None,
+        "category": intake.category,
+        "litigation_risk": intake.litigation_risk,
+        "phones": intake.phones,
+        "has_id_number": intake.has_id_number,
+        "reporter_id": ctx.actor.id,
+        "source_msg_id": ctx.msg.msg_id,
+        "conversation_id": ctx.msg.conversation_id,
+    }
+    issue = new_issue(data, ctx.at)
+    _event(ctx, issue, "created", data)
+    text_out = r.receipt(issue, place(ctx, issue), r.facts_line(issue), [])
+    at: tuple[str, ...] = ()
+    if level != "village":  # above the village someone must review or assign it
+        leads = [p for p in q.leads_of(ctx.session, level, unit_id) if p.id != ctx.actor.id]
+        if leads:
+            verb = "研判" if level == "township" else "交办"
+            text_out += f"\n{r.mention(leads)} 请{verb}。"
+            at = _ids(leads)
+    return Result(Reply(text_out, at), issue_id=issue.id)
+
+
+def escalate(ctx: Context) -> Result:
+    issue = ctx.issue(ctx.cmd.refs[0])
+    ctx.require_open(issue)
+    if not ctx.is_staff(issue):
+        raise Refusal(f"只有#{issue.id}当前所在单位的人员可以上报。")
+    to_level = UP.get(issue.level)
+    if to_level is None:
+        raise Refusal(f"#{issue.id} 已在区级,无法再上报。")
+    if to_level == "township":
+        if issue.township_id is None:
+            raise Refusal(f"#{issue.id} 没有所属乡镇,无法上报。")
+        to_unit = ctx.directory.get(issue.township_id)
+    else:
+        to_unit = ctx.directory.district
+    reason = ctx.cmd.args
+    _event(
+        ctx,
+        issue,
+        "escalated",
+        {"from_level": issue.level, "to_level": to_level, "unit_id": to_unit.id, "reason": reason},
+    )
+    leads = q.leads_of(ctx.session, to_level, to_unit.id)
+    verb = "研判" if to_level == "township" else "交办"
+    ask = f"{r.mention(leads)} 请{verb}。" if leads else f"请{to_unit.name}{verb}。"
+    notice_text = f"新上报 #{issue.id}【{place(ctx, issue)}】{issue.title}"
+    if issue.risk:
+        notice_text += f" · 风险 {issue.risk}"
+    if issue.litigation_risk:
+        notice_text += " · ⚠ 行政败诉风险"
+    if reason or issue.opinion:
+        notice_text += f"\n上报理由: {mask(reason or issue.opinion or '')}"
+    notice = Notice(f"{notice_text}\n{ask}", _ids(leads), unit_id=to_unit.id)
+    return Result(Reply(f"#{issue.id} 已上报至{to_unit.name}。{ask}", _ids(leads)), [notice], issue.id)
+
+
+def review(ctx: Context) -> Result:
+    issue = ctx.one_ref("研判 #12 意见 风险:高")
+    ctx.require_open(issue)
+    if not ctx.is_staff(issue):
+        raise Refusal(f"研判需由#{issue.id}当前所在的{ctx.directory.get(issue.unit_id).name}人员操作。")
+    if issue.status == "assigned":
+        raise Refusal(f"#{issue.id} 已交办,无需再研判。")
+    text = ctx.cmd.args
+    risk_match = _RISK_LEVEL.search(text)
+    lit = "行政败诉风险" in text
+    opinion = _RISK_LEVEL.sub(" ", text).replace("行政败诉风险", " ").strip()
+    opinion = _need(opinion, "研判意见", f"研判 #{issue.id} 属历史遗留,需区里协调 风险:高")
+    _event(
+        ctx,
+        issue,
+        "reviewed",
+        {"opinion": opinion, "risk": risk_match.group(1) if risk_match else None, "litigation_risk": lit},
+    )
+    extra = f" · 风险 {issue.risk}" if issue.risk else ""
+    extra += " · ⚠ 行政败诉风险" if issue.litigation_risk else ""
+    nxt = f"如需上级处理请「上报 #{issue.id}」。" if issue.level != "district" else f"请区领导「交办 #{issue.id}」。"
+    return Result(Reply(f"#{issue.id} 已研判{extra}。{nxt}"), issue_id=issue.id)
+
+
+def _owner(ctx: Context) -> Person:
+    mentioned = ctx.msg.mentioned()
+    if mentioned:
+        a = mentioned[0]
+        person = q.find_sender(ctx.session, a.staff_id, a.union_id, a.dingtalk_id)
+        if person is None:
+            raise Refusal("被@的人还未登记,请管理员先用「角色」添加。")
+        return person
+    # A richText message keeps the @name as text.
+    for name in re.findall(r"@(\S+)", ctx.msg.text):
+        found = q.people_named(ctx.session, name)
+        if len(found) == 1:
+            return found[0]
+    raise Refusal("请@包案人,如「交办 #12 @钱七 区自然资源局 限10个工作日」。")
+
+
+def assign(ctx: Context) -> Result:
+    issue = ctx.one_ref("交办 #12 @包案人 限10个工作日")
+    ctx.require_open(issue)
+    ctx.require_lead(issue, "交办")
+    owner = _owner(ctx)
+    text = ctx.cmd.args
+    tuesday_tag = "周二无会日" in text
+    try:
+        deadline, text = parse_deadline(text.replace("周二无会日", " "), ctx.today, ctx.calendar)
+    except DeadlineError as e:
+        raise Refusal(f"截止日期「{e}」无效,请写成「限10个工作日」或「截止12月31日」。") from e
+    department = next(
+        (
+            d
+            for d in sorted(ctx.directory.departments(), key=lambda d: -len(d.name))
+            if any(label in text for label in (d.name, *d.aliases))
+        ),
+        None,
+    )
+    if department is None and owner.role == "department":
+        department = ctx.directory.get(owner.unit_id)
+    tuesday = issue.level == "district" and (tuesday_tag or local(ctx.at).weekday() == 1)
+    _event(
+        ctx,
+        issue,
+        "assigned",
+        {
+            "owner_id": owner.id,
+            "department_id": department.id if department else None,
+            "deadline": deadline.isoformat() if deadline else None,
+            "tuesday": tuesday_tag,
+        },
+        tuesday=tuesday,
+    )
+    parts = [f"#{issue.id} 已交办 @{owner.name}"]
+    if department:
+        parts.append(department.name)
+    parts.append(r.deadline_text(deadline))
+    if tuesday_tag:
+        parts.append("周二无会日办理件")
+    return Result(Reply(" · ".join(parts) + "。", (owner.id,)), issue_id=issue.id)
+
+
+def feedback(ctx: Context) -> Result:
+    issue = ctx.one_ref("反馈 #12 进展")
+    ctx.require_open(issue)
+    if not (ctx.is_owner(issue) or ctx.is_staff(issue)):
+        raise Refusal(f"反馈需由#{issue.id}的包案人或当前所在单位人员操作。")
+    text = _need(ctx.cmd.args, "进展", f"反馈 #{issue.id} 已约谈当事人")
+    _event(ctx, issue, "feedback", {"text": text})
+    return Result(Reply(f"#{issue.id} 已记录进展。现场照片请在10分钟内发送。"), issue_id=issue.id)
+
+
+def resolve(ctx: Context) -> Result:
+    issue = ctx.one_ref("办结 #12 结果")
+    ctx.require_open(issue)
+    if not (ctx.is_owner(issue) or ctx.is_lead(issue)):
+        raise Refusal(f"办结需由#{issue.id}的包案人或{LEAD_TITLES[issue.level]}操作。")
+    result = _need(ctx.cmd.args, "办理结果", f"化解 #{issue.id} 已补办手续")
+    used = ctx.calendar.workdays_between(local(issue.created_at).date(), ctx.today)
+    _event(ctx, issue, "resolved", {"result": result})
+    reporters = [p for p in q.people(ctx.session, q.followers(ctx.session, issue)) if p.id != ctx.actor.id]
+    text = f"#{issue.id} 已化解 ✅ 用时 {used} 个工作日。"
+    if reporters:
+        text += f"{r.mention(reporters)} 请回访当事人,如不满意回复「不满意 #{issue.id} 原因」。"
+    notices = _to_origin(ctx, issue, text, _ids(reporters))
+    return Result(Reply(text, _ids(reporters)), notices, issue.id)
+
+
+def _to_origin(ctx: Context, issue: Issue, text: str, at: tuple[str, ...]) -> list[Notice]:
+    """Tell the group the issue was reported in, when that is not this one."""
+    origin = q.events_of(ctx.session, issue.id)[0].data.get("conversation_id") if issue.id else None
+    if origin and origin != ctx.msg.conversation_id:
+        return [Notice(text, at, conversation_id=origin, key="origin")]
+    return []
+
+
+def return_down(ctx: Context) -> Result:
+    issue = ctx.one_ref("退回 #12 原因")
+    ctx.require_open(issue)
+    ctx.require_lead(issue, "退回")
+    to_level = DOWN.get(issue.level)
+    target = {"township": issue.township_id, "village": issue.village_id}.get(to_level or "")
+    if to_level is None or target is None:
+        raise Refusal(f"#{issue.id} 已在最基层,无法退回。")
+    reason = _need(ctx.cmd.args, "退回原因", f"退回 #{issue.id} 请先核实当事人诉求")
+    _event(
+        ctx, issue, "returned", {"from_level": issue.level, "to_level": to_level, "unit_id": target, "reason": reason}
+    )
+    unit = ctx.directory.get(target)
+    leads = q.leads_of(ctx.session, to_level, target)
+    text = f"#{issue.id} 已退回{unit.name}:{mask(reason)}"
+    ask = f"{r.mention(leads)} 请处理。" if leads else ""
+    return Result(
+        Reply(f"{text}\n{ask}".strip(), _ids(leads)),
+        [Notice(f"{text}\n{ask}".strip(), _ids(leads), unit_id=target)],
+        issue.id,
+    )
+
+
+def reopen(ctx: Context) -> Result:
+    issue = ctx.one_ref("重办 #12 原因")
+    if issue.status != "resolved":
+        raise Refusal(f"#{issue.id} 尚未办结,无需重办。")
+    ctx.require_lead(issue, "重办")
+    reason = _need(ctx.cmd.args, "重办原因", f"重办 #{issue.id} 当事人仍有异议")
+    _event(ctx, issue, "reopened", {"reason": reason, "by": "lead"})
+    return _reopened_reply(ctx, issue, "重办")
+
+
+def _reopened_reply(ctx: Context, issue: Issue, word: str) -> Result:
+    who = (
+        q.people(ctx.session, [issue.owner_id])
+        if issue.owner_id
+        else q.leads_of(ctx.session, issue.level, issue.unit_id)
+    )
+    who = [p for p in who if p.id != ctx.actor.id]
+    text = f"#{issue.id} 已{word},重新办理。" + (f"{r.mention(who)} 请跟进。" if who else "")
+    return Result(Reply(text, _ids(who)), issue_id=issue.id)
+
+
+def dissatisfied(ctx: Context) -> Result:
+    issue = ctx.one_ref("不满意 #12 原因")
+    if ctx.actor.id not in q.followers(ctx.session, issue):
+        raise Refusal(f"只有#{issue.id}的原上报人可以回复不满意。")
+    if issue.status != "resolved" or issue.resolved_at is None:
+        raise Refusal(f"#{issue.id} 尚未办结。")
+    if ctx.at - issue.resolved_at > timedelta(days=REVISIT_DAYS):
+        raise Refusal(f"#{issue.id} 办结已超过{REVISIT_DAYS}天,请联系{LEAD_TITLES[issue.level]}「重办」。")
+    reason = _need(ctx.cmd.args, "不满意的原因", f"不满意 #{issue.id} 补偿款仍未到位")
+    _event(ctx, issue, "reopened", {"reason": reason, "by": "reporter"})
+    return _reopened_reply(ctx, issue, "因回访不满意重办")
+
+
+def extend(ctx: Context) -> Result:
+    issue = ctx.one_ref("延期 #12 5个工作日 原因")
+    ctx.require_open(issue)
+    if not ctx.is_owner(issue):
+        raise Refusal(f"延期需由#{issue.id}的包案人申请。")
+    if issue.deadline is None:
+        raise Refusal(f"#{issue.id} 没有截止日期,无需延期。")
+    parsed = parse_days(ctx.cmd.args)
+    if parsed is None:
+        raise Refusal(f"请写明延期天数,如「延期 #{issue.id} 5个工作日 原因」。")
+    days, workdays, reason = parsed
+    reason = _need(reason, "延期原因", f"延期 #{issue.id} 5个工作日 等待鉴定结果")
+    _event(ctx, issue, "extension_requested", {"days": days, "workdays": workdays, "reason": reason})
+    leads = q.leads_of(ctx.session, issue.level, issue.unit_id)
+    unit = "个工作日" if workdays else "天"
+    text = f"#{issue.id} 申请延期{days}{unit}:{mask(reason)}\n{r.mention(leads)} 同意请回复「同意延期 #{issue.id}」。"
+    return Result(Reply(text, _ids(leads)), issue_id=issue.id)
+
+
+def approve_extension(ctx: Context) -> Result:
+    issue = ctx.one_ref("同意延期 #12")
+    ctx.require_open(issue)
+    ctx.require_lead(issue, "同意延期")
+    if issue.extension_days is None or issue.deadline is None:
+        raise Refusal(f"#{issue.id} 没有待审批的延期申请。")
+    request = next(e for e in reversed(q.events_of(ctx.session, issue.id)) if e.kind == "extension_requested")
+    deadline = add_days(issue.deadline, issue.extension_days, bool(request.data.get("workdays")), ctx.calendar)
+    _event(ctx, issue, "extension_approved", {"deadline": deadline.isoformat(), "days": issue.extension_days})
+    owner = q.people(ctx.session, [issue.owner_id]) if issue.owner_id else []
+    return Result(
+        Reply(f"#{issue.id} 已同意延期,新{r.deadline_text(deadline)}。{r.mention(owner)}".strip(), _ids(owner)),
+        issue_id=issue.id,
+    )
+
+
+def merge(ctx: Context) -> Result:
+    if len(ctx.cmd.refs) < 2:
+        raise Refusal("请写明两个编号,如「合并 #12 #15」(#15 并入 #12)。")
+    main, dup = ctx.issue(ctx.cmd.refs[0]), ctx.issue(ctx.cmd.refs[1])
+    if main.id == dup.id:
+        raise Refusal("不能把问题合并到它自己。")
+    if main.status == "closed":
+        raise Refusal(f"#{main.id} 本身已合并到 #{main.duplicate_of},请合并到 #{main.duplicate_of}。")
+    ctx.require_open(dup)
+    if not (ctx.is_lead(dup) or ctx.is_lead(main)):
+        raise Refusal(f"合并需由{LEAD_TITLES[dup.level]}操作。")
+    _event(ctx, dup, "closed", {"duplicate_of": main.id})
+    _event(ctx, main, "merged", {"duplicate": dup.id})
+    reporter = [p for p in q.people(ctx.session, [dup.reporter_id]) if p.id != ctx.actor.id]
+    text = f"#{dup.id} 已并入 #{main.id},办理结果将一并告知。{r.mention(reporter)}".strip()
+    return Result(Reply(text, _ids(reporter)), issue_id=main.id)
+
+
+def supervise(ctx: Context) -> Result:
+    issue = ctx.one_ref("督办 #12")
+    ctx.require_open(issue)
+    if not (
+        ctx.is_lead(issue)
+        or ctx.actor.role == "district_lead"
+        or (ctx.actor.role == "township_lead" and issue.township_id == ctx.actor.unit_id)
+    ):
+        raise Refusal("督办需由领导操作。")
+    if issue.owner_id is None:
+        raise Refusal(f"#{issue.id} 尚未交办,无人可督办。")
+    _event(ctx, issue, "supervised", {})
+    owner = q.people(ctx.session, [issue.owner_id])
+    due = f"{r.deadline_text(issue.deadline)}" if issue.deadline else "请尽快办理"
+    text = f"【督办】{r.mention(owner)} #{issue.id} {issue.title} · {due},请尽快反馈进展。"
+    return Result(Reply(text, _ids(owner)), issue_id=issue.id)

@@ -1,0 +1,154 @@
+"""Every sentence the bot says, in one place: short, Chinese, phone-sized, masked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from handlers.intake import mask
+from models.clock import local, short_date
+from models.tables import Issue, IssueEvent, Person
+
+LEVEL_NAMES = {"village": "村级", "township": "乡镇(街道)", "district": "区级"}
+STATUS_NAMES = {
+    "submitted": "已提交",
+    "reviewed": "已研判",
+    "assigned": "已交办",
+    "resolved": "已办结",
+    "closed": "已合并",
+}
+ROLE_NAMES = {
+    "village_staff": "村干部",
+    "township_staff": "乡镇工作人员",
+    "township_lead": "乡镇领导",
+    "district_lead": "区领导",
+    "department": "部门联络员",
+    "admin": "管理员",
+}
+ROLE_ALIASES = {
+    **{v: k for k, v in ROLE_NAMES.items()},
+    **{k: k for k in ROLE_NAMES},
+    "街道领导": "township_lead",
+    "街道工作人员": "township_staff",
+    "网格员": "village_staff",
+}
+EVENT_NAMES = {
+    "created": "登记",
+    "escalated": "上报",
+    "reviewed": "研判",
+    "assigned": "交办",
+    "feedback": "反馈",
+    "resolved": "办结",
+    "returned": "退回",
+    "reopened": "重办",
+    "extension_requested": "申请延期",
+    "extension_approved": "同意延期",
+    "merged": "并入重复件",
+    "closed": "作为重复件合并",
+    "supervised": "督办",
+}
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    at: tuple[str, ...] = ()  # staffIds to @-mention
+    title: str = "两难助手"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message to another place: the groups bound to a unit, or one conversation."""
+
+    text: str
+    at: tuple[str, ...] = ()
+    unit_id: int | None = None
+    conversation_id: str | None = None
+    key: str = "notice"  # distinguishes several notices caused by one message
+
+
+@dataclass
+class Result:
+    reply: Reply
+    notices: list[Notice] = field(default_factory=list)
+    issue_id: int | None = None
+
+
+def mention(people: Iterable[Person]) -> str:
+    return " ".join(f"@{p.name}" for p in people)
+
+
+HELP = (
+    "两难助手用法(先 @我):\n"
+    "- 上报 问题描述 → 登记新问题\n"
+    "- 上报 #12 原因 → 提交上一级\n"
+    "- 研判 #12 意见 [风险:高]\n"
+    "- 交办 #12 @包案人 [部门] [限10个工作日] [周二无会日]\n"
+    "- 反馈 #12 进展 / 办结 #12 结果\n"
+    "- 退回、重办、延期、同意延期、合并、不满意、督办\n"
+    "- 查 #12 · 列表 [待办/我的/逾期] · 统计 [本月/2020]"
+)
+
+
+def receipt(issue: Issue, place: str, category_line: str, duplicates: list[int]) -> str:
+    lines = [f"已登记 #{issue.id}【{place}】{issue.title}", category_line]
+    if issue.level == "village":
+        lines.append(f"当前在村级处理。需要乡镇协调请回复「上报 #{issue.id}」。")
+    for dup in duplicates[:1]:
+        lines.append(f"(可能与 #{dup} 重复 — 如是请回复「合并 #{dup} #{issue.id}」)")
+    return "\n".join(lines)
+
+
+def facts_line(issue: Issue) -> str:
+    parts = [f"类别 {issue.category}"]
+    if issue.litigation_risk:
+        parts.append("⚠ 行政败诉风险")
+    if issue.phones:
+        parts.append("电话 " + "、".join(mask(p) for p in issue.phones))
+    if issue.has_id_number:
+        parts.append("含身份证号(已隐藏)")
+    return " · ".join(parts)
+
+
+def deadline_text(d: date | None) -> str:
+    return f"截止 {short_date(d)}" if d else "未设截止日期"
+
+
+def card(
+    issue: Issue,
+    place: str,
+    owner: Person | None,
+    department: str | None,
+    events: list[IssueEvent],
+    names: dict[str, str],
+) -> str:
+    head = f"#{issue.id}【{place}】{issue.title}"
+    state = f"{LEVEL_NAMES[issue.level]} · {STATUS_NAMES[issue.status]}"
+    if issue.risk:
+        state += f" · 风险 {issue.risk}"
+    lines = [head, state, facts_line(issue)]
+    if owner or department:
+        lines.append("包案 " + " · ".join(x for x in (owner and owner.name, department) if x))
+    if issue.deadline:
+        lines.append(deadline_text(issue.deadline) + (" · 周二无会日" if issue.tuesday else ""))
+    lines.append("进程:")
+    shown = events[-6:]
+    if len(events) > len(shown):
+        lines.append(f"(前 {len(events) - len(shown)} 条略)")
+    for ev in shown:
+        at = local(ev.at)
+        note = ev.data.get("reason") or ev.data.get("opinion") or ev.data.get("text") or ev.data.get("result") or ""
+        note = mask(note)[:24]
+        lines.append(
+            f"{at.month}/{at.day} {at:%H:%M} {names.get(ev.actor_id, ev.actor_id)} {EVENT_NAMES[ev.kind]}"
+            + (f":{note}" if note else "")
+        )
+    return "\n".join(lines)
+
+
+def issue_line(issue: Issue, place: str, today: date) -> str:
+    tail = STATUS_NAMES[issue.status]
+    if issue.deadline and issue.status not in ("resolved", "closed") and issue.deadline < today:
+        tail += f" · 逾期{(today - issue.deadline).days}天"
+    return f"#{issue.id} {issue.title}({place})· {tail}"

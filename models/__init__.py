@@ -1,0 +1,1 @@
+"""Tables, the queries over them, and migrations."""

@@ -1,0 +1,145 @@
+"""The one way an issue changes: append an event to its hash chain and fold it into the
+projection. `apply` is pure, so replaying the events rebuilds the issue (used by verify)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from models.tables import Issue, IssueEvent
+
+# Kinds that move the issue's status; the district 化解 count looks at the last of these.
+STATUS_KINDS = ("created", "escalated", "reviewed", "assigned", "resolved", "returned", "reopened", "closed")
+
+
+def apply(issue: Issue, kind: str, data: dict[str, Any], at: datetime) -> None:
+    issue.updated_at = at
+    if kind == "created":
+        for key in (
+            "title",
+            "text",
+            "level",
+            "unit_id",
+            "township_id",
+            "village_id",
+            "category",
+            "litigation_risk",
+            "phones",
+            "has_id_number",
+            "reporter_id",
+            "source_msg_id",
+        ):
+            setattr(issue, key, data[key])
+        issue.status, issue.created_at = "submitted", at
+    elif kind in ("escalated", "returned"):
+        issue.level, issue.unit_id, issue.status = data["to_level"], data["unit_id"], "submitted"
+        issue.owner_id = issue.department_id = issue.deadline = issue.extension_days = None
+        issue.tuesday = False
+    elif kind == "reviewed":
+        issue.status, issue.opinion = "reviewed", data["opinion"]
+        issue.risk = data.get("risk") or issue.risk
+        issue.litigation_risk = issue.litigation_risk or bool(data.get("litigation_risk"))
+    elif kind == "assigned":
+        issue.status, issue.owner_id, issue.department_id = "assigned", data["owner_id"], data.get("department_id")
+        issue.deadline = _date(data.get("deadline"))
+        issue.tuesday = bool(data.get("tuesday"))
+    elif kind == "resolved":
+        issue.status, issue.resolved_at, issue.result = "resolved", at, data["result"]
+    elif kind == "reopened":
+        issue.status, issue.resolved_at = "assigned", None
+    elif kind == "extension_requested":
+        issue.extension_days = data["days"]
+    elif kind == "extension_approved":
+        issue.deadline, issue.extension_days = _date(data["deadline"]), None
+    elif kind == "closed":
+        issue.status, issue.duplicate_of = "closed", data["duplicate_of"]
+    elif kind not in ("feedback", "merged", "supervised"):
+        raise ValueError(f"unknown event kind {kind}")
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def event_hash(ev: IssueEvent) -> str:
+    body = {
+        "issue_id": ev.issue_id,
+        "seq": ev.seq,
+        "kind": ev.kind,
+        "actor_id": ev.actor_id,
+        "at": _utc(ev.at),
+        "level": ev.level,
+        "unit_id": ev.unit_id,
+        "tuesday": ev.tuesday,
+        "msg_id": ev.msg_id,
+        "data": ev.data,
+        "prev_hash": ev.prev_hash,
+    }
+    raw = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _utc(at: datetime) -> str:
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+def record(
+    session: Session,
+    issue: Issue,
+    kind: str,
+    *,
+    actor_id: str,
+    at: datetime,
+    msg_id: str,
+    data: dict[str, Any] | None = None,
+    tuesday: bool = False,
+) -> IssueEvent:
+    """Apply one event to the issue and append it to the chain (no commit)."""
+    data = data or {}
+    apply(issue, kind, data, at)
+    if issue.id is None:  # a new issue needs its number before its first event
+        session.add(issue)
+        session.flush()
+    assert issue.id is not None
+    ev = IssueEvent(
+        issue_id=issue.id,
+        seq=issue.event_count + 1,
+        kind=kind,
+        actor_id=actor_id,
+        at=at,
+        level=issue.level,
+        unit_id=issue.unit_id,
+        tuesday=tuesday,
+        msg_id=msg_id,
+        data=data,
+        prev_hash=issue.head_hash,
+        hash="",
+    )
+    ev.hash = event_hash(ev)
+    issue.event_count, issue.head_hash = ev.seq, ev.hash
+    session.add(issue)
+    session.add(ev)
+    return ev
+
+
+def new_issue(data: dict[str, Any], at: datetime) -> Issue:
+    """An empty projection that the `created` event fills."""
+    return Issue(
+        unit_id=data["unit_id"],
+        reporter_id=data["reporter_id"],
+        created_at=at,
+        updated_at=at,
+        source_msg_id=data["source_msg_id"],
+    )
+
+
+def replay(events: list[IssueEvent]) -> Issue:
+    first = events[0]
+    issue = new_issue(first.data, first.at)
+    for ev in events:
+        apply(issue, ev.kind, ev.data, ev.at)
+    return issue

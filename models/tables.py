@@ -1,0 +1,138 @@
+"""The tables. Datetimes are timezone-aware and stored in UTC; calendar logic converts to
+Asia/Shanghai (models.clock). Facts that depend on the Shanghai calendar at the moment of an
+event (an assignment made on a Tuesday) are stored with the event, so SQL never needs a zone."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+LEVELS = ("village", "township", "district")
+STATUSES = ("submitted", "reviewed", "assigned", "resolved", "closed")
+ROLES = ("village_staff", "township_staff", "township_lead", "district_lead", "department", "admin")
+
+
+class Unit(SQLModel, table=True):
+    __tablename__ = "units"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    kind: str  # district | township | village | department
+    parent_id: int | None = Field(default=None, foreign_key="units.id")
+    aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+    __table_args__ = (UniqueConstraint("parent_id", "name", name="uq_unit_parent_name"),)
+
+
+class Person(SQLModel, table=True):
+    __tablename__ = "people"
+    id: str = Field(primary_key=True)  # DingTalk staffId
+    name: str
+    role: str
+    unit_id: int = Field(foreign_key="units.id")
+    union_id: str | None = Field(default=None, index=True)
+    dingtalk_id: str | None = Field(default=None, index=True)
+    # "chat" once an admin changed the row in chat: the org file no longer overrides it.
+    source: str = "file"
+
+
+class GroupBinding(SQLModel, table=True):
+    __tablename__ = "group_bindings"
+    conversation_id: str = Field(primary_key=True)
+    unit_id: int = Field(foreign_key="units.id")
+    source: str = "file"
+
+
+class Issue(SQLModel, table=True):
+    """A projection of the issue's events (models.lifecycle.apply is the only writer)."""
+
+    __tablename__ = "issues"
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = ""
+    text: str = ""
+    level: str = "village"
+    status: str = "submitted"
+    unit_id: int = Field(foreign_key="units.id")  # the unit handling it now
+    township_id: int | None = Field(default=None, foreign_key="units.id", index=True)
+    village_id: int | None = Field(default=None, foreign_key="units.id", index=True)
+    category: str = "其他"
+    risk: str | None = None  # 高 / 中 / 低, set by 研判
+    litigation_risk: bool = False
+    phones: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    has_id_number: bool = False
+    reporter_id: str = Field(foreign_key="people.id")
+    owner_id: str | None = Field(default=None, foreign_key="people.id")
+    department_id: int | None = Field(default=None, foreign_key="units.id")
+    deadline: date | None = None
+    tuesday: bool = False
+    opinion: str | None = None
+    extension_days: int | None = None  # a pending 延期 request
+    duplicate_of: int | None = Field(default=None, foreign_key="issues.id", index=True)
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None
+    result: str | None = None
+    source_msg_id: str = Field(index=True)
+    event_count: int = 0
+    head_hash: str = ""
+
+
+class IssueEvent(SQLModel, table=True):
+    """Append-only; each row carries the hash of the issue's previous event."""
+
+    __tablename__ = "issue_events"
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issues.id")
+    seq: int
+    kind: str
+    actor_id: str
+    at: datetime  # the chat message's createAt
+    level: str  # the issue's level after this event
+    unit_id: int
+    tuesday: bool = False  # assignments: made on a Tuesday or tagged 周二无会日
+    msg_id: str
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str
+    hash: str
+
+    __table_args__ = (
+        UniqueConstraint("issue_id", "seq", name="uq_event_issue_seq"),
+        Index("ix_event_kind_level_at", "kind", "level", "at"),
+    )
+
+
+class InboxMessage(SQLModel, table=True):
+    """Every inbound message, keyed by DingTalk msgId, written before it is acknowledged."""
+
+    __tablename__ = "inbox"
+    msg_id: str = Field(primary_key=True)
+    conversation_id: str
+    sender_id: str
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the normalized Incoming
+    received_at: datetime
+    status: str = "pending"  # pending | done
+    outcome: str | None = None  # ok | refused | error
+    reason: str | None = None  # why it was refused, or the error type
+    issue_id: int | None = None
+    processed_at: datetime | None = None
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)  # idempotency key: one row per logical message
+    kind: str  # reply | group | user
+    conversation_id: str | None = None
+    user_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    at_user_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    title: str
+    text: str  # DingTalk markdown
+    session_webhook: str | None = None
+    webhook_expires_at: datetime | None = None
+    status: str = Field(default="pending", index=True)  # pending | sent | failed
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime
+    sent_at: datetime | None = None
