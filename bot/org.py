@@ -83,6 +83,7 @@ def _validate(path: Path, raw: Any) -> Org:
     if not isinstance(raw, dict):
         raise fail(1, "顶层应为映射(district/townships/departments/people/groups)")
     units: list[UnitInfo] = []
+    lines: dict[int, int] = {}  # unit id -> the line it was declared on
 
     def add(item: Any, kind: str, parent: int | None, what: str) -> int:
         line = getattr(item, "line", 1)
@@ -95,6 +96,7 @@ def _validate(path: Path, raw: Any) -> Org:
         if item["name"] in siblings:
             raise fail(line, f"{what}「{item['name']}」重复")
         units.append(UnitInfo(len(units) + 1, item["name"].strip(), kind, parent, tuple(a.strip() for a in aliases)))
+        lines[len(units)] = line
         return len(units)
 
     if "district" not in raw:
@@ -119,7 +121,7 @@ def _validate(path: Path, raw: Any) -> Org:
         for label in {u.name, *u.aliases}:
             other = seen.get(label)
             if other and not (other.kind == u.kind == "village"):
-                raise fail(1, f"名称或别名「{label}」同时指向「{other.name}」和「{u.name}」")
+                raise fail(lines[u.id], f"名称或别名「{label}」同时指向「{other.name}」和「{u.name}」")
             seen[label] = u
     org = Org(path=path, units=units, raw=raw)
     directory = org.directory

@@ -73,12 +73,13 @@ def parse_submission(text: str, sender_unit: UnitInfo, directory: Directory) -> 
     village = sender_unit if sender_unit.kind == "village" else None
     if village is None:  # a township or district sender may name the place
         named = _named_units(text, directory)
-        for unit in named:
-            if unit.kind == "village" and (township is None or unit.parent_id == township.id):
-                village, township = unit, directory.township_of(unit)
-                break
         if township is None:
             township = next((u for u in named if u.kind == "township"), None)
+        villages = list(
+            dict.fromkeys(u for u in named if u.kind == "village" and (township is None or u.parent_id == township.id))
+        )
+        if len(villages) == 1 or (villages and township is not None):
+            village, township = villages[0], directory.township_of(villages[0])
     return Intake(
         township=township,
         village=village,

@@ -160,9 +160,6 @@ def test_parse_submission_places_the_issue(directory, sender, text, township, vi
         assert intake.village.parent_id == intake.township.id
 
 
-@pytest.mark.xfail(
-    reason="a bare duplicate village name picks the first 新村 even when the text names 石梁镇", strict=True
-)
 def test_parse_submission_district_sender_naming_township_and_duplicate_village(directory) -> None:
     intake = parse_submission("石梁镇新村路灯坏了", directory.resolve("柯城区"), directory)
     assert (intake.township.name, intake.village) == ("石梁镇", directory.resolve("石梁镇/新村"))

@@ -22,7 +22,10 @@ def test_full_life_of_an_issue(chat: Chat) -> None:
     assert r.reply.startswith("#1 已上报至花园街道") and r.at == ("t101",)
     notice = [o for o in chat.outbox() if o.key == "notice:msg2:cid-huayuan"]
     assert len(notice) == 1 and notice[0].at_user_ids == ["t101"] and "村里无法协调" in notice[0].text
-    assert (chat.issue(1).level, chat.issue(1).unit_id) == ("township", chat.app.dispatcher.directory.resolve("花园").id)
+    assert (chat.issue(1).level, chat.issue(1).unit_id) == (
+        "township",
+        chat.app.dispatcher.directory.resolve("花园").id,
+    )
 
     r = chat.say("t101", "研判 #1 属历史遗留,需区自然资源局认定 风险:高")
     assert r.outcome == "ok" and chat.issue(1).status == "reviewed" and chat.issue(1).risk == "高"
@@ -35,7 +38,12 @@ def test_full_life_of_an_issue(chat: Chat) -> None:
     r = chat.say("d001", "交办 #1 区自然资源局 限10个工作日", mentions=("p001",), at=tuesday)
     assert r.reply == "#1 已交办 @钱七 · 区自然资源局 · 截止 3月17日(周二)。" and r.at == ("p001",)
     issue = chat.issue(1)
-    assert (issue.status, issue.owner_id, str(issue.deadline), issue.tuesday) == ("assigned", "p001", "2020-03-17", False)
+    assert (issue.status, issue.owner_id, str(issue.deadline), issue.tuesday) == (
+        "assigned",
+        "p001",
+        "2020-03-17",
+        False,
+    )
 
     r = chat.say("p001", "反馈 #1 已约谈当事人,正在补材料", at=tuesday + timedelta(days=1))
     assert r.outcome == "ok" and chat.issue(1).status == "assigned"

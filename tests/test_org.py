@@ -143,7 +143,6 @@ def test_duplicate_alias_across_townships_is_refused(tmp_path: Path) -> None:
         load_org(write(tmp_path, BASE.replace("[石梁]", "[航埠]")))
 
 
-@pytest.mark.xfail(reason="bot/org.py reports every duplicate name/alias at 第1行, not at the unit's line", strict=True)
 def test_duplicate_alias_across_townships_names_its_line(tmp_path: Path) -> None:
     with pytest.raises(OrgError, match="第8行"):
         load_org(write(tmp_path, BASE.replace("[石梁]", "[航埠]")))

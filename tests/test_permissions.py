@@ -22,12 +22,20 @@ from tests.conftest import Chat
 T0 = datetime(2020, 3, 2, 9, 0, tzinfo=SHANGHAI)
 # One actor per role; "in" targets live under 花园街道/上洋村, "out" targets under 航埠镇/新村.
 ACTORS = {
-    "village_staff": "v001", "township_staff": "t001", "township_lead": "t101",
-    "district_lead": "d001", "department": "p001", "admin": "a001",
+    "village_staff": "v001",
+    "township_staff": "t001",
+    "township_lead": "t101",
+    "district_lead": "d001",
+    "department": "p001",
+    "admin": "a001",
 }
 LEVEL_OF_ROLE = {
-    "village_staff": "V", "township_staff": "T", "township_lead": "T",
-    "district_lead": "D", "department": "D", "admin": "D",
+    "village_staff": "V",
+    "township_staff": "T",
+    "township_lead": "T",
+    "district_lead": "D",
+    "department": "D",
+    "admin": "D",
 }
 # Issue numbers made by _build_template, per tree: V, V2, T, T2, D, D2, RV, RT, RD.
 SLOTS = ("V", "V2", "T", "T2", "D", "D2", "RV", "RT", "RD")
