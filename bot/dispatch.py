@@ -104,7 +104,7 @@ class Dispatcher:
         return Outcome(result.reply.text, result.reply.at, outcome, result.issue_id)
 
     def _route(self, session: Session, msg: Incoming) -> Result:
-        if len(msg.text) > grammar.MAX_LENGTH:
+        if len(msg.text.strip()) > grammar.MAX_LENGTH:
             raise Refusal(f"消息过长(超过{grammar.MAX_LENGTH}字),请精简后分条发送。")
         if "\ufffd" in msg.text:
             raise Refusal("消息含无法识别的字符,请重新输入后发送。")
