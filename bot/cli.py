@@ -10,6 +10,7 @@ from datetime import date
 from sqlmodel import Session
 
 from bot.config import Settings
+from bot.logs import setup_logging
 from bot.org import OrgError
 
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--to", dest="end", type=date.fromisoformat)
     report.add_argument("--unit", help="单位名称 (默认: 全区)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.WARNING)
 
     settings = Settings.from_env(args.org)
     try:
