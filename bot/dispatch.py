@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from handlers import grammar
@@ -71,7 +71,9 @@ class Dispatcher:
         try:
             with unit_of_work(self.engine) as session:
                 return self._process(session, msg_id)
-        except Exception as e:
+        except DBAPIError:
+            raise  # the database is unwell: leave the message pending, to be processed again
+        except Exception as e:  # a bug in a handler: answer, record, and do not retry forever
             log.exception("message %s failed", msg_id)
             with unit_of_work(self.engine) as session:
                 row = session.get(InboxMessage, msg_id)

@@ -1,0 +1,25 @@
+"""`liandong verify`: walk every issue's hash chain; exit 1 when anything is wrong."""
+
+from __future__ import annotations
+
+import argparse
+
+from sqlmodel import Session
+
+from bot.app import build
+from bot.config import Settings
+from models.verify import verify_chains
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    return sub.add_parser("verify", help="校验每个问题的事件哈希链")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    app = build(settings)
+    with Session(app.engine) as session:
+        problems = verify_chains(session)
+    for p in problems:
+        print(p)
+    print("事件链完整。" if not problems else f"发现 {len(problems)} 处问题。")
+    return 1 if problems else 0
