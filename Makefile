@@ -1,4 +1,4 @@
-# make run: starts the bot on its embedded default (SQLite + local console/sandbox).
+# make run: the sandbox on its embedded default (SQLite + local DingTalk emulator + browser page).
 # make test: installs everything into .venv and runs lint and the test suite.
 PY ?= python3.11
 VENV := .venv
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/liandong console
+	$(BIN)/liandong sandbox
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -29,5 +29,5 @@ def build(settings: Settings, clock: Clock | None = None) -> App:
     migrate(engine)
     with unit_of_work(engine) as session:
         sync_org(session, org)
-    dispatcher = Dispatcher(engine, WorkdayCalendar(), clock)
+    dispatcher = Dispatcher(engine, WorkdayCalendar.from_org(org.raw), clock)
     return App(settings, engine, org, dispatcher)

@@ -7,13 +7,26 @@ import logging
 import sys
 from types import ModuleType
 
-from bot.commands import console, migrate, report, verify
+from bot.commands import console, digest, export, migrate, parse, remind, report, run, sandbox, schedule, token, verify
 from bot.config import Settings
 from bot.logs import setup_logging
 from bot.org import OrgError
 
 # Each module has `add_parser(subparsers)` and `run(args, settings) -> int`.
-COMMANDS: list[ModuleType] = [console, report, verify, migrate]
+COMMANDS: list[ModuleType] = [
+    run,
+    sandbox,
+    console,
+    report,
+    verify,
+    migrate,
+    schedule,
+    digest,
+    remind,
+    parse,
+    export,
+    token,
+]
 
 
 def main(argv: list[str] | None = None) -> int:

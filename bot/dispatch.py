@@ -14,6 +14,7 @@ from handlers import grammar
 from handlers.context import Context, Refusal
 from handlers.incoming import Incoming
 from handlers.issue_commands import submit
+from handlers.pictures import attach
 from handlers.registry import HANDLERS
 from handlers.replies import HELP, Notice, Reply, Result
 from models import queries as q
@@ -50,22 +51,37 @@ class Dispatcher:
 
     def receive(self, msg: Incoming) -> bool:
         """Make the message durable (before it is acknowledged). False when already known."""
+        return self.receive_many([msg])[0]
+
+    def receive_many(self, msgs: list[Incoming]) -> list[bool]:
+        """Group commit: store a burst in one transaction; True for each message new here."""
         try:
             with unit_of_work(self.engine) as session:
-                if q.inbox_row(session, msg.msg_id):
-                    return False
-                session.add(
-                    InboxMessage(
-                        msg_id=msg.msg_id,
-                        conversation_id=msg.conversation_id,
-                        sender_id=msg.sender_staff_id or msg.sender_union_id or msg.sender_id or "",
-                        payload=msg.to_json(),
-                        received_at=self.clock.now(),
-                    )
-                )
-        except IntegrityError:  # another process stored it first
+                return [self._store(session, msg) for msg in msgs]
+        except IntegrityError:  # another process stored one of them first: go one by one
+            if len(msgs) == 1:
+                return [False]
+            return [self.receive_many([m])[0] for m in msgs]
+
+    def _store(self, session: Session, msg: Incoming) -> bool:
+        if q.inbox_row(session, msg.msg_id):
             return False
+        session.add(
+            InboxMessage(
+                msg_id=msg.msg_id,
+                conversation_id=msg.conversation_id,
+                sender_id=msg.sender_staff_id or msg.sender_union_id or msg.sender_id or "",
+                payload=msg.to_json(),
+                received_at=self.clock.now(),
+            )
+        )
+        session.flush()  # a msgId repeated inside one burst is found by the next look-up
         return True
+
+    def pending(self) -> list[str]:
+        """Messages stored but not yet processed (after a crash or a restart), oldest first."""
+        with Session(self.engine) as session:
+            return q.pending_inbox(session)
 
     def process(self, msg_id: str) -> Outcome:
         try:
@@ -113,10 +129,12 @@ class Dispatcher:
         actor = q.find_sender(session, msg.sender_staff_id, msg.sender_union_id, msg.sender_id)
         if actor is None:
             raise Refusal(f"{msg.sender_nick or '你'}还未登记,请联系管理员添加。")
-        if msg.msgtype not in ("text", "richText"):
+        if msg.msgtype not in ("text", "richText", "picture"):
             raise Refusal("暂只支持文字消息,请用文字描述。")
         cmd = grammar.parse(msg.text)
         ctx = Context(msg, cmd, actor, self.directory.get(actor.unit_id), session, self.directory, self.calendar)
+        if msg.msgtype == "picture" or (msg.pictures and not cmd.text):  # photos alone: evidence for a recent post
+            return attach(ctx)
         if cmd.verb is not None:
             return HANDLERS[cmd.verb](ctx)
         if not cmd.text:
@@ -138,6 +156,8 @@ class Dispatcher:
                 key=f"reply:{msg.msg_id}",
                 kind="reply",
                 conversation_id=msg.conversation_id,
+                # A one-to-one chat has no group to fall back to once its webhook expires.
+                user_ids=[msg.sender_staff_id] if msg.conversation_type == "1" and msg.sender_staff_id else [],
                 at_user_ids=list(reply.at),
                 title=reply.title,
                 text=reply.text,

@@ -3,6 +3,8 @@ and write it into the database."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,8 @@ from sqlmodel import Session, select
 
 from models.directory import AmbiguousUnit, Directory, UnitInfo
 from models.tables import ROLES, GroupBinding, Person, Unit
+from schedules.calendar import parse_overrides
+from schedules.config import parse_schedule
 
 SAMPLE = Path(__file__).parent / "data" / "org.sample.yaml"
 
@@ -31,12 +35,32 @@ class PersonSpec:
     line: int = 0
 
 
+@dataclass(frozen=True)
+class RobotConfig:
+    """A custom group robot; the signing secret is read from the named environment variable."""
+
+    webhook: str
+    secret_env: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A dashboard/API token: only its SHA-256 is kept, bound to a unit (by name, as in the file)."""
+
+    sha256: str
+    unit: str
+    note: str | None = None
+    line: int = 0
+
+
 @dataclass
 class Org:
     path: Path
     units: list[UnitInfo]  # provisional ids (1..n) in file order: district, townships, villages, departments
     people: list[PersonSpec] = field(default_factory=list)
     groups: list[tuple[str, str, int]] = field(default_factory=list)  # (conversation_id, unit, line)
+    robots: dict[str, RobotConfig] = field(default_factory=dict)  # conversation_id -> its custom robot
+    api_tokens: list[ApiToken] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -59,6 +83,30 @@ def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+
+
+class _Seq(list):  # type: ignore[type-arg]
+    lines: list[int]  # the line of each item: a scalar item has no line of its own
+
+
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> _Seq:
+    s = _Seq(loader.construct_sequence(node, deep=True))
+    s.lines = [item.start_mark.line + 1 for item in node.value]
+    return s
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+
+
+def _construct_date(loader: _LineLoader, node: yaml.ScalarNode) -> Any:
+    # An unquoted 2020-02-30 (in calendar:) would escape as a bare ValueError, without its line.
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError as e:
+        raise yaml.constructor.ConstructorError(None, None, f"无效日期「{node.value}」", node.start_mark) from e
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_date)
 
 
 def load_org(path: str | Path | None = None) -> Org:
@@ -165,7 +213,45 @@ def _validate(path: Path, raw: Any) -> Org:
         conversations.add(cid)
         resolve(g.get("unit"), line)
         org.groups.append((cid, g["unit"], line))
+        robot = g.get("robot")
+        if robot is not None:
+            if not isinstance(robot, dict) or not str(robot.get("webhook", "")).startswith(("http://", "https://")):
+                raise fail(line, f"群「{cid}」的 robot 应写成 {{webhook: https://…, secret_env: 环境变量名}}")
+            org.robots[cid] = RobotConfig(str(robot["webhook"]), _opt(robot, "secret_env"))
+    _api_tokens(org, raw, fail, resolve)
+    for key, check in (("calendar", parse_overrides), ("schedule", parse_schedule)):  # optional sections
+        try:
+            check(raw.get(key))
+        except ValueError as e:
+            raise fail(getattr(raw.get(key), "line", getattr(raw, "line", 1)), str(e)) from e
     return org
+
+
+def _api_tokens(
+    org: Org, raw: Any, fail: Callable[[int, str], OrgError], resolve: Callable[[Any, int], UnitInfo]
+) -> None:
+    """Optional `api_tokens: [{sha256, unit, note}]`; a raw token never belongs in the file."""
+    tokens = raw.get("api_tokens") or []
+    if not isinstance(tokens, list):
+        raise fail(getattr(raw, "line", 1), "api_tokens 应为列表")
+    seen: set[str] = set()
+    lines = getattr(tokens, "lines", [])
+    for i, t in enumerate(tokens):
+        line = lines[i] if i < len(lines) else getattr(raw, "line", 1)
+        if not isinstance(t, dict):
+            raise fail(line, "api_tokens 每项应写成 {sha256: …, unit: …, note: …}")
+        digest = t.get("sha256")
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", digest.strip()):
+            raise fail(line, "API 令牌的 sha256 应为 64 位十六进制摘要(用 liandong token new 生成)")
+        digest = digest.strip().lower()
+        if digest in seen:
+            raise fail(line, "API 令牌重复")
+        seen.add(digest)
+        resolve(t.get("unit"), line)
+        note = t.get("note")
+        if note is not None and not isinstance(note, str):
+            raise fail(line, "API 令牌的备注(note)应为文字")
+        org.api_tokens.append(ApiToken(digest, t["unit"], note or None, line))
 
 
 def _opt(item: dict[str, Any], key: str) -> str | None:

@@ -28,7 +28,10 @@ VERBS: dict[str, tuple[str, ...]] = {
     "帮助": ("帮助", "help", "?"),
     "绑定": ("绑定",),
     "角色": ("角色",),
+    "改": ("更正", "修改", "改"),
 }
+# 改造, 改厕, 修改后的…: these verbs count only when a break or `#` follows them.
+_NEEDS_BREAK = frozenset(VERBS["改"])
 _ALIASES = sorted(((a, v) for v, aliases in VERBS.items() for a in aliases), key=lambda p: -len(p[0]))
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 _MENTION = re.compile(r"(?<!\S)@\S+")
@@ -64,6 +67,8 @@ def parse(raw: str) -> Command:
             rest = text[len(alias) :]
             if rest and alias.isascii() and alias[-1].isalpha() and rest[0].isalnum():
                 continue  # "helpful" is not "help"
+            if rest and alias in _NEEDS_BREAK and not (rest[0] in _SEPARATORS or rest[0] in "#\n"):
+                continue
             rest = rest.lstrip(_SEPARATORS)
             args = re.sub(r"[ \t]+", " ", _REF.sub(" ", rest)).strip(" " + _SEPARATORS)
             return Command(verb, refs, args, rest, text)

@@ -10,7 +10,9 @@ from typing import Any
 from handlers import replies as r
 from handlers.context import LEAD_TITLES, Context, Refusal
 from handlers.deadlines import DeadlineError, add_days, parse_days, parse_deadline
+from handlers.duplicates import near_duplicates
 from handlers.intake import mask, parse_submission
+from handlers.pictures import attach_inline
 from handlers.replies import Notice, Reply, Result
 from models import queries as q
 from models.clock import local
@@ -54,7 +56,7 @@ def submit_or_escalate(ctx: Context) -> Result:
 def submit(ctx: Context, text: str) -> Result:
     if len(text.strip()) < MIN_TEXT:
         raise Refusal("请在「上报」后写明问题内容,如「上报 上洋村宅基地审批8个月未批复」。")
-    intake = parse_submission(text, ctx.unit, ctx.directory)
+    intake = parse_submission(text, ctx.unit, ctx.directory, ctx.today, ctx.calendar)
     level = ctx.directory.level_of(ctx.unit)
     unit_id = ctx.unit.id if level != "district" else ctx.directory.district.id
     data = {
@@ -68,13 +70,16 @@ def submit(ctx: Context, text: str) -> Result:
         "litigation_risk": intake.litigation_risk,
         "phones": intake.phones,
         "has_id_number": intake.has_id_number,
+        "requested_deadline": intake.deadline.isoformat() if intake.deadline else None,
         "reporter_id": ctx.actor.id,
         "source_msg_id": ctx.msg.msg_id,
         "conversation_id": ctx.msg.conversation_id,
     }
+    duplicates = near_duplicates(ctx.session, ctx.directory, data, ctx.at)  # before this one is stored
     issue = new_issue(data, ctx.at)
     _event(ctx, issue, "created", data)
-    text_out = r.receipt(issue, place(ctx, issue), r.facts_line(issue), [])
+    attach_inline(ctx, issue)
+    text_out = r.receipt(issue, place(ctx, issue), r.facts_line(issue), duplicates, intake.ambiguous)
     at: tuple[str, ...] = ()
     if level != "village":  # above the village someone must review or assign it
         leads = [p for p in q.leads_of(ctx.session, level, unit_id) if p.id != ctx.actor.id]
@@ -210,6 +215,7 @@ def feedback(ctx: Context) -> Result:
         raise Refusal(f"反馈需由#{issue.id}的包案人或当前所在单位人员操作。")
     text = _need(ctx.cmd.args, "进展", f"反馈 #{issue.id} 已约谈当事人")
     _event(ctx, issue, "feedback", {"text": text})
+    attach_inline(ctx, issue)
     return Result(Reply(f"#{issue.id} 已记录进展。现场照片请在10分钟内发送。"), issue_id=issue.id)
 
 

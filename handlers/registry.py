@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from handlers import admin_commands as admin
+from handlers import corrections
 from handlers import info_commands as info
 from handlers import issue_commands as issues
 from handlers.context import Context
@@ -31,4 +32,5 @@ HANDLERS: dict[str, Handler] = {
     "帮助": info.help_,
     "绑定": admin.bind,
     "角色": admin.set_role,
+    "改": corrections.amend,
 }

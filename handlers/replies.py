@@ -47,6 +47,8 @@ EVENT_NAMES = {
     "merged": "并入重复件",
     "closed": "作为重复件合并",
     "supervised": "督办",
+    "amended": "更正",
+    "picture": "照片",
 }
 
 
@@ -86,13 +88,22 @@ HELP = (
     "- 研判 #12 意见 [风险:高]\n"
     "- 交办 #12 @包案人 [部门] [限10个工作日] [周二无会日]\n"
     "- 反馈 #12 进展 / 办结 #12 结果\n"
+    "- 改 #12 村=上洋村 类别=劳资纠纷 → 更正登记内容\n"
     "- 退回、重办、延期、同意延期、合并、不满意、督办\n"
     "- 查 #12 · 列表 [待办/我的/逾期] · 统计 [本月/2020]"
 )
 
 
-def receipt(issue: Issue, place: str, category_line: str, duplicates: list[int]) -> str:
+def receipt(
+    issue: Issue, place: str, category_line: str, duplicates: list[int], ambiguous: tuple[str, ...] = ()
+) -> str:
+    """What was registered and what was understood, so the sender can correct it with 改."""
     lines = [f"已登记 #{issue.id}【{place}】{issue.title}", category_line]
+    if ambiguous:
+        name = ambiguous[0].partition("/")[2]
+        lines.append(f"「{name}」有重名({'、'.join(ambiguous)}),请回复「改 #{issue.id} 村={ambiguous[0]}」指明。")
+    else:
+        lines.append(f"有误请回复「改 #{issue.id} 村=… 类别=…」。")
     if issue.level == "village":
         lines.append(f"当前在村级处理。需要乡镇协调请回复「上报 #{issue.id}」。")
     for dup in duplicates[:1]:
@@ -108,7 +119,21 @@ def facts_line(issue: Issue) -> str:
         parts.append("电话 " + "、".join(mask(p) for p in issue.phones))
     if issue.has_id_number:
         parts.append("含身份证号(已隐藏)")
+    if issue.requested_deadline:
+        parts.append(f"要求 {short_date(issue.requested_deadline)}前")
     return " · ".join(parts)
+
+
+def amended(issue: Issue, place: str) -> str:
+    return f"#{issue.id} 已更正:【{place}】{issue.title}\n{facts_line(issue)}"
+
+
+def pictures_attached(issue: Issue, count: int) -> str:
+    return f"已将 {count} 张照片附到 #{issue.id}。"
+
+
+NO_PICTURE = "没有收到图片,请重新发送。"
+PICTURE_TOO_LATE = "照片需在「上报」或「反馈」后10分钟内由本人发送;请先「反馈 #12 说明」,再发照片。"
 
 
 def deadline_text(d: date | None) -> str:
@@ -128,6 +153,9 @@ def card(
     if issue.risk:
         state += f" · 风险 {issue.risk}"
     lines = [head, state, facts_line(issue)]
+    pictures = sum(len(ev.data.get("codes") or ()) for ev in events if ev.kind == "picture")
+    if pictures:
+        lines.append(f"照片 {pictures} 张")
     if owner or department:
         lines.append("包案 " + " · ".join(x for x in (owner and owner.name, department) if x))
     if issue.deadline:

@@ -14,6 +14,8 @@ from models.tables import Issue, IssueEvent
 
 # Kinds that move the issue's status; the district 化解 count looks at the last of these.
 STATUS_KINDS = ("created", "escalated", "reviewed", "assigned", "resolved", "returned", "reopened", "closed")
+# What 改 may correct; anything else changes only through its own verb.
+AMENDABLE = ("township_id", "village_id", "category", "title", "litigation_risk", "requested_deadline")
 
 
 def apply(issue: Issue, kind: str, data: dict[str, Any], at: datetime) -> None:
@@ -34,6 +36,7 @@ def apply(issue: Issue, kind: str, data: dict[str, Any], at: datetime) -> None:
             "source_msg_id",
         ):
             setattr(issue, key, data[key])
+        issue.requested_deadline = _date(data.get("requested_deadline"))
         issue.status, issue.created_at = "submitted", at
     elif kind in ("escalated", "returned"):
         issue.level, issue.unit_id, issue.status = data["to_level"], data["unit_id"], "submitted"
@@ -57,7 +60,12 @@ def apply(issue: Issue, kind: str, data: dict[str, Any], at: datetime) -> None:
         issue.deadline, issue.extension_days = _date(data["deadline"]), None
     elif kind == "closed":
         issue.status, issue.duplicate_of = "closed", data["duplicate_of"]
-    elif kind not in ("feedback", "merged", "supervised"):
+    elif kind == "amended":  # 改: the sender or a lead corrects what intake understood
+        for key, value in data["fields"].items():
+            if key not in AMENDABLE:
+                raise ValueError(f"field {key} cannot be amended")
+            setattr(issue, key, _date(value) if key == "requested_deadline" else value)
+    elif kind not in ("feedback", "merged", "supervised", "picture"):
         raise ValueError(f"unknown event kind {kind}")
 
 

@@ -98,3 +98,10 @@ def reply_of(session: Session, msg_id: str) -> OutboxMessage | None:
 
 def inbox_row(session: Session, msg_id: str) -> InboxMessage | None:
     return session.get(InboxMessage, msg_id)
+
+
+def pending_inbox(session: Session) -> list[str]:
+    rows = session.exec(
+        select(InboxMessage.msg_id).where(InboxMessage.status == "pending").order_by(col(InboxMessage.received_at))
+    )
+    return list(rows)

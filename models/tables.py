@@ -66,6 +66,8 @@ class Issue(SQLModel, table=True):
     owner_id: str | None = Field(default=None, foreign_key="people.id")
     department_id: int | None = Field(default=None, foreign_key="units.id")
     deadline: date | None = None
+    # What the post asked for (限3天, 月底前); the official deadline is set by 交办 alone.
+    requested_deadline: date | None = None
     tuesday: bool = False
     opinion: str | None = None
     extension_days: int | None = None  # a pending 延期 request
@@ -136,3 +138,40 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime
     sent_at: datetime | None = None
+    next_attempt_at: datetime | None = None  # a retry waits until then
+    claimed_until: datetime | None = None  # a sender holds the row until then (several processes)
+    channel: str | None = None  # how it went out: session | openapi | robot
+
+
+class JobRun(SQLModel, table=True):
+    """One row per scheduled occurrence of a job, or per manual run: done, missed or failed.
+    Unique on (job, due_at), so two processes cannot both run the same occurrence."""
+
+    __tablename__ = "job_runs"
+    id: int | None = Field(default=None, primary_key=True)
+    job: str
+    due_at: datetime | None = None  # the occurrence it stands for; None for a manual run (CLI)
+    trigger: str  # schedule | catch_up (late, after a restart) | manual
+    status: str  # done | missed | failed
+    messages: int = 0
+    error: str | None = None  # the exception type, like inbox.reason
+    runner: str = ""  # which process
+    started_at: datetime
+    finished_at: datetime | None = None
+
+    __table_args__ = (UniqueConstraint("job", "due_at", name="uq_job_run_due"),)
+
+
+class LadderStep(SQLModel, table=True):
+    """A step of the overdue ladder already taken for an issue and its deadline: each step is
+    sent once, and a new deadline (延期) starts the ladder again."""
+
+    __tablename__ = "ladder_steps"
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issues.id")
+    deadline: date
+    step: str  # due_soon | overdue | leads | district
+    sent_at: datetime
+    outbox_key: str
+
+    __table_args__ = (UniqueConstraint("issue_id", "deadline", "step", name="uq_ladder_issue_deadline_step"),)

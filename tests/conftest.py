@@ -15,6 +15,8 @@ from handlers.incoming import AtUser, Incoming
 from models.clock import SHANGHAI, FrozenClock
 from models.tables import GroupBinding, Issue, IssueEvent, OutboxMessage, Person
 
+pytest_plugins = ["tests.dingtalk"]
+
 BOT_ID = "$:LWCP_v1:$bot"
 
 

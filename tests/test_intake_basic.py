@@ -43,7 +43,7 @@ def test_checksum_helper() -> None:
         ("座机0570 3012345", ["05703012345"]),
         (
             "联系13812345678或0570-3012345，另13912345678，再打138 1234 5678",
-            ["13812345678", "13912345678", "05703012345"],
+            ["13812345678", "05703012345", "13912345678"],  # in the order written
         ),
         ("无联系方式，编号12345", []),
         (f"身份证{ID}", []),
@@ -101,7 +101,10 @@ def test_litigation_risk(text: str, expected: bool) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("张三反映：村口路灯坏了三个月，晚上出行不便。请尽快维修", "村口路灯坏了三个月，晚上出行不便"),
+        (
+            "张三反映：村口路灯坏了三个月，晚上出行不便。请尽快维修",
+            "村口路灯坏了三个月,晚上出行不便",
+        ),  # NFKC: one form of punctuation
         ("村民反映屋顶漏水", "屋顶漏水"),
         ("村口路灯坏了", "村口路灯坏了"),
         ("反映13812345678的邻居占道", "138****5678的邻居占道"),
@@ -168,7 +171,7 @@ def test_parse_submission_district_sender_naming_township_and_duplicate_village(
 def test_parse_submission_collects_title_risk_phones_and_id(directory) -> None:
     text = f"反映：村民张三（{ID}，电话138 1234 5678）宅基地纠纷，扬言起诉"
     intake = parse_submission(text, directory.resolve("上洋村"), directory)
-    assert intake.title == "村民张三（[身份证号已隐藏]，电话138****5678）宅"  # cut at 30 characters
+    assert intake.title == "村民张三([身份证号已隐藏],电话138****5678)宅"  # cut at 30 characters
     assert intake.litigation_risk is True
     assert intake.phones == ["13812345678"]
     assert intake.has_id_number is True

@@ -1,0 +1,60 @@
+"""`liandong run [--http HOST:PORT]`: the bot, in stream mode (default) or HTTP callback mode,
+until SIGTERM/SIGINT; then a clean stop (in-flight messages finished, outbox flushed, exit 0).
+The dashboard and JSON API listen on `--web HOST:PORT` (127.0.0.1:8081) unless `--no-web`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+
+from bot.app import build
+from bot.config import Settings
+from bot.runtime import DEFAULT_ENDPOINT, Runtime, RuntimeOptions
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("run", help="运行机器人 (默认 Stream 模式)")
+    p.add_argument("--http", metavar="HOST:PORT", help="改用 HTTP 回调模式,监听此地址 (路由 /dingtalk/callback)")
+    p.add_argument(
+        "--web", metavar="HOST:PORT", default="127.0.0.1:8081", help="看板与 JSON API 的监听地址 (默认 127.0.0.1:8081)"
+    )
+    p.add_argument("--no-web", action="store_true", help="不启动看板与 JSON API")
+    return p
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"应为 HOST:PORT,收到 {value!r}")
+    return host, int(port)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    logging.getLogger().setLevel(logging.INFO)
+    if not (settings.client_id and settings.client_secret):
+        print("请设置 DINGTALK_CLIENT_ID 和 DINGTALK_CLIENT_SECRET (本地试用请用 make run)")
+        return 2
+    options = RuntimeOptions(
+        endpoint=os.environ.get("DINGTALK_OPENAPI_ENDPOINT") or DEFAULT_ENDPOINT,
+        http_listen=parse_listen(args.http) if args.http else None,
+        web_listen=None if args.no_web else parse_listen(args.web),
+    )
+    return asyncio.run(serve(Runtime(build(settings), options)))
+
+
+async def serve(runtime: Runtime) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
+    log.info("liandong running")
+    await stop.wait()
+    log.info("stopping: finishing in-flight messages and flushing the outbox")
+    await runtime.stop()
+    return 0

@@ -1,0 +1,110 @@
+"""The running bot: the inbox pipeline, the outbox sender, and a receiver (stream or HTTP
+callback). `stop()` is the clean shutdown: no new frames, in-flight ones finished, the inbox
+processed, the outbox flushed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from dingtalk_stream import Credential
+
+from bot.app import App
+from bot.transport.dingtalk_api import Credentials, DingTalkApi
+from bot.transport.http_callback import callback_app
+from bot.transport.pipeline import Pipeline
+from bot.transport.sender import OutboxSender
+from bot.transport.stream import BotMessageHandler, StreamClient
+from bot.web import create_web_app, start_site
+from models.clock import Clock, SystemClock
+from schedules.runner import SchedulerHandle
+from schedules.runner import start as start_scheduler
+
+log = logging.getLogger(__name__)
+DEFAULT_ENDPOINT = "https://api.dingtalk.com"
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    endpoint: str = DEFAULT_ENDPOINT
+    http_listen: tuple[str, int] | None = None  # HTTP callback mode instead of stream mode
+    heartbeat_s: float = 30
+    backoff_cap_s: float = 60
+    scheduler: bool = True  # run the scheduled jobs (only the leader process actually runs them)
+    web_listen: tuple[str, int] | None = None  # the dashboard and JSON API (bot.web)
+
+
+class Runtime:
+    def __init__(self, app: App, options: RuntimeOptions, clock: Clock | None = None) -> None:
+        settings = app.settings
+        if not (settings.client_id and settings.client_secret):
+            raise ValueError("需要 DINGTALK_CLIENT_ID 和 DINGTALK_CLIENT_SECRET")
+        self.app = app
+        self.options = options
+        self.clock = clock or SystemClock()
+        self.credentials = Credentials(settings.client_id, settings.client_secret, settings.robot_code or "")
+        self.http: aiohttp.ClientSession | None = None
+        self.pipeline: Pipeline | None = None
+        self.sender: OutboxSender | None = None
+        self.stream: StreamClient | None = None
+        self._stream_task: asyncio.Task[None] | None = None
+        self._site_runner: web.AppRunner | None = None
+        self.scheduler: SchedulerHandle | None = None
+        self._web_runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        self.http = aiohttp.ClientSession()
+        api = DingTalkApi(self.http, self.options.endpoint, self.credentials)
+        secrets = {name: os.environ.get(name, "") for r in self.app.org.robots.values() if (name := r.secret_env)}
+        self.pipeline = Pipeline(self.app.dispatcher, on_processed=lambda: self.sender and self.sender.wake())
+        self.sender = OutboxSender(self.app.engine, api, self.pipeline.run_db, self.clock, self.app.org.robots, secrets)
+        await self.pipeline.start()
+        self.sender.start()
+        if self.options.scheduler:
+            self.scheduler = await start_scheduler(self.app, self.clock, on_written=self.sender.wake)
+        if self.options.web_listen:
+            host, port = self.options.web_listen
+            self._web_runner = await start_site(create_web_app(self.app, self.clock), host, port)
+            log.info("dashboard and API on http://%s:%s/dashboard", host, port)
+        if self.options.http_listen:
+            host, port = self.options.http_listen
+            self._site_runner = web.AppRunner(callback_app(self.pipeline, self.credentials.client_secret))
+            await self._site_runner.setup()
+            await web.TCPSite(self._site_runner, host, port).start()
+            log.info("HTTP callback mode on %s:%s", host, port)
+            return
+        credential = Credential(self.credentials.client_id, self.credentials.client_secret)
+        self.stream = StreamClient(
+            credential,
+            self.options.endpoint,
+            self.http,
+            BotMessageHandler(self.pipeline),
+            heartbeat_s=self.options.heartbeat_s,
+            backoff_cap_s=self.options.backoff_cap_s,
+        )
+        self._stream_task = asyncio.create_task(self.stream.start(), name="liandong-stream")
+
+    async def stop(self) -> None:
+        if self.scheduler:
+            await self.scheduler.stop()
+        if self.stream:
+            await self.stream.stop()
+        if self._stream_task:
+            await asyncio.gather(self._stream_task, return_exceptions=True)
+        if self._site_runner:
+            await self._site_runner.cleanup()
+        if self._web_runner:
+            await self._web_runner.cleanup()
+        if self.pipeline:
+            await self.pipeline.drain()
+        if self.sender:
+            await self.sender.flush()
+            await self.sender.stop()
+        if self.pipeline:
+            await self.pipeline.stop()
+        if self.http:
+            await self.http.close()

@@ -1,0 +1,1 @@
+"""The local DingTalk emulator and the browser sandbox."""

@@ -1,0 +1,429 @@
+"""A local DingTalk: the stream gateway (connections/open + websocket frames as DingTalk sends
+them, ping and disconnect), session webhooks, access tokens, OpenAPI group and one-to-one
+send, custom robots with signing and their 20/minute limit. It records everything and has
+switches for faults. Tests and the sandbox page drive the bot through it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import random
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+BOT_TOPIC = "/v1.0/im/bot/messages/get"
+BOT_USER_ID = "$:LWCP_v1:$sandbox-bot"
+CORP_ID = "dingsandboxcorp"
+ROBOT_CODE = "dingsandboxrobot"
+
+
+@dataclass
+class Faults:
+    """Switches a test flips; each is read when the matching request or frame is handled."""
+
+    fail_next: dict[str, int] = field(default_factory=dict)  # path → how many 500s to answer
+    slow_s: float = 0.0  # delay before every HTTP answer
+    redeliver_after_s: float | None = None  # push an unacked frame again after this long
+    session_expired: bool = False  # session webhooks answer errcode 300001
+    autoping: bool = True  # False: new sockets stop answering pings (a hung connection)
+    omit_staff_id: bool = False  # outgoing robots of ordinary groups leave senderStaffId out
+
+
+@dataclass
+class Sent:
+    """Something the bot sent, as DingTalk received it."""
+
+    channel: str  # session | group | user | robot
+    conversation_id: str | None
+    user_ids: list[str]
+    title: str
+    text: str
+    at_user_ids: list[str]
+    at: float
+
+
+@dataclass
+class _Connection:
+    id: str
+    ws: web.WebSocketResponse
+    unacked: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class Emulator:
+    def __init__(
+        self,
+        client_id: str = "sandbox-id",
+        client_secret: str = "sandbox-secret",
+        robot_secrets: dict[str, str] | None = None,
+        seed: int = 7,
+    ) -> None:
+        self.client_id, self.client_secret = client_id, client_secret
+        self.robot_secrets = robot_secrets or {}  # robot access_token → signing secret
+        self.faults = Faults()
+        self.rng = random.Random(seed)
+        self.base_url = ""
+        self.sent: list[Sent] = []
+        self.acks: dict[str, int] = {}  # frame messageId → ack code
+        self.ack_delays: list[float] = []  # seconds from a push to its ack
+        self._pushed_at: dict[str, float] = {}
+        self.delivered: defaultdict[str, int] = defaultdict(int)  # msgId → times pushed
+        self.history: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)  # conversation → posts
+        self.connections: dict[str, _Connection] = {}
+        self.opened = 0
+        self._tickets: dict[str, float] = {}
+        self._tokens: set[str] = set()
+        self._sessions: dict[str, str] = {}  # session token → conversation
+        self._robot_window: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._robot_blocked_until: dict[str, float] = {}
+        self._changed = asyncio.Condition()
+        self._ids = itertools.count(1)
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._pending: list[dict[str, Any]] = []  # frames waiting for a connection
+
+    # --- the HTTP application ---
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._faults_mw])
+        app.router.add_post("/v1.0/gateway/connections/open", self._open)
+        app.router.add_get("/connect", self._connect)
+        app.router.add_post("/v1.0/oauth2/accessToken", self._token)
+        app.router.add_post("/robot/sendBySession", self._session_send)
+        app.router.add_post("/v1.0/robot/groupMessages/send", self._group_send)
+        app.router.add_post("/v1.0/robot/oToMessages/batchSend", self._user_send)
+        app.router.add_post("/v1.0/robot/messageFiles/download", self._download)
+        app.router.add_post("/robot/send", self._robot_send)
+        return app
+
+    @web.middleware
+    async def _faults_mw(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        if self.faults.slow_s:
+            await asyncio.sleep(self.faults.slow_s)  # the fault itself: an answer that is late
+        left = self.faults.fail_next.get(request.path, 0)
+        if left:
+            self.faults.fail_next[request.path] = left - 1
+            return web.json_response({"code": "ServiceUnavailable", "message": "emulated 5xx"}, status=503)
+        return await handler(request)
+
+    async def _open(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("clientId") != self.client_id or body.get("clientSecret") != self.client_secret:
+            return web.json_response({"code": "InvalidAuthentication"}, status=401)
+        ticket = uuid.uuid4().hex
+        self._tickets[ticket] = time.monotonic() + 90
+        ws_base = self.base_url.replace("http://", "ws://")
+        return web.json_response({"endpoint": f"{ws_base}/connect", "ticket": ticket})
+
+    async def _connect(self, request: web.Request) -> web.StreamResponse:
+        ticket = request.query.get("ticket", "")
+        if self._tickets.pop(ticket, 0) < time.monotonic():
+            return web.Response(status=401, text="bad ticket")
+        ws = web.WebSocketResponse(autoping=self.faults.autoping)
+        await ws.prepare(request)
+        conn = _Connection(uuid.uuid4().hex, ws)
+        self.connections[conn.id] = conn
+        self.opened += 1
+        await self._notify()
+        waiting, self._pending = self._pending, []
+        for frame in waiting:
+            await self._push(conn, frame)
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self._on_client_frame(conn, msg.data)
+        finally:
+            self.connections.pop(conn.id, None)
+            # Whatever it did not acknowledge goes to another connection, as DingTalk does.
+            orphans = list(conn.unacked.values())
+            conn.unacked.clear()  # their redelivery timers must not push them a second time
+            for frame in orphans:
+                self._schedule_redelivery(frame, 0.0)
+            await self._notify()
+        return ws
+
+    async def _on_client_frame(self, conn: _Connection, raw: str) -> None:
+        try:
+            ack = json.loads(raw)
+            message_id = ack["headers"]["messageId"]
+        except (ValueError, KeyError, TypeError):
+            return
+        conn.unacked.pop(message_id, None)
+        self.acks[message_id] = int(ack.get("code", 0))
+        if message_id in self._pushed_at:
+            self.ack_delays.append(time.monotonic() - self._pushed_at.pop(message_id))
+        await self._notify()
+
+    async def _token(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("appKey") != self.client_id or body.get("appSecret") != self.client_secret:
+            return web.json_response({"code": "InvalidAuthentication"}, status=401)
+        token = uuid.uuid4().hex
+        self._tokens.add(token)
+        return web.json_response({"accessToken": token, "expireIn": 7200})
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("x-acs-dingtalk-access-token", "") in self._tokens
+
+    async def _session_send(self, request: web.Request) -> web.Response:
+        conversation = self._sessions.get(request.query.get("session", ""))
+        if conversation is None or self.faults.session_expired:
+            return web.json_response({"errcode": 300001, "errmsg": "session webhook expired"})
+        await self._record("session", conversation, [], await request.json())
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    async def _group_send(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"code": "InvalidAuthentication", "message": "token"}, status=401)
+        body = await request.json()
+        await self._record("group", body.get("openConversationId"), [], _from_sample(body))
+        return web.json_response({"processQueryKey": uuid.uuid4().hex})
+
+    async def _user_send(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"code": "InvalidAuthentication", "message": "token"}, status=401)
+        body = await request.json()
+        await self._record("user", None, list(body.get("userIds") or []), _from_sample(body))
+        return web.json_response({"processQueryKey": uuid.uuid4().hex, "invalidStaffIdList": []})
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"code": "InvalidAuthentication", "message": "token"}, status=401)
+        code = (await request.json()).get("downloadCode", "")
+        return web.json_response({"downloadUrl": f"{self.base_url}/files/{code}.png"})
+
+    async def _robot_send(self, request: web.Request) -> web.Response:
+        token = request.query.get("access_token", "")
+        secret = self.robot_secrets.get(token)
+        if secret is None:
+            return web.json_response({"errcode": 300001, "errmsg": "token is not exist"})
+        ts = request.query.get("timestamp", "")
+        expected = base64.b64encode(hmac.new(secret.encode(), f"{ts}\n{secret}".encode(), hashlib.sha256).digest())
+        if (
+            not ts.isdigit()
+            or abs(time.time() * 1000 - int(ts)) > 3600_000
+            or not hmac.compare_digest(request.query.get("sign", "").encode(), expected)
+        ):
+            return web.json_response({"errcode": 310000, "errmsg": "sign not match"})
+        now = time.monotonic()
+        if self._robot_blocked_until.get(token, 0) > now:
+            return web.json_response({"errcode": 130101, "errmsg": "send too fast"})
+        window = self._robot_window[token]
+        while window and now - window[0] >= 60:
+            window.popleft()
+        if len(window) >= 20:
+            self._robot_blocked_until[token] = now + 600
+            return web.json_response({"errcode": 130101, "errmsg": "send too fast"})
+        window.append(now)
+        await self._record("robot", f"robot:{token}", [], await request.json())
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    async def _record(self, channel: str, conversation: str | None, users: list[str], body: dict[str, Any]) -> None:
+        title, text = _title_text(body)
+        at_ids = list((body.get("at") or {}).get("atUserIds") or [])
+        sent = Sent(channel, conversation, users, title, text, at_ids, time.time())
+        self.sent.append(sent)
+        if conversation:
+            self.history[conversation].append({"from": "bot", "title": title, "text": text, "at": at_ids})
+        await self._notify()
+
+    # --- pushing messages to the bot ---
+
+    def user_message(
+        self,
+        conversation_id: str,
+        staff_id: str,
+        nick: str,
+        text: str,
+        *,
+        mentions: list[str] | None = None,
+        msg_id: str | None = None,
+        conversation_type: str = "2",
+        union_id: str | None = None,
+        msgtype: str = "text",
+        content: dict[str, Any] | None = None,
+        webhook_ttl_s: int = 5400,
+    ) -> dict[str, Any]:
+        """A bot-message payload as DingTalk sends it: every @mention cut out of the text (the
+        space stays), the bot itself first in atUsers, newer fields present."""
+        now_ms = int(time.time() * 1000)
+        session = uuid.uuid4().hex
+        self._sessions[session] = conversation_id
+        at_users = [{"dingtalkId": BOT_USER_ID}] + [
+            {"dingtalkId": f"$:LWCP_v1:${m}", "staffId": m, "unionId": f"union-{m}"} for m in mentions or []
+        ]
+        payload: dict[str, Any] = {
+            "conversationId": conversation_id,
+            "atUsers": at_users,
+            "chatbotCorpId": CORP_ID,
+            "chatbotUserId": BOT_USER_ID,
+            "msgId": msg_id or f"msg{uuid.uuid4().hex}",
+            "senderNick": nick,
+            "isAdmin": False,
+            "senderStaffId": staff_id,
+            "sessionWebhookExpiredTime": now_ms + webhook_ttl_s * 1000,
+            "createAt": now_ms,
+            "senderCorpId": CORP_ID,
+            "conversationType": conversation_type,
+            "senderId": f"$:LWCP_v1:${staff_id}",
+            "sessionWebhook": f"{self.base_url}/robot/sendBySession?session={session}",
+            "robotCode": ROBOT_CODE,
+            "msgtype": msgtype,
+            "isInAtList": True,
+            "senderPlatform": "Android",
+            "senderUnionId": union_id or f"union-{staff_id}",
+            "conversationTitle": conversation_id,
+        }
+        if msgtype == "text":
+            payload["text"] = {"content": " " + text}
+        else:
+            payload["content"] = content or {}
+        if self.faults.omit_staff_id:
+            for key in ("senderStaffId", "robotCode", "chatbotCorpId"):
+                payload.pop(key)
+        return payload
+
+    async def deliver(self, payload: dict[str, Any]) -> str:
+        """Push a bot message to one connected client, chosen at random (as DingTalk does)."""
+        frame = {
+            "specVersion": "1.0",
+            "type": "CALLBACK",
+            "headers": {
+                "topic": BOT_TOPIC,
+                "messageId": f"frame-{next(self._ids)}-{uuid.uuid4().hex[:8]}",
+                "contentType": "application/json",
+                "time": str(int(time.time() * 1000)),
+                "appId": "sandbox-app",
+            },
+            "data": json.dumps(payload, ensure_ascii=False),
+        }
+        if payload.get("conversationId") and payload.get("msgtype") == "text":
+            self.history[payload["conversationId"]].append(
+                {
+                    "from": payload.get("senderStaffId") or payload.get("senderUnionId"),
+                    "nick": payload.get("senderNick"),
+                    "text": payload["text"]["content"],
+                    "msg_id": payload["msgId"],
+                }
+            )
+        await self._dispatch(frame)
+        return str(payload["msgId"])
+
+    async def _dispatch(self, frame: dict[str, Any]) -> None:
+        live = [c for c in self.connections.values() if not c.ws.closed]
+        if not live:
+            self._pending.append(frame)
+            return
+        await self._push(self.rng.choice(live), frame)
+
+    async def _push(self, conn: _Connection, frame: dict[str, Any]) -> None:
+        message_id = frame["headers"]["messageId"]
+        conn.unacked[message_id] = frame
+        self._pushed_at[message_id] = time.monotonic()
+        data = json.loads(frame["data"]) if frame["type"] == "CALLBACK" else {}
+        if data.get("msgId"):
+            self.delivered[data["msgId"]] += 1
+        frame = {**frame, "headers": {**frame["headers"], "connectionId": conn.id}}
+        try:
+            await conn.ws.send_str(json.dumps(frame, ensure_ascii=False))
+        except (ConnectionResetError, RuntimeError):
+            return  # the socket is going away; its unacked frames move on when it closes
+        if self.faults.redeliver_after_s is not None:
+            self._schedule_redelivery(frame, self.faults.redeliver_after_s, conn, message_id)
+
+    def _schedule_redelivery(
+        self, frame: dict[str, Any], delay: float, conn: _Connection | None = None, message_id: str | None = None
+    ) -> None:
+        def fire() -> None:
+            self._timers.discard(handle)
+            if conn is not None and message_id not in conn.unacked:
+                return
+            if conn is not None:
+                conn.unacked.pop(message_id or "", None)
+            self._spawn(self._dispatch(frame))
+
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self._timers.add(handle)
+
+    async def ping_all(self) -> None:
+        for conn in list(self.connections.values()):
+            frame = {
+                "specVersion": "1.0",
+                "type": "SYSTEM",
+                "headers": {
+                    "topic": "ping",
+                    "messageId": f"ping-{next(self._ids)}",
+                    "contentType": "application/json",
+                    "time": str(int(time.time() * 1000)),
+                },
+                "data": json.dumps({"opaque": uuid.uuid4().hex}),
+            }
+            await conn.ws.send_str(json.dumps(frame))
+
+    async def disconnect_all(self, close_after_s: float = 0.2) -> None:
+        """The rebalancing notice: a `disconnect` frame, then the socket closes a little later;
+        frames pushed meanwhile still reach the old socket."""
+        for conn in list(self.connections.values()):
+            frame = {
+                "specVersion": "1.0",
+                "type": "SYSTEM",
+                "headers": {
+                    "topic": "disconnect",
+                    "messageId": f"disc-{next(self._ids)}",
+                    "contentType": "application/json",
+                    "time": str(int(time.time() * 1000)),
+                },
+                "data": json.dumps({"reason": "rebalance"}),
+            }
+            await conn.ws.send_str(json.dumps(frame))
+            handle = asyncio.get_running_loop().call_later(close_after_s, lambda ws=conn.ws: self._spawn(ws.close()))
+            self._timers.add(handle)
+
+    async def drop_all(self) -> None:
+        """Cut every socket at once (no disconnect notice)."""
+        for conn in list(self.connections.values()):
+            await conn.ws.close(code=1011)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- waiting without sleeping ---
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+
+    def close(self) -> None:
+        for handle in self._timers:
+            handle.cancel()
+
+
+def _from_sample(body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        param = json.loads(body.get("msgParam") or "{}")
+    except ValueError:
+        param = {}
+    return {"markdown": {"title": param.get("title", ""), "text": param.get("text") or param.get("content", "")}}
+
+
+def _title_text(body: dict[str, Any]) -> tuple[str, str]:
+    if "markdown" in body:
+        return str(body["markdown"].get("title", "")), str(body["markdown"].get("text", ""))
+    if "text" in body:
+        return "", str(body["text"].get("content", ""))
+    return "", json.dumps(body, ensure_ascii=False)

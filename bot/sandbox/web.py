@@ -1,0 +1,228 @@
+"""The sandbox page: the org file's groups and people, a message box that posts through the
+emulator exactly as DingTalk would deliver it, and each conversation with the bot's replies.
+The page follows a conversation by long-poll, woken by the emulator's own change condition."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot.org import Org
+from bot.sandbox.emulator import Emulator
+from bot.sandbox.markdown import Mentions, render_markdown, render_plain
+from handlers.replies import ROLE_NAMES
+
+BOT_NAME = "两难助手"
+STATIC = Path(__file__).parent / "static"
+LONG_POLL_S = 25.0
+MAX_TEXT = 20_000  # well above the bot's own 4,000 limit, so the bot is the one that refuses
+KIND_ORDER = {"district": 0, "township": 1, "village": 2}
+KIND_NAMES = {"district": "区级", "township": "乡镇(街道)", "village": "村(社区)", "department": "部门"}
+
+
+@dataclass(frozen=True)
+class Group:
+    id: str
+    title: str
+    unit: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Persona:
+    id: str
+    name: str
+    role: str
+    unit: str
+    home: str | None  # the group of their own unit or the nearest unit above it
+
+
+def groups_of(org: Org) -> list[Group]:
+    directory = org.directory
+    found = []
+    for cid, unit_name, _line in org.groups:
+        unit = directory.resolve(unit_name)
+        assert unit is not None  # load_org refused the file otherwise
+        title = f"{unit.name}两难问题三级联动群" if unit.kind == "district" else f"{unit.name}两难群"
+        found.append(Group(cid, title, directory.full_name(unit), unit.kind))
+    return sorted(found, key=lambda g: KIND_ORDER.get(g.kind, 3))
+
+
+def personas_of(org: Org) -> list[Persona]:
+    directory = org.directory
+    bound = {directory.resolve(unit).id: cid for cid, unit, _ in reversed(org.groups)}  # type: ignore[union-attr]
+    personas = []
+    for p in org.people:
+        unit = directory.resolve(p.unit)
+        assert unit is not None
+        home, up = None, unit
+        while home is None and up is not None:
+            home = bound.get(up.id)
+            up = directory.units.get(up.parent_id) if up.parent_id else None
+        personas.append(Persona(p.id, p.name, ROLE_NAMES.get(p.role, p.role), directory.full_name(unit), home))
+    return personas
+
+
+def split_mentions(text: str, people: list[Persona]) -> tuple[str, list[str]]:
+    """Cut every typed `@姓名` out of the text as DingTalk does (the spaces around it stay) and
+    return the staff ids in order; `@两难助手` is the bot itself, always mentioned anyway."""
+    by_name: dict[str, str] = {}
+    for p in people:
+        by_name.setdefault(p.name, p.id)
+    labels = sorted([*by_name, BOT_NAME], key=len, reverse=True)
+    ids: list[str] = []
+
+    def cut(m: re.Match[str]) -> str:
+        staff = by_name.get(m.group(1))
+        if staff and staff not in ids:
+            ids.append(staff)
+        return ""
+
+    return re.sub("@(" + "|".join(map(re.escape, labels)) + ")", cut, text), ids
+
+
+class SandboxPage:
+    def __init__(self, emulator: Emulator, org: Org, long_poll_s: float = LONG_POLL_S) -> None:
+        self.emulator = emulator
+        self.groups = groups_of(org)
+        self.people = personas_of(org)
+        self.by_id = {p.id: p for p in self.people}
+        self.long_poll_s = long_poll_s
+        self.mentions = Mentions({p.id: p.name for p in self.people}, (BOT_NAME,))
+        self._typed: dict[str, str] = {}  # msgId → the text as typed, @names included
+        # The emulator notifies when the bot acks or sends; a post of ours must wake pollers too.
+        self.changed = asyncio.Condition()
+        self.waiting = 0  # long-polls parked right now
+        self._closing = False
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=256 * 1024)
+        app.router.add_get("/", self._index)
+        app.router.add_get("/api/org", self._org)
+        app.router.add_get("/api/messages", self._messages)
+        app.router.add_post("/api/messages", self._post)
+        app.router.add_get("/api/direct", self._direct)
+        app.router.add_static("/static", STATIC)
+        app.on_shutdown.append(self._shutdown)
+        return app
+
+    async def _shutdown(self, _app: web.Application) -> None:
+        """Release every waiting long-poll so that a stop does not wait out their timeouts."""
+        self._closing = True
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def _index(self, _request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def _org(self, _request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "bot": BOT_NAME,
+                "groups": [{**g.__dict__, "kind_name": KIND_NAMES.get(g.kind, "")} for g in self.groups],
+                "people": [p.__dict__ for p in self.people],
+            }
+        )
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        cid = request.query.get("conversation", "")
+        if cid not in {g.id for g in self.groups}:
+            raise web.HTTPNotFound(text="未知的群")
+        since = _int(request.query.get("since"), 0)
+        history = self.emulator.history[cid]
+        await self._wait(lambda: len(history) > since, _wait_s(request, self.long_poll_s))
+        return web.json_response({"messages": [self._entry(i, e) for i, e in enumerate(history) if i >= since]})
+
+    async def _direct(self, request: web.Request) -> web.Response:
+        """What the bot sent one person one to one (units without a group, reminders)."""
+        staff = request.query.get("staff", "")
+        if staff not in self.by_id:
+            raise web.HTTPNotFound(text="未知的人员")
+        since = _int(request.query.get("since"), 0)
+
+        def mine() -> list[Any]:
+            return [s for s in self.emulator.sent if s.channel == "user" and staff in s.user_ids]
+
+        await self._wait(lambda: len(mine()) > since, _wait_s(request, self.long_poll_s))
+        entries = [{"from": "bot", "title": s.title, "text": s.text, "at": s.at_user_ids} for s in mine()]
+        return web.json_response({"messages": [self._entry(i, e) for i, e in enumerate(entries) if i >= since]})
+
+    async def _post(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise web.HTTPBadRequest(text="请求格式错误") from None
+        cid, staff, text = body.get("conversation"), body.get("staff_id"), str(body.get("text") or "")
+        if cid not in {g.id for g in self.groups}:
+            raise web.HTTPBadRequest(text="请先选择一个群")
+        person = self.by_id.get(staff)  # type: ignore[arg-type]
+        if person is None:
+            raise web.HTTPBadRequest(text="请先选择身份")
+        if not text.strip():
+            raise web.HTTPBadRequest(text="消息不能为空")
+        if len(text) > MAX_TEXT:
+            raise web.HTTPBadRequest(text="消息太长")
+        content, mentions = split_mentions(text, self.people)
+        payload = self.emulator.user_message(cid, person.id, person.name, content, mentions=mentions)
+        self._typed[payload["msgId"]] = text
+        msg_id = await self.emulator.deliver(payload)
+        async with self.changed:
+            self.changed.notify_all()
+        return web.json_response({"msg_id": msg_id, "mentions": [self.by_id[m].name for m in mentions]})
+
+    async def _wait(self, ready: Callable[[], bool], timeout: float) -> None:
+        """Until `ready()`, the timeout, or shutdown; whichever comes first. Never a sleep loop."""
+        if ready() or timeout <= 0 or self._closing:
+            return
+
+        async def posted() -> None:
+            async with self.changed:
+                self.waiting += 1
+                self.changed.notify_all()  # so whoever watches `waiting` sees this poll parked
+                try:
+                    await self.changed.wait_for(lambda: ready() or self._closing)
+                finally:
+                    self.waiting -= 1
+
+        waiters = [asyncio.ensure_future(self.emulator.wait_for(ready, timeout)), asyncio.ensure_future(posted())]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
+    def _entry(self, n: int, e: dict[str, Any]) -> dict[str, Any]:
+        if e.get("from") == "bot":
+            html = render_markdown(str(e.get("text", "")), self.mentions)
+            return {"n": n, "bot": True, "from": "bot", "who": BOT_NAME, "meta": "机器人", "html": html}
+        person = self.by_id.get(str(e.get("from")))
+        text = self._typed.get(str(e.get("msg_id")), str(e.get("text", "")))
+        return {
+            "n": n,
+            "bot": False,
+            "from": e.get("from"),
+            "who": person.name if person else str(e.get("nick") or e.get("from")),
+            "meta": f"{person.role} · {person.unit}" if person else "",
+            "html": render_plain(text, self.mentions),
+        }
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return max(0, int(value)) if value is not None else default
+    except ValueError:
+        return default
+
+
+def _wait_s(request: web.Request, cap: float) -> float:
+    try:
+        return min(cap, max(0.0, float(request.query.get("wait", "0"))))
+    except ValueError:
+        return 0.0

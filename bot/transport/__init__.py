@@ -1,0 +1,1 @@
+"""DingTalk in and out: stream and HTTP callback receivers, the outbox sender."""

@@ -1,0 +1,303 @@
+"""The outbox worker: claims due rows, sends each through the right channel, and records the
+outcome. Session webhook while valid → OpenAPI; a group with a custom robot → the robot.
+Retries with exponential backoff and jitter; a permanent failure is recorded, never dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, or_
+from sqlmodel import Session, col, select
+
+from bot.org import RobotConfig
+from bot.transport.dingtalk_api import DingTalkApi, SendError, markdown_body
+from models.clock import Clock
+from models.db import unit_of_work
+from models.queries import people
+from models.tables import OutboxMessage
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RunDb = Callable[..., Awaitable[Any]]
+
+MAX_ATTEMPTS = 8
+CLAIM_S = 120  # a sender that dies mid-send lets another take the row after this
+WEBHOOK_MARGIN_S = 30  # do not start a session-webhook send that would expire under way
+ROBOT_PER_MINUTE = 20
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    kind: str
+    conversation_id: str | None
+    user_ids: list[str]
+    at_user_ids: list[str]
+    title: str
+    text: str  # with @name turned into @staffId, as DingTalk renders mentions
+    session_webhook: str | None
+    webhook_expires_at: datetime | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    row_id: int
+    kind: str  # sent | failed | defer | release
+    channel: str | None = None
+    error: SendError | None = None
+    at: datetime | None = None
+
+
+@dataclass
+class RobotLimiter:
+    """20 messages a minute per custom robot: over it DingTalk blocks the robot for 10 minutes."""
+
+    per_minute: int = ROBOT_PER_MINUTE
+    sent: dict[str, deque[datetime]] = field(default_factory=lambda: defaultdict(deque))
+
+    def wait(self, webhook: str, now: datetime) -> float:
+        window = self.sent[webhook]
+        while window and now - window[0] >= timedelta(minutes=1):
+            window.popleft()
+        if len(window) < self.per_minute:
+            window.append(now)
+            return 0.0
+        return (window[0] + timedelta(minutes=1) - now).total_seconds()
+
+
+def backoff_s(attempt: int, rng: random.Random) -> float:
+    """Exponential with full jitter: 2, 4, 8 … s up to 10 minutes."""
+    return rng.uniform(0.5, 1.0) * min(600.0, 2.0**attempt)
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        engine: Engine,
+        api: DingTalkApi,
+        run_db: RunDb,
+        clock: Clock,
+        robots: dict[str, RobotConfig] | None = None,
+        secrets: dict[str, str] | None = None,
+        concurrency: int = 8,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self.api = api
+        self.run_db = run_db
+        self.clock = clock
+        self.robots = robots or {}
+        self.secrets = secrets or {}
+        self.limit = asyncio.Semaphore(concurrency)
+        self.rng = rng or random.Random()
+        self.limiter = RobotLimiter()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight = 0
+        self._stopping = False
+        self._settled = asyncio.Condition()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="liandong-sender")
+
+    async def stop(self) -> None:
+        """Let the pass under way finish (a send cut off mid-way would leave its row claimed)."""
+        self._stopping = True
+        self._wake.set()
+        if self._task:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                sent = await self.send_due()
+            except Exception:
+                log.exception("outbox pass failed")
+                sent = 0
+            if sent:
+                continue
+            delay = await self.run_db(self._next_due_in)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    async def send_due(self) -> int:
+        """One pass: claim what is due, send it (conversations in parallel, each in order), and
+        record every outcome in one transaction."""
+        self._in_flight += 1
+        try:
+            batch = await self.run_db(self._claim)
+            by_conversation: dict[str, list[Delivery]] = defaultdict(list)
+            for d in batch:
+                by_conversation[d.conversation_id or ",".join(d.user_ids)].append(d)
+            outcomes: list[Outcome] = []
+            await asyncio.gather(*(self._send_in_order(items, outcomes) for items in by_conversation.values()))
+            if outcomes:
+                await self.run_db(self._record, outcomes)
+            return len(batch)
+        finally:
+            self._in_flight -= 1
+            async with self._settled:
+                self._settled.notify_all()
+
+    async def idle(self) -> None:
+        """Wait until no pass is under way and nothing is due now (for shutdown and tests)."""
+        while True:
+            async with self._settled:
+                await self._settled.wait_for(lambda: self._in_flight == 0)
+            if not await self.send_due():
+                return
+
+    async def flush(self, max_passes: int = 1000) -> None:
+        """Send until nothing is due now (used at shutdown and by tests)."""
+        for _ in range(max_passes):
+            if not await self.send_due():
+                return
+
+    async def _send_in_order(self, items: list[Delivery], outcomes: list[Outcome]) -> None:
+        for i, d in enumerate(items):
+            async with self.limit:
+                outcome = await self._send_one(d)
+            outcomes.append(outcome)
+            if outcome.kind != "sent":  # the rest of this conversation waits for the next pass
+                outcomes.extend(Outcome(x.id, "release") for x in items[i + 1 :])
+                return
+
+    async def _send_one(self, d: Delivery) -> Outcome:
+        now = self.clock.now()
+        try:
+            channel = await self._deliver(d, now)
+        except SendError as e:
+            return Outcome(d.id, "failed", error=e, at=now)
+        except Exception as e:  # a bug must not lose the row: it is retried and visible
+            log.exception("sending outbox row %s failed", d.id)
+            return Outcome(d.id, "failed", error=SendError(type(e).__name__, retryable=True), at=now)
+        if isinstance(channel, datetime):
+            return Outcome(d.id, "defer", at=channel)
+        return Outcome(d.id, "sent", channel=channel, at=now)
+
+    async def _deliver(self, d: Delivery, now: datetime) -> str | datetime:
+        """Send; the channel used, or the time to try again when a robot's minute is full."""
+        body = markdown_body(d.title, d.text, d.at_user_ids)
+        fresh = d.webhook_expires_at and d.webhook_expires_at - now > timedelta(seconds=WEBHOOK_MARGIN_S)
+        if d.kind == "reply" and d.session_webhook and fresh:
+            try:
+                await self.api.session_send(d.session_webhook, body)
+                return "session"
+            except SendError as e:
+                if not e.expired:
+                    raise
+        robot = self.robots.get(d.conversation_id or "") if d.kind == "group" else None
+        if robot:
+            wait = self.limiter.wait(robot.webhook, now)
+            if wait > 0:
+                return now + timedelta(seconds=wait)
+            secret = self.secrets.get(robot.secret_env or "")
+            await self.api.robot_send(robot.webhook, secret, body)
+            return "robot"
+        if d.user_ids:
+            await self.api.user_send(d.user_ids, d.title, d.text)
+        elif d.conversation_id:
+            await self.api.group_send(d.conversation_id, d.title, d.text)
+        else:
+            raise SendError("no recipient", retryable=False)
+        return "openapi"
+
+    # --- database side (run on the database thread) ---
+
+    def _claim(self) -> list[Delivery]:
+        now = self.clock.now()
+        with unit_of_work(self.engine) as session:
+            rows = list(
+                session.exec(
+                    select(OutboxMessage)
+                    .where(
+                        OutboxMessage.status == "pending",
+                        or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
+                        or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now),
+                    )
+                    .order_by(col(OutboxMessage.id))
+                    .limit(100)
+                )
+            )
+            names = {p.id: p.name for p in people(session, [u for r in rows for u in r.at_user_ids])}
+            for row in rows:
+                row.claimed_until = now + timedelta(seconds=CLAIM_S)
+                session.add(row)
+            return [_delivery(row, names) for row in rows]
+
+    def _next_due_in(self) -> float:
+        with Session(self.engine) as session:
+            nxt = session.exec(
+                select(OutboxMessage.next_attempt_at)
+                .where(OutboxMessage.status == "pending", col(OutboxMessage.next_attempt_at).is_not(None))
+                .order_by(col(OutboxMessage.next_attempt_at))
+                .limit(1)
+            ).first()
+        if nxt is None:
+            return 30.0
+        return max(0.05, min(30.0, (nxt - self.clock.now()).total_seconds()))
+
+    def _record(self, outcomes: list[Outcome]) -> None:
+        with unit_of_work(self.engine) as session:
+            rows = {
+                r.id: r
+                for r in session.exec(
+                    select(OutboxMessage).where(col(OutboxMessage.id).in_([o.row_id for o in outcomes]))
+                )
+            }
+            for o in outcomes:
+                row = rows.get(o.row_id)
+                if row is None:
+                    continue
+                row.claimed_until = None
+                if o.kind == "sent":
+                    row.status, row.sent_at, row.channel = "sent", o.at, o.channel
+                    row.attempts += 1
+                elif o.kind == "defer":
+                    row.next_attempt_at = o.at
+                elif o.kind == "failed" and o.error is not None:
+                    self._failed(row, o.error, o.at)
+                session.add(row)
+
+    def _failed(self, row: OutboxMessage, error: SendError, now: datetime | None) -> None:
+        row.attempts += 1
+        row.last_error = str(error)[:200]
+        if not error.retryable or row.attempts >= MAX_ATTEMPTS:
+            row.status = "failed"
+            log.warning("outbox row %s failed for good: %s", row.id, row.last_error)
+        else:
+            wait = max(error.blocked_s, backoff_s(row.attempts, self.rng))
+            row.next_attempt_at = (now or self.clock.now()) + timedelta(seconds=wait)
+
+
+def _delivery(row: OutboxMessage, names: dict[str, str]) -> Delivery:
+    text = row.text
+    for uid in row.at_user_ids:
+        if uid in names:
+            text = text.replace(f"@{names[uid]}", f"@{uid}")
+    assert row.id is not None
+    return Delivery(
+        id=row.id,
+        kind=row.kind,
+        conversation_id=row.conversation_id,
+        user_ids=list(row.user_ids),
+        at_user_ids=list(row.at_user_ids),
+        title=row.title,
+        text=text,
+        session_webhook=row.session_webhook,
+        webhook_expires_at=row.webhook_expires_at,
+        attempts=row.attempts,
+    )

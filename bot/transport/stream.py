@@ -1,0 +1,220 @@
+"""Stream mode on the official SDK's client, frame and handler types, with its pitfalls fixed
+here: HTTP and websockets through aiohttp (nothing blocks the event loop), reconnect with
+exponential backoff and jitter, a warm reconnect on the `disconnect` frame, a heartbeat
+watchdog, bounded and tracked per-frame tasks, a clean stop, and no look-up of the host's
+address on the internet."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import urllib.parse
+from typing import Any
+
+import aiohttp
+from dingtalk_stream import AckMessage, CallbackHandler, CallbackMessage, Credential, DingTalkStreamClient
+from dingtalk_stream.frames import Headers, SystemMessage
+
+from bot.transport.payload import BOT_TOPIC, BadPayload, to_incoming
+from bot.transport.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+class BotMessageHandler(CallbackHandler):
+    """Makes the message durable, then lets the SDK acknowledge it; processing comes later."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+
+    async def process(self, message: CallbackMessage) -> tuple[int, Any]:
+        try:
+            incoming = to_incoming(message.data)
+        except BadPayload as e:
+            log.warning("rejected bot message frame %s: %s", message.headers.message_id, e)
+            return AckMessage.STATUS_BAD_REQUEST, None
+        await self.pipeline.accept(incoming)  # raises when it could not be stored: no ack then
+        return AckMessage.STATUS_OK, None
+
+
+def _backoff_s(attempt: int, rng: random.Random, cap: float) -> float:
+    return rng.uniform(0.5, 1.0) * min(cap, 0.5 * 2**attempt)
+
+
+class StreamClient(DingTalkStreamClient):
+    def __init__(
+        self,
+        credential: Credential,
+        endpoint: str,
+        http: aiohttp.ClientSession,
+        handler: BotMessageHandler,
+        *,
+        heartbeat_s: float = 30,
+        max_in_flight: int = 256,
+        backoff_cap_s: float = 60,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(credential, logger=logging.getLogger("dingtalk_stream.client"))
+        # The SDK reads DINGTALK_OPENAPI_ENDPOINT once at import; ours is per client.
+        self.endpoint = endpoint.rstrip("/")
+        self.http = http
+        self.heartbeat_s = heartbeat_s
+        self.backoff_cap_s = backoff_cap_s
+        self.rng = rng or random.Random()
+        self.register_callback_handler(BOT_TOPIC, handler)
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sockets: set[aiohttp.ClientWebSocketResponse] = set()
+        self._stopping = asyncio.Event()
+        self.connections_opened = 0
+
+    def get_host_ip(self) -> str:
+        return "127.0.0.1"  # the SDK would open a socket toward 8.8.8.8 to learn this
+
+    async def open_connection_async(self) -> dict[str, Any]:
+        topics = [{"type": "CALLBACK", "topic": t} for t in self.callback_handler_map]
+        body = {
+            "clientId": self.credential.client_id,
+            "clientSecret": self.credential.client_secret,
+            "subscriptions": topics,
+            "ua": "liandong/dingtalk-stream",
+            "localIp": self.get_host_ip(),
+        }
+        url = f"{self.endpoint}/v1.0/gateway/connections/open"
+        async with self.http.post(url, json=body, timeout=aiohttp.ClientTimeout(total=10)) as resp:
+            resp.raise_for_status()
+            data = await resp.json(content_type=None)
+        if not isinstance(data, dict) or not data.get("endpoint") or not data.get("ticket"):
+            raise ValueError("gateway answered without endpoint/ticket")
+        return data
+
+    async def start(self) -> None:
+        """Serve until stop(): connect, serve, reconnect (warm on `disconnect`)."""
+        self.pre_start()
+        attempt = 0
+        while not self._stopping.is_set():
+            try:
+                ws = await self._connect()
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
+                attempt += 1
+                log.warning("stream connect failed (%s)", type(e).__name__)
+                await self._pause(attempt)
+                continue
+            if await self._serve(ws):
+                attempt = 0  # asked to move: the new connection opens at once
+            else:
+                attempt = min(attempt + 1, 16)  # dropped: back off a little, more if it keeps dropping
+                await self._pause(attempt)
+
+    async def _pause(self, attempt: int) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=_backoff_s(attempt, self.rng, self.backoff_cap_s))
+
+    async def _connect(self) -> aiohttp.ClientWebSocketResponse:
+        conn = await self.open_connection_async()
+        uri = f"{conn['endpoint']}?ticket={urllib.parse.quote_plus(str(conn['ticket']))}"
+        # The heartbeat is the watchdog: no pong within half of it and aiohttp closes the socket.
+        ws = await self.http.ws_connect(uri, heartbeat=self.heartbeat_s, max_msg_size=4 * 1024 * 1024)
+        self.connections_opened += 1
+        self._sockets.add(ws)
+        return ws
+
+    async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
+        """Read frames until the socket closes (False) or the server asks us to move (True:
+        the old socket keeps being read in the background while the caller opens a new one)."""
+        moving = asyncio.Event()
+        reader = asyncio.create_task(self._read(ws, moving))
+        waiter = asyncio.create_task(moving.wait())
+        await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if reader.done():
+            waiter.cancel()
+            return False
+        self._track(reader)  # the old socket drains in the background until the server closes it
+        return True
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse, moving: asyncio.Event) -> None:
+        try:
+            async for raw in ws:
+                if raw.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                try:
+                    frame = json.loads(raw.data)
+                    if not isinstance(frame, dict):
+                        raise ValueError("frame is not an object")
+                except ValueError:
+                    log.warning("ignored a malformed frame (%d bytes)", len(raw.data))
+                    continue
+                if frame.get("type") == SystemMessage.TYPE:
+                    await self._system(ws, frame, moving)
+                    continue
+                await self._slots.acquire()
+                self._track(asyncio.create_task(self._callback(ws, frame)), release=True)
+        finally:
+            self._sockets.discard(ws)
+            await ws.close()
+
+    def _track(self, task: asyncio.Task[None], release: bool = False) -> None:
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            if release:
+                self._slots.release()
+            if not t.cancelled() and t.exception():
+                log.error("frame task failed", exc_info=t.exception())
+
+        task.add_done_callback(done)
+
+    async def _system(self, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any], moving: asyncio.Event) -> None:
+        try:
+            msg = SystemMessage.from_dict(frame)
+        except (ValueError, TypeError, AttributeError):
+            log.warning("ignored a malformed system frame")
+            return
+        if msg.headers.topic == SystemMessage.TOPIC_DISCONNECT:
+            log.info("server asked this connection to move; opening a new one first")
+            moving.set()
+            return
+        ack = await self.system_handler.raw_process(msg)  # ping: echo its data
+        await self._send_ack(ws, ack)
+
+    async def _callback(self, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]) -> None:
+        try:
+            msg = CallbackMessage.from_dict(frame)
+        except (ValueError, TypeError, AttributeError):
+            log.warning("ignored a malformed callback frame")
+            return
+        handler = self.callback_handler_map.get(msg.headers.topic)
+        if handler is None:
+            ack = AckMessage()
+            ack.code, ack.message = AckMessage.STATUS_NOT_IMPLEMENT, "unknown topic"
+            ack.headers.message_id = msg.headers.message_id
+            ack.headers.content_type = Headers.CONTENT_TYPE_APPLICATION_JSON
+        else:
+            try:
+                ack = await handler.raw_process(msg)
+            except Exception:
+                log.exception("frame %s not stored; it will be delivered again", msg.headers.message_id)
+                return
+        await self._send_ack(ws, ack)
+
+    @staticmethod
+    async def _send_ack(ws: aiohttp.ClientWebSocketResponse, ack: AckMessage) -> None:
+        if ws.closed:
+            return
+        try:
+            await ws.send_str(json.dumps(ack.to_dict()))
+        except (aiohttp.ClientError, ConnectionResetError, RuntimeError):
+            log.info("ack for %s not sent: socket closed", ack.headers.message_id)
+
+    async def stop(self) -> None:
+        """Stop taking frames, close the sockets, and let in-flight frames finish."""
+        self._stopping.set()
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

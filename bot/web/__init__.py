@@ -1,0 +1,126 @@
+"""The web side of the bot: the read-only dashboard and the JSON API, on the same process and
+event loop as `liandong run` (`--web HOST:PORT`)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.app import App
+from bot.web import api, pages
+from bot.web.auth import COOKIE, Tokens, bearer, new_token
+from bot.web.context import CONTEXT, UNIT_KEY, WebContext, context
+from bot.web.layout import CSS_URL, message_page
+from models.clock import Clock
+
+COOKIE_MAX_AGE = 30 * 86400  # a projector's browser keeps the dashboard for a month
+ROUTES = (
+    ("/api/stats", api.get_stats),
+    ("/api/issues", api.get_issues),
+    ("/api/issues/{id:[0-9]+}", api.get_issue),
+    ("/api/export.xlsx", api.get_export_xlsx),
+    ("/api/export.csv", api.get_export_csv),
+    ("/api/openapi.json", api.get_openapi),
+    ("/dashboard", pages.dashboard),
+    ("/dashboard/issues", pages.issues),
+    ("/dashboard/issues/{id:[0-9]+}", pages.issue_page),
+    (CSS_URL, pages.stylesheet),
+)
+PUBLIC = frozenset({"/api/openapi.json", CSS_URL, "/"})  # nothing in them comes from the data
+PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+def _is_api(request: web.Request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _unauthorized(request: web.Request, presented: bool) -> web.Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="liandong"'}
+    reason = "令牌无效或已停用" if presented else "需要访问令牌"
+    if _is_api(request):
+        return api.error(401, "unauthorized", f"{reason}:请在 Authorization: Bearer 头中提供令牌", headers)
+    text = f"{reason}。请使用管理员发给你的看板链接(…/dashboard?token=…),或让管理员用「liandong token new」生成令牌。"
+    return web.Response(
+        text=message_page("需要令牌", text), status=401, content_type="text/html", charset="utf-8", headers=headers
+    )
+
+
+@web.middleware
+async def guard(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    """Routing errors first (so an unknown path is 404 for everyone), then the token."""
+    failure = request.match_info.http_exception
+    if failure is not None:
+        if _is_api(request):
+            allow = {"Allow": failure.headers["Allow"]} if "Allow" in failure.headers else None
+            return api.error(
+                failure.status, "not_found" if failure.status == 404 else "method_not_allowed", failure.reason, allow
+            )
+        raise failure
+    if request.path in PUBLIC:
+        return await handler(request)
+    header = bearer(request.headers.get("Authorization"))
+    # A link in a DingTalk message cannot carry a header: pages also take ?token= once.
+    from_query = None if _is_api(request) else request.query.get("token")
+    token = header if header is not None else from_query if from_query is not None else request.cookies.get(COOKIE)
+    unit = context(request).tokens.unit_for(token)
+    if unit is None:
+        return _unauthorized(request, token is not None)
+    if header is None and from_query is not None:
+        # Into an HttpOnly cookie, and out of the address bar, history and projector screen at once.
+        rest = request.query.copy()
+        rest.popall("token")
+        response = web.Response(status=303, headers={"Location": str(request.rel_url.with_query(rest))})
+        response.set_cookie(
+            COOKIE, token or "", max_age=COOKIE_MAX_AGE, path="/", httponly=True, samesite="Lax", secure=request.secure
+        )
+        return response
+    request[UNIT_KEY] = unit
+    return await handler(request)
+
+
+async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Cache-Control", "no-store")  # issue data stays off shared caches and disks
+    if response.content_type == "text/html":
+        response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
+
+
+async def _root(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound(location=str(request.rel_url.with_path("/dashboard")))
+
+
+def create_web_app(app: App, clock: Clock | None = None, tokens: Tokens | None = None) -> web.Application:
+    directory = app.dispatcher.directory
+    ctx = WebContext(
+        app.engine,
+        directory,
+        clock or app.dispatcher.clock,
+        tokens if tokens is not None else Tokens.from_org(app.org.api_tokens, directory),
+    )
+    web_app = web.Application(middlewares=[guard])
+    web_app[CONTEXT] = ctx
+    web_app.router.add_get("/", _root)
+    for path, handler in ROUTES:
+        web_app.router.add_get(path, handler)
+    web_app.on_response_prepare.append(_headers)
+    return web_app
+
+
+def sandbox_web_app(app: App, clock: Clock | None = None) -> tuple[web.Application, str]:
+    """The web app plus a district token that lives only in this process (for the sandbox
+    page's dashboard link): nothing is written to the org file."""
+    tokens = Tokens.from_org(app.org.api_tokens, app.dispatcher.directory)
+    token = new_token()
+    tokens.add(token, app.dispatcher.directory.district)
+    return create_web_app(app, clock, tokens), token
+
+
+async def start_site(web_app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

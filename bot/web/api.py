@@ -1,0 +1,122 @@
+"""The JSON API (described by /api/openapi.json). Every route sees only the token's subtree:
+another unit's issue is 404, exactly like one that does not exist."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+from sqlmodel import Session
+
+from bot.web import export
+from bot.web import params as P
+from bot.web.context import context, unit_of
+from bot.web.openapi import MAX_ISSUE_ID, document
+from bot.web.reads import one, page_of
+from bot.web.stats import stats
+from bot.web.views import Names, detail, people_of, summary
+from models.queries import events_of
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(
+        data, status=status, headers=headers, dumps=lambda d: json.dumps(d, ensure_ascii=False, separators=(",", ":"))
+    )
+
+
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return json_response({"error": code, "message": message}, status, headers)
+
+
+def _refused(e: Exception) -> web.Response:
+    if isinstance(e, P.NotFound):
+        return error(404, "not_found", str(e))
+    return error(400, "bad_request", str(e))
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    ctx, scope = context(request), unit_of(request)
+    today = ctx.today()
+    try:
+        period = P.period(request.query, today)
+    except P.BadRequest as e:
+        return _refused(e)
+    return json_response(await ctx.read(lambda s: stats(s, scope, ctx.directory, period, ctx.now(), today)))
+
+
+async def get_issues(request: web.Request) -> web.Response:
+    ctx, scope = context(request), unit_of(request)
+    today = ctx.today()
+    try:
+        filters = P.issue_query(request.query, scope, ctx.directory)
+        page, per_page = P.paging(request.query)
+    except (P.BadRequest, P.NotFound) as e:
+        return _refused(e)
+
+    def read(session: Session) -> dict[str, Any]:
+        rows, total = page_of(session, scope, filters, today, page, per_page)
+        names = Names.load(session, ctx.directory, people_of(rows))
+        return {
+            "items": [summary(i, names, today) for i in rows],
+            "page": page,
+            "per_page": per_page,
+            "total": total,
+            "pages": (total + per_page - 1) // per_page,
+        }
+
+    return json_response(await ctx.read(read))
+
+
+async def get_issue(request: web.Request) -> web.Response:
+    ctx, scope = context(request), unit_of(request)
+    today = ctx.today()
+    issue_id = int(request.match_info["id"])  # the route admits digits only
+
+    def read(session: Session) -> dict[str, Any] | None:
+        issue = one(session, scope, issue_id) if issue_id <= MAX_ISSUE_ID else None
+        if issue is None or issue.id is None:
+            return None
+        events = events_of(session, issue.id)
+        names = Names.load(session, ctx.directory, [*people_of([issue]), *(e.actor_id for e in events)])
+        return detail(issue, events, names, today)
+
+    found = await ctx.read(read)
+    if found is None:
+        return error(404, "not_found", f"没有 #{issue_id},或不在本令牌的范围内")
+    return json_response(found)
+
+
+def _exporter(
+    ext: str, content_type: str, charset: str | None, render: Callable[[list[export.Row]], bytes]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        ctx, scope = context(request), unit_of(request)
+        today = ctx.today()
+        try:
+            filters = P.issue_query(request.query, scope, ctx.directory)
+        except (P.BadRequest, P.NotFound) as e:
+            return _refused(e)
+
+        def build(session: Session) -> bytes:
+            names = Names.everyone(session, ctx.directory)
+            return render(export.ledger_rows(session, scope, filters, names, today))
+
+        body = await ctx.read(build)
+        name = export.filename(scope, today, ext)
+        disposition = f"attachment; filename=\"liandong-ledger.{ext}\"; filename*=UTF-8''{quote(name)}"
+        return web.Response(
+            body=body, content_type=content_type, charset=charset, headers={"Content-Disposition": disposition}
+        )
+
+    return handler
+
+
+get_export_xlsx = _exporter("xlsx", export.XLSX_TYPE, None, export.to_xlsx)
+get_export_csv = _exporter("csv", export.CSV_TYPE, "utf-8", export.to_csv)
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return json_response(document())

@@ -1,0 +1,82 @@
+"""Reads of issues for a token's subtree. Everything here takes a session and returns rows;
+nothing writes."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
+from sqlmodel import Session, col, select
+
+from bot.web.params import IssueQuery
+from models.clock import day_start
+from models.directory import UnitInfo
+from models.tables import Issue
+
+OPEN = ("submitted", "reviewed", "assigned")
+
+
+def subtree(unit: UnitInfo) -> ColumnElement[bool]:
+    """The issues a unit's token may see: the district all, a township its villages' and its
+    own, a village its own, a department those assigned to it (as models.counts scopes)."""
+    if unit.kind == "district":
+        return true()
+    column = {"township": Issue.township_id, "village": Issue.village_id, "department": Issue.department_id}.get(
+        unit.kind
+    )
+    return col(column) == unit.id if column is not None else false()
+
+
+def overdue_clause(today: date) -> ColumnElement[bool]:
+    # IS NOT NULL keeps the clause two-valued, so NOT(...) also holds issues without a deadline.
+    return and_(col(Issue.status).in_(OPEN), col(Issue.deadline).is_not(None), col(Issue.deadline) < today)
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def clauses(scope: UnitInfo, query: IssueQuery, today: date) -> list[ColumnElement[bool]]:
+    where = [subtree(scope)]
+    if query.unit is not None:
+        where.append(subtree(query.unit))
+    if query.status:
+        where.append(col(Issue.status) == query.status)
+    if query.level:
+        where.append(col(Issue.level) == query.level)
+    if query.overdue is not None:
+        where.append(overdue_clause(today) if query.overdue else not_(overdue_clause(today)))
+    if query.q:
+        pattern = _like(query.q)
+        where.append(or_(col(Issue.title).like(pattern, escape="\\"), col(Issue.text).like(pattern, escape="\\")))
+    if query.start:
+        where.append(col(Issue.created_at) >= day_start(query.start))
+    if query.end:
+        where.append(col(Issue.created_at) < day_start(query.end + timedelta(days=1)))
+    return where
+
+
+def page_of(
+    session: Session, scope: UnitInfo, query: IssueQuery, today: date, page: int, per_page: int
+) -> tuple[list[Issue], int]:
+    """One page, newest first (as 列表 in chat), and the total."""
+    where = clauses(scope, query, today)
+    total = session.exec(select(func.count()).select_from(Issue).where(*where)).one()
+    rows = session.exec(
+        select(Issue).where(*where).order_by(col(Issue.id).desc()).offset((page - 1) * per_page).limit(per_page)
+    )
+    return list(rows), total
+
+
+def one(session: Session, scope: UnitInfo, issue_id: int) -> Issue | None:
+    """The issue, or None when it does not exist or lies outside the scope (both are 404)."""
+    return session.exec(select(Issue).where(col(Issue.id) == issue_id, subtree(scope))).first()
+
+
+def overdue(session: Session, scope: UnitInfo, today: date, limit: int) -> tuple[list[Issue], int]:
+    """Open issues past their deadline, the longest overdue first."""
+    where = [subtree(scope), overdue_clause(today)]
+    total = session.exec(select(func.count()).select_from(Issue).where(*where)).one()
+    rows = session.exec(select(Issue).where(*where).order_by(col(Issue.deadline), col(Issue.id)).limit(limit))
+    return list(rows), total

@@ -1,0 +1,152 @@
+"""One shape of an issue for the API and the dashboard alike (the pages render these dicts).
+Every free text goes through mask(): no payload, page or export shows a phone or ID number."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from handlers.intake import mask
+from handlers.replies import EVENT_NAMES, LEVEL_NAMES, STATUS_NAMES
+from models.clock import local
+from models.directory import Directory
+from models.tables import Issue, IssueEvent, Person
+
+OPEN = ("submitted", "reviewed", "assigned")
+
+
+def iso(dt: datetime | None) -> str | None:
+    """Shanghai wall time with its offset: what a reader in the district expects to see."""
+    return local(dt).isoformat(timespec="seconds") if dt else None
+
+
+@dataclass(frozen=True)
+class Names:
+    """Names of the people and units that a set of issues mentions."""
+
+    directory: Directory
+    people: dict[str, str]
+
+    @classmethod
+    def load(cls, session: Session, directory: Directory, person_ids: Iterable[str | None] = ()) -> Names:
+        ids = sorted({i for i in person_ids if i})
+        rows = session.exec(select(Person.id, Person.name).where(col(Person.id).in_(ids))).all() if ids else []
+        return cls(directory, dict(rows))
+
+    @classmethod
+    def everyone(cls, session: Session, directory: Directory) -> Names:
+        return cls(directory, dict(session.exec(select(Person.id, Person.name)).all()))
+
+    def person(self, person_id: str | None) -> str | None:
+        return self.people.get(person_id, person_id) if person_id else None
+
+    def unit(self, unit_id: int | None) -> str | None:
+        unit = self.directory.units.get(unit_id) if unit_id is not None else None
+        return unit.name if unit else None
+
+    def place(self, township_id: int | None, village_id: int | None) -> str:
+        unit_id = village_id or township_id
+        unit = self.directory.units.get(unit_id) if unit_id else None
+        return self.directory.full_name(unit) if unit else self.directory.district.name
+
+
+def people_of(issues: Iterable[Issue]) -> set[str]:
+    return {p for i in issues for p in (i.reporter_id, i.owner_id) if p}
+
+
+def overdue_days(status: str, deadline: date | None, today: date) -> int:
+    return (today - deadline).days if status in OPEN and deadline and deadline < today else 0
+
+
+def days_open(created_at: datetime, ended_at: datetime | None, today: date) -> int:
+    """Calendar days from registration to resolution (or to today while open)."""
+    end = local(ended_at).date() if ended_at else today
+    return max((end - local(created_at).date()).days, 0)
+
+
+def summary(issue: Issue, names: Names, today: date) -> dict[str, Any]:
+    ended = issue.resolved_at or (issue.updated_at if issue.status == "closed" else None)
+    return {
+        "id": issue.id,
+        "title": mask(issue.title),
+        "place": names.place(issue.township_id, issue.village_id),
+        "township": names.unit(issue.township_id),
+        "village": names.unit(issue.village_id),
+        "unit": names.unit(issue.unit_id),
+        "level": issue.level,
+        "level_name": LEVEL_NAMES[issue.level],
+        "status": issue.status,
+        "status_name": STATUS_NAMES[issue.status],
+        "category": issue.category,
+        "risk": issue.risk,
+        "litigation_risk": issue.litigation_risk,
+        "owner": names.person(issue.owner_id),
+        "department": names.unit(issue.department_id),
+        "deadline": issue.deadline.isoformat() if issue.deadline else None,
+        "overdue_days": overdue_days(issue.status, issue.deadline, today),
+        "days_open": days_open(issue.created_at, ended, today),
+        "tuesday": issue.tuesday,
+        "created_at": iso(issue.created_at),
+        "resolved_at": iso(issue.resolved_at),
+    }
+
+
+def _note(ev: IssueEvent, names: Names) -> str:
+    d = ev.data
+    if ev.kind in ("escalated", "returned"):
+        target = f"至{names.unit(d.get('unit_id')) or LEVEL_NAMES.get(d.get('to_level', ''), '')}"
+        return f"{target}:{d['reason']}" if d.get("reason") else target
+    if ev.kind == "assigned":
+        parts = [f"包案 {names.person(d.get('owner_id'))}", names.unit(d.get("department_id"))]
+        parts.append(f"截止 {d['deadline']}" if d.get("deadline") else None)
+        parts.append("周二无会日" if ev.tuesday else None)
+        return " · ".join(p for p in parts if p)
+    if ev.kind in ("extension_requested", "extension_approved"):
+        unit = "个工作日" if d.get("workdays") else "天"
+        extra = f"至 {d['deadline']}" if d.get("deadline") else f"{d.get('days')}{unit}"
+        return f"{extra} {d.get('reason') or ''}".strip()
+    if ev.kind == "closed":
+        return f"并入 #{d.get('duplicate_of')}"
+    if ev.kind == "merged":
+        return f"#{d.get('duplicate')} 并入本件"
+    if ev.kind == "picture":
+        return f"{len(d.get('codes') or ())} 张照片"
+    if ev.kind == "created":
+        return d.get("title") or ""
+    return str(d.get("reason") or d.get("opinion") or d.get("text") or d.get("result") or "")
+
+
+def event_view(ev: IssueEvent, names: Names) -> dict[str, Any]:
+    return {
+        "seq": ev.seq,
+        "kind": ev.kind,
+        "kind_name": EVENT_NAMES.get(ev.kind, ev.kind),
+        "at": iso(ev.at),
+        "actor": names.person(ev.actor_id),
+        "level": ev.level,
+        "level_name": LEVEL_NAMES[ev.level],
+        "unit": names.unit(ev.unit_id),
+        "note": mask(_note(ev, names)),
+        "tuesday": ev.tuesday,
+        "pictures": list(ev.data.get("codes") or ()) if ev.kind == "picture" else [],
+        "hash": ev.hash,
+        "prev_hash": ev.prev_hash,
+    }
+
+
+def detail(issue: Issue, events: list[IssueEvent], names: Names, today: date) -> dict[str, Any]:
+    return {
+        **summary(issue, names, today),
+        "text": mask(issue.text),
+        "phones": [mask(p) for p in issue.phones],
+        "has_id_number": issue.has_id_number,
+        "reporter": names.person(issue.reporter_id),
+        "opinion": mask(issue.opinion) if issue.opinion else None,
+        "result": mask(issue.result) if issue.result else None,
+        "duplicate_of": issue.duplicate_of,
+        "events": [event_view(ev, names) for ev in events],
+    }

@@ -1,0 +1,103 @@
+"""What the jobs read: Tuesday cases, deadlines for the ladder, a unit's week. Like models.queries,
+these take a session and never commit; they live here because only the jobs use them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, true
+from sqlmodel import Session, col, select
+
+from models.counts import LevelCounts, Period, count_levels
+from models.directory import UnitInfo
+from models.tables import Issue, IssueEvent, LadderStep
+
+OPEN = ("submitted", "reviewed", "assigned")
+
+
+def in_unit(unit: UnitInfo):  # type: ignore[no-untyped-def]
+    """Issues in a unit's subtree, the same scope as models.counts uses for 统计."""
+    if unit.kind == "district":
+        return true()
+    column = {"township": Issue.township_id, "village": Issue.village_id, "department": Issue.department_id}[unit.kind]
+    return column == unit.id
+
+
+def tuesday_cases(session: Session) -> list[Issue]:
+    """District issues, open or resolved, whose current assignment is a 周二无会日 one (made on a
+    Tuesday or tagged: the event's flag, as 统计 counts them), by owner then number."""
+    last = (
+        select(IssueEvent.issue_id, func.max(IssueEvent.seq).label("seq"))
+        .where(IssueEvent.kind == "assigned")
+        .group_by(col(IssueEvent.issue_id))
+        .subquery()
+    )
+    q = (
+        select(Issue)
+        .join(last, last.c.issue_id == Issue.id)
+        .join(IssueEvent, (IssueEvent.issue_id == Issue.id) & (IssueEvent.seq == last.c.seq))
+        .where(
+            Issue.level == "district",
+            col(Issue.status).in_(["assigned", "resolved"]),
+            col(Issue.owner_id).is_not(None),
+            IssueEvent.tuesday == true(),
+            IssueEvent.level == "district",
+        )
+        .order_by(col(Issue.owner_id), col(Issue.id))
+    )
+    return list(session.exec(q).all())
+
+
+def with_deadlines(session: Session) -> list[Issue]:
+    """Assigned issues with an owner and a deadline: what the overdue ladder looks at."""
+    q = select(Issue).where(
+        Issue.status == "assigned", col(Issue.deadline).is_not(None), col(Issue.owner_id).is_not(None)
+    )
+    return list(session.exec(q.order_by(col(Issue.id))).all())
+
+
+def steps_taken(session: Session, issue_ids: list[int]) -> set[tuple[int, date, str]]:
+    rows = session.exec(select(LadderStep).where(col(LadderStep.issue_id).in_(issue_ids))).all()
+    return {(s.issue_id, s.deadline, s.step) for s in rows}
+
+
+@dataclass(frozen=True)
+class Week:
+    new: int
+    resolved: int
+    open: int
+    overdue: list[int]  # issue numbers, oldest deadline first
+    oldest: list[Issue]  # the three oldest open cases
+    year: Period
+    counts: LevelCounts
+
+    @property
+    def empty(self) -> bool:
+        return self.new == self.resolved == self.open == 0
+
+
+def week_of(session: Session, unit: UnitInfo, week: Period, year: Period, today: date, now: datetime) -> Week:
+    scope = in_unit(unit)
+    alive = Issue.status != "closed"  # merged duplicates are not counted, as in 统计
+
+    def touched(kind: str) -> int:
+        q = (
+            select(func.count(func.distinct(IssueEvent.issue_id)))
+            .join(Issue, Issue.id == IssueEvent.issue_id)
+            .where(scope, alive, IssueEvent.kind == kind)
+            .where(IssueEvent.at >= week.start_at, IssueEvent.at < week.end_at)
+        )
+        return session.exec(q).one()
+
+    open_q = select(Issue).where(scope, col(Issue.status).in_(OPEN))
+    overdue = session.exec(open_q.where(col(Issue.deadline) < today).order_by(col(Issue.deadline), col(Issue.id))).all()
+    return Week(
+        new=touched("created"),
+        resolved=touched("resolved"),
+        open=session.exec(select(func.count()).select_from(open_q.subquery())).one(),
+        overdue=[i.id for i in overdue if i.id is not None],
+        oldest=list(session.exec(open_q.order_by(col(Issue.created_at), col(Issue.id)).limit(3)).all()),
+        year=year,
+        counts=count_levels(session, year, unit, now),
+    )

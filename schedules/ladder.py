@@ -1,0 +1,138 @@
+"""The overdue ladder, every working day: due soon → a note to the owner; overdue → 催办 @owner
+in the issue's group; overdue 2 working days → the level's leads; 5 → 通报 in the district group.
+Each step is taken once per issue and deadline (ladder_steps), and a new deadline starts over."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date
+
+from sqlmodel import select
+
+from models import queries as q
+from models.lifecycle import record
+from models.tables import Issue, LadderStep
+from schedules import due, render
+from schedules.calendar import WorkdayCalendar
+from schedules.context import JobContext
+
+BOT = "两难助手"  # the actor of the events the ladder records; the card shows it as the name
+LEADS_AFTER = 2  # working days overdue before the level's leads are told
+DISTRICT_AFTER = 5  # ... before it is announced (通报) in the district group
+
+
+def ladder_steps(deadline: date, today: date, calendar: WorkdayCalendar) -> list[str]:
+    """The steps an issue has reached today; cumulative, since each step tells other people."""
+    if today < deadline <= calendar.next_workday(today):
+        return ["due_soon"]
+    if deadline >= today:
+        return []
+    late = calendar.workdays_between(deadline, today)
+    return ["overdue"] + ["leads"] * (late >= LEADS_AFTER) + ["district"] * (late >= DISTRICT_AFTER)
+
+
+def _ids(issues: Sequence[Issue]) -> str:
+    return "-".join(str(i.id) for i in issues)
+
+
+class _Ladder:
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+        self.today = ctx.day
+        self.base = f"sched:overdue_ladder:{self.today}"
+        self.marked: set[tuple[int, str]] = set()
+
+    def reached(self) -> dict[str, list[Issue]]:
+        issues = due.with_deadlines(self.ctx.session)
+        taken = set() if self.ctx.force else due.steps_taken(self.ctx.session, [i.id for i in issues if i.id])
+        found: dict[str, list[Issue]] = defaultdict(list)
+        for i in issues:
+            assert i.deadline is not None
+            for step in ladder_steps(i.deadline, self.today, self.ctx.calendar):
+                if (i.id, i.deadline, step) not in taken:
+                    found[step].append(i)
+        return found
+
+    def mark(self, issues: Sequence[Issue], step: str, key: str) -> None:
+        s = self.ctx.session
+        for i in issues:
+            assert i.id is not None and i.deadline is not None
+            if (i.id, step) in self.marked:
+                continue
+            self.marked.add((i.id, step))
+            q_ = select(LadderStep.id).where(
+                LadderStep.issue_id == i.id, LadderStep.deadline == i.deadline, LadderStep.step == step
+            )
+            if s.exec(q_).first() is None:  # a forced rerun sends again but keeps the first mark
+                s.add(LadderStep(issue_id=i.id, deadline=i.deadline, step=step, sent_at=self.ctx.now, outbox_key=key))
+
+    def due_soon(self, issues: list[Issue]) -> int:
+        by_owner: dict[str, list[Issue]] = defaultdict(list)
+        for i in issues:
+            by_owner[i.owner_id or ""].append(i)
+        written = 0
+        for owner_id, mine in by_owner.items():
+            key = f"{self.base}:due_soon:{owner_id}:{_ids(mine)}"
+            if self.ctx.to_users(key, [owner_id], "到期提醒", render.due_soon(self.ctx.directory, mine)):
+                self.mark(mine, "due_soon", key)
+                written += 1
+        return written
+
+    def overdue(self, issues: list[Issue]) -> int:
+        by_unit: dict[int, list[Issue]] = defaultdict(list)
+        for i in issues:
+            by_unit[i.unit_id].append(i)
+        written = 0
+        for unit_id, here in by_unit.items():
+            key = f"{self.base}:overdue:unit{unit_id}:{_ids(here)}"
+            pairs = self.ctx.with_owners(here)
+            if self.ctx.groups_or_each_owner(
+                key, unit_id, "催办", pairs, lambda some: render.overdue(self.ctx.directory, some, self.today)
+            ):
+                self.mark(here, "overdue", key)
+                for i in here:  # in the issue's timeline, as a lead's 督办 would be
+                    data = {"reason": "逾期自动催办"}
+                    record(self.ctx.session, i, "supervised", actor_id=BOT, at=self.ctx.now, msg_id=key, data=data)
+                written += 1
+        return written
+
+    def leads(self, issues: list[Issue]) -> int:
+        by_lead: dict[str, list[Issue]] = defaultdict(list)
+        for i in issues:
+            for lead in q.leads_of(self.ctx.session, i.level, i.unit_id):
+                if lead.id != i.owner_id:  # the owner has had the 催办 already
+                    by_lead[lead.id].append(i)
+        written = 0
+        for lead_id, theirs in by_lead.items():
+            key = f"{self.base}:leads:{lead_id}:{_ids(theirs)}"
+            pairs = self.ctx.with_owners(theirs)
+            if self.ctx.to_users(
+                key, [lead_id], "逾期提醒", render.overdue_to_leads(self.ctx.directory, pairs, self.today, LEADS_AFTER)
+            ):
+                self.mark(theirs, "leads", key)
+                written += 1
+        return written
+
+    def district(self, issues: list[Issue]) -> int:
+        if not issues:
+            return 0
+        key = f"{self.base}:district:{_ids(issues)}"
+        text = render.overdue_notice(self.ctx.directory, self.ctx.with_owners(issues), self.today, DISTRICT_AFTER)
+        written = sum(self.ctx.to_group(f"{key}:{cid}", cid, "逾期通报", text) for cid in self.ctx.district_groups())
+        if written:
+            self.mark(issues, "district", key)
+        return written
+
+
+def overdue_ladder(ctx: JobContext) -> int:
+    if not ctx.calendar.is_workday(ctx.day):  # also guards a manual run on a day off
+        return 0
+    ladder = _Ladder(ctx)
+    found = ladder.reached()
+    return (
+        ladder.due_soon(found["due_soon"])
+        + ladder.overdue(found["overdue"])
+        + ladder.leads(found["leads"])
+        + ladder.district(found["district"])
+    )

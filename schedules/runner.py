@@ -1,0 +1,155 @@
+"""The scheduler as the running bot uses it: APScheduler 3 (AsyncIOScheduler, Asia/Shanghai)
+as a timer, the leader lock, and the catch-up on becoming leader. Every run goes through
+schedules.runs.JobRunner, so what has been done is read from the database, never from memory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from models.clock import SHANGHAI, Clock
+from schedules.config import ScheduleConfig
+from schedules.leader import LeaderLock, leader_lock
+from schedules.runs import JobRunner, RunResult
+from schedules.timing import TimingTrigger
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+FOLLOWER_POLL_SECONDS = 30.0  # how soon a follower notices that the leader has died
+
+
+def job_runner(app: App, clock: Clock | None = None) -> JobRunner:
+    """The JobRunner of an app: its engine, its calendar (with the org file's overrides), the
+    `schedule:` section of its org file, and the given clock (the dispatcher's by default)."""
+    config = ScheduleConfig.from_org(app.org.raw)
+    return JobRunner(app.engine, app.dispatcher.calendar, config, clock or app.dispatcher.clock)
+
+
+class SchedulerHandle:
+    """What `start` returns. `stop()` is the clean shutdown; `catch_up()` runs whatever is due as
+    of the clock's now (a sandbox that moves a fake clock calls it after each move)."""
+
+    def __init__(
+        self,
+        runner: JobRunner,
+        lock: LeaderLock,
+        poll_seconds: float,
+        on_written: Callable[[], None] | None = None,
+    ) -> None:
+        self.runner = runner
+        self.lock = lock
+        self.poll_seconds = poll_seconds
+        self.on_written = on_written
+        self.is_leader = False
+        self._scheduler: AsyncIOScheduler | None = None
+        self._follower: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Future[Any]] = set()
+        self._stopped = False
+
+    async def try_lead(self) -> bool:
+        """Take the leader lock if it is free; on success start the timers and catch up."""
+        if self.is_leader or self._stopped:
+            return self.is_leader
+        if not self.lock.acquire():
+            return False
+        self.is_leader = True
+        log.info("scheduler: this process leads (%s)", self.runner.runner_id)
+        grace = int(self.runner.config.grace.total_seconds())
+        self._scheduler = AsyncIOScheduler(
+            timezone=SHANGHAI, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace}
+        )
+        for spec in self.runner.jobs:
+            self._scheduler.add_job(
+                self._fire, TimingTrigger(self.runner.timing(spec)), args=[spec.name], id=spec.name, name=spec.title
+            )
+        # Timers first, then the catch-up: an occurrence between the two is seen by one of them,
+        # and if by both, the recorded run makes the second one skip.
+        self._scheduler.start()
+        await self.catch_up()
+        return True
+
+    async def catch_up(self) -> list[RunResult]:
+        if not self.is_leader:
+            return []
+        return await self._in_thread(self.runner.catch_up)
+
+    async def _fire(self, name: str) -> None:
+        await self._in_thread(lambda: self.runner.catch_up_job(name, trigger="schedule"))
+
+    async def _in_thread(self, fn: Callable[[], list[RunResult]]) -> list[RunResult]:
+        # The jobs use the blocking database API; keep them off the event loop, and let stop()
+        # wait for a run in progress rather than abandon its transaction.
+        future = asyncio.get_running_loop().run_in_executor(None, fn)
+        self._inflight.add(future)
+        future.add_done_callback(self._inflight.discard)
+        results = await asyncio.shield(future)
+        if self.on_written and any(r.sent for r in results):
+            self.on_written()
+        return results
+
+    def follow(self) -> None:
+        """Poll for the lock in the background until this process leads."""
+
+        async def poll() -> None:
+            while not await self.try_lead():
+                await asyncio.sleep(self.poll_seconds)
+
+        self._follower = asyncio.create_task(poll(), name="liandong-scheduler-follower")
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._follower:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+        if self._scheduler and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+        if self.is_leader:
+            self.lock.release()
+            self.is_leader = False
+            log.info("scheduler: stopped, leadership released")
+
+
+async def start(
+    app: App,
+    clock: Clock | None = None,
+    *,
+    lock: LeaderLock | None = None,
+    poll_seconds: float = FOLLOWER_POLL_SECONDS,
+    on_written: Callable[[], None] | None = None,
+) -> SchedulerHandle:
+    """Start the scheduled jobs inside the running event loop; call it once per process.
+
+        handle = await schedules.runner.start(app, clock)   # in `liandong run` / the sandbox
+        ...
+        await handle.stop()                                  # before the outbox is flushed
+
+    - If this process gets the leader lock (a file beside the SQLite database, by default) it
+      first starts the APScheduler timers (Asia/Shanghai, times and grace from the org file's
+      `schedule:` section), then does what a downtime missed: the latest occurrence of each job
+      within the grace time is run once, older ones are recorded as missed.
+    - Otherwise it polls the lock every `poll_seconds` and takes over when the leader dies.
+    - Jobs only write outbox rows (the running bot's sender delivers them) and record each run in
+      `job_runs`; a message key that exists is never written again, whoever runs the job.
+    - `on_written` is called (in the event loop) after a run wrote messages, e.g. the outbox
+      sender's wake-up, so a reminder does not wait for the sender's next poll.
+    - `clock` defaults to the dispatcher's. The timers fire on real time whatever the clock; with
+      a fake clock, call `await handle.catch_up()` after moving it to run what became due.
+    """
+    lock = lock or leader_lock(app.settings.database_url)
+    handle = SchedulerHandle(job_runner(app, clock), lock, poll_seconds, on_written)
+    if not await handle.try_lead():
+        log.info("scheduler: another process leads; following")
+        handle.follow()
+    return handle

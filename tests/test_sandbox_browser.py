@@ -1,0 +1,79 @@
+"""The sandbox in a real browser (Debian's headless chromium driven by Playwright): a village
+person posts a submission and the bot's receipt appears in the page."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.async_api import async_playwright
+
+from bot.app import build
+from bot.commands.sandbox import running
+from tests.dingtalk import settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SUBMISSION = "@两难助手 上报 上洋村村民李某反映宅基地审批8个月未批复,涉及历史遗留,联系电话13812345678"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+# CI installs chromium (.ci/run), so there a missing browser is a failure, not a skip.
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason="需要 Debian 的 chromium:/usr/bin/chromium 不存在 (apt-get install chromium)",
+)
+
+
+async def test_village_person_posts_a_submission_and_sees_the_receipt(tmp_path: Path) -> None:
+    app = build(settings(tmp_path))
+    try:
+        async with running(app, 0) as sandbox, async_playwright() as pw:
+            # Playwright takes the profile directory here, not as --user-data-dir in the flags.
+            browser = await pw.chromium.launch_persistent_context(
+                str(tmp_path / "chromium-profile"),
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=FLAGS,
+                viewport={"width": 1100, "height": 760},
+                locale="zh-CN",
+            )
+            try:
+                page = browser.pages[0] if browser.pages else await browser.new_page()
+                await page.goto(sandbox.page_url)
+                await page.select_option("#persona", "v001")  # 张三 · 村干部 · 花园街道·上洋村
+                await page.get_by_role("button", name="上洋村两难群").click()
+                await page.fill("#text", SUBMISSION)
+                await page.click("#send")
+
+                mine = page.locator(".msg.mine .bubble", has_text="宅基地审批8个月未批复")
+                await mine.wait_for(timeout=15_000)
+                assert await mine.locator(".at").inner_text() == "@两难助手"
+                receipt = page.locator(".msg.bot .bubble", has_text="已登记 #1")
+                await receipt.wait_for(timeout=15_000)
+                text = await receipt.inner_text()
+                assert text.startswith("已登记 #1【花园街道·上洋村】")
+                assert "138****5678" in text and "13812345678" not in text
+
+                shot = tmp_path / "sandbox.png"
+                await page.screenshot(path=str(shot))
+                assert shot.read_bytes().startswith(PNG)
+
+                # Phone width: the page must fit without sideways scrolling.
+                await page.set_viewport_size({"width": 390, "height": 844})
+                overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 0
+                await page.screenshot(path=str(tmp_path / "sandbox-phone.png"))
+            finally:
+                await browser.close()
+    finally:
+        app.engine.dispose()

@@ -1,0 +1,94 @@
+"""Shared by the dashboard/API tests: an org file with API tokens (only their hashes in it),
+a seeded app, and the web app served on a loopback port from a thread (for clients that are
+not asyncio: schemathesis' requests, Playwright's sync API)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.app import App, build
+from bot.config import Settings
+from bot.org import SAMPLE
+from bot.web.auth import token_hash
+from models.clock import FrozenClock
+from tests.conftest import Chat
+from tests.web_seed import NOW, Seeded, seed
+
+UNITS = {"district": "柯城区", "huayuan": "花园街道", "hangbu": "航埠镇", "shangyang": "花园街道/上洋村"}
+
+
+def org_with_tokens(directory: Path) -> tuple[Path, dict[str, str]]:
+    """The sample org plus one token per entry of UNITS; returns the file and the raw tokens."""
+    tokens = {key: f"ld_test_{key}_token" for key in UNITS}
+    lines = ["", "api_tokens:"]
+    for key, unit in UNITS.items():
+        entry = {"sha256": token_hash(tokens[key]), "unit": unit, "note": f"测试 {key}"}
+        lines.append("  - {" + ", ".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in entry.items()) + "}")
+    path = directory / "org.yaml"
+    path.write_text(SAMPLE.read_text(encoding="utf-8") + "\n".join(lines) + "\n", encoding="utf-8")
+    return path, tokens
+
+
+@dataclass
+class WebEnv:
+    app: App
+    chat: Chat
+    seeded: Seeded
+    tokens: dict[str, str]
+    database_url: str
+    org: Path
+
+    def auth(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[key]}"}
+
+
+def seeded_env(directory: Path) -> WebEnv:
+    org, tokens = org_with_tokens(directory)
+    url = f"sqlite:///{directory}/web.db"
+    clock = FrozenClock(NOW)
+    app = build(Settings(database_url=url, org_file=org), clock)
+    chat = Chat(app, clock)
+    return WebEnv(app, chat, seed(chat), tokens, url, org)
+
+
+@contextmanager
+def served(web_app: web.Application) -> Iterator[str]:
+    """Serve on 127.0.0.1 (a free port) from a thread with its own event loop; yield the base URL."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    started: dict[str, object] = {}
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        runner = web.AppRunner(web_app)
+        try:
+            loop.run_until_complete(runner.setup())
+            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+            started["port"] = runner.addresses[0][1]
+        except BaseException as e:  # reported to the waiting test instead of hanging it
+            started["error"] = e
+            return
+        finally:
+            ready.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=run, name="web-test-server", daemon=True)
+    thread.start()
+    assert ready.wait(30), "the web server did not start"
+    if "error" in started:
+        raise RuntimeError("the web server failed to start") from started["error"]  # type: ignore[arg-type]
+    try:
+        yield f"http://127.0.0.1:{started['port']}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
