@@ -88,6 +88,14 @@ class Runtime:
         )
         self._stream_task = asyncio.create_task(self.stream.start(), name="liandong-stream")
 
+    @property
+    def web_url(self) -> str | None:
+        """Where the dashboard listens (the real port when 0 was asked for)."""
+        if not self._web_runner or not self._web_runner.addresses:
+            return None
+        host, port = self._web_runner.addresses[0][:2]
+        return f"http://{host}:{port}"
+
     async def stop(self) -> None:
         if self.scheduler:
             await self.scheduler.stop()

@@ -148,10 +148,11 @@ async def test_shutdown_releases_a_waiting_poll(botless_page: tuple[TestClient, 
         ({"conversation": "cid-shangyang", "staff_id": "nobody", "text": "帮助"}, 400),
         ({"conversation": "cid-elsewhere", "staff_id": "v001", "text": "帮助"}, 400),
         ({"conversation": "cid-shangyang", "staff_id": "v001", "text": "   "}, 400),
+        (["cid-shangyang", "v001", "帮助"], 400),
     ],
 )
 async def test_bad_posts_are_refused_and_deliver_nothing(
-    rig: Rig, page: tuple[TestClient, SandboxPage], body: dict, status: int
+    rig: Rig, page: tuple[TestClient, SandboxPage], body: object, status: int
 ) -> None:
     client, _ = page
     response = await client.post("/api/messages", json=body)

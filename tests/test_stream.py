@@ -211,3 +211,13 @@ async def test_sigterm_mid_burst_then_restart_loses_nothing_and_repeats_nothing(
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+async def test_stop_while_the_connection_is_opening_does_not_hang(tmp_path, emulator_server) -> None:  # type: ignore[no-untyped-def]
+    emulator, server = emulator_server
+    emulator.faults.slow_s = 0.3  # the gateway answers late: stop() arrives mid-connect
+    app = build(settings(tmp_path))
+    runtime = await start_runtime(app, server)
+    await asyncio.wait_for(runtime.stop(), timeout=10)
+    await emulator.wait_for(lambda: not emulator.connections, timeout=10)
+    app.engine.dispose()

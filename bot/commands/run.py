@@ -21,7 +21,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="运行机器人 (默认 Stream 模式)")
     p.add_argument("--http", metavar="HOST:PORT", help="改用 HTTP 回调模式,监听此地址 (路由 /dingtalk/callback)")
     p.add_argument(
-        "--web", metavar="HOST:PORT", default="127.0.0.1:8081", help="看板与 JSON API 的监听地址 (默认 127.0.0.1:8081)"
+        "--web",
+        metavar="HOST:PORT",
+        type=parse_listen,
+        default="127.0.0.1:8081",
+        help="看板与 JSON API 的监听地址 (默认 127.0.0.1:8081)",
     )
     p.add_argument("--no-web", action="store_true", help="不启动看板与 JSON API")
     return p
@@ -42,7 +46,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     options = RuntimeOptions(
         endpoint=os.environ.get("DINGTALK_OPENAPI_ENDPOINT") or DEFAULT_ENDPOINT,
         http_listen=parse_listen(args.http) if args.http else None,
-        web_listen=None if args.no_web else parse_listen(args.web),
+        web_listen=None if args.no_web else args.web,
     )
     return asyncio.run(serve(Runtime(build(settings), options)))
 

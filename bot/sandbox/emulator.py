@@ -316,6 +316,7 @@ class Emulator:
                 }
             )
         await self._dispatch(frame)
+        await self._notify()  # the history changed
         return str(payload["msgId"])
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:

@@ -157,11 +157,13 @@ class SandboxPage:
         try:
             body = await request.json()
         except ValueError:
-            raise web.HTTPBadRequest(text="请求格式错误") from None
-        cid, staff, text = body.get("conversation"), body.get("staff_id"), str(body.get("text") or "")
+            body = None
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="请求格式错误")
+        cid, staff, text = body.get("conversation"), str(body.get("staff_id")), str(body.get("text") or "")
         if cid not in {g.id for g in self.groups}:
             raise web.HTTPBadRequest(text="请先选择一个群")
-        person = self.by_id.get(staff)  # type: ignore[arg-type]
+        person = self.by_id.get(staff)
         if person is None:
             raise web.HTTPBadRequest(text="请先选择身份")
         if not text.strip():

@@ -121,6 +121,9 @@ class StreamClient(DingTalkStreamClient):
         ws = await self.http.ws_connect(uri, heartbeat=self.heartbeat_s, max_msg_size=4 * 1024 * 1024)
         self.connections_opened += 1
         self._sockets.add(ws)
+        if self._stopping.is_set():  # stop() ran while this socket was opening: it must not linger
+            self._sockets.discard(ws)
+            await ws.close()
         return ws
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> bool:

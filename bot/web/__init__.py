@@ -54,9 +54,9 @@ async def guard(request: web.Request, handler: web.RequestHandler) -> web.Stream
     if failure is not None:
         if _is_api(request):
             allow = {"Allow": failure.headers["Allow"]} if "Allow" in failure.headers else None
-            return api.error(
-                failure.status, "not_found" if failure.status == 404 else "method_not_allowed", failure.reason, allow
-            )
+            if failure.status == 404:
+                return api.error(404, "not_found", "没有这个接口,见 /api/openapi.json")
+            return api.error(failure.status, "method_not_allowed", "只读接口,只接受 GET", allow)
         raise failure
     if request.path in PUBLIC:
         return await handler(request)

@@ -15,14 +15,15 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from sqlmodel import Session, col, select
+from sqlalchemy import case, select, type_coerce
+from sqlmodel import Session
 
 from bot.web.params import IssueQuery
 from bot.web.reads import clauses
-from bot.web.views import Names, days_open, overdue_days
+from bot.web.views import Names, overdue_days
 from handlers.intake import mask
 from handlers.replies import LEVEL_NAMES, STATUS_NAMES
-from models.clock import local
+from models.clock import SHANGHAI
 from models.directory import UnitInfo
 from models.tables import Issue
 
@@ -62,65 +63,71 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 Row = tuple[Any, ...]
 
 
-def _yes(flag: bool) -> str:
-    return "是" if flag else "否"
-
-
-def _naive(dt: datetime | None) -> datetime | None:
+def _wall(dt: datetime | None) -> datetime | None:
     """Shanghai wall time without a zone: spreadsheet cells have no time zones."""
-    return local(dt).replace(tzinfo=None, microsecond=0) if dt else None
+    return dt.astimezone(SHANGHAI).replace(tzinfo=None, microsecond=0) if dt else None
 
 
 def ledger_rows(session: Session, scope: UnitInfo, query: IssueQuery, names: Names, today: date) -> list[Row]:
-    fields = (
-        Issue.id,
-        Issue.title,
-        Issue.township_id,
-        Issue.village_id,
-        Issue.unit_id,
-        Issue.category,
-        Issue.risk,
-        Issue.litigation_risk,
-        Issue.level,
-        Issue.status,
-        Issue.reporter_id,
-        Issue.owner_id,
-        Issue.department_id,
-        Issue.created_at,
-        Issue.deadline,
-        Issue.resolved_at,
-        Issue.updated_at,
-        Issue.tuesday,
-        Issue.phones,
-        Issue.result,
-    )
-    result = session.exec(select(*fields).where(*clauses(scope, query, today)).order_by(col(Issue.id)))
+    """Plain rows, oldest first. Written for 100,000 issues: Core rows unpacked by position,
+    names from dicts, and the closing time of merged duplicates fetched only for them."""
+    t = Issue.__table__.c  # type: ignore[attr-defined]
+    closed_at = type_coerce(case((t.status == "closed", t.updated_at)), t.updated_at.type)
+    columns = (t.id, t.title, t.township_id, t.village_id, t.unit_id, t.category, t.risk, t.litigation_risk, t.level)
+    columns += (t.status, t.reporter_id, t.owner_id, t.department_id, t.created_at, t.deadline, t.resolved_at)
+    columns += (closed_at, t.tuesday, t.phones, t.result)
+    query_ = select(*columns).where(*clauses(scope, query, today)).order_by(t.id)
+    units = {u.id: u.name for u in names.directory.units.values()}
+    people = names.people
     rows: list[Row] = []
-    for r in result:
-        ended = r.resolved_at or (r.updated_at if r.status == "closed" else None)
+    for (
+        iid,
+        title,
+        tid,
+        vid,
+        uid,
+        cat,
+        risk,
+        lit,
+        level,
+        status,
+        rep,
+        own,
+        dept,
+        created,
+        dl,
+        res,
+        closed,
+        tue,
+        phones,
+        out,
+    ) in session.connection().execute(query_):
+        created_wall, resolved_wall = _wall(created), _wall(res)
+        ended = resolved_wall or _wall(closed)
+        open_days = max(((ended.date() if ended else today) - created_wall.date()).days, 0)  # type: ignore[union-attr]
         rows.append(
             (
-                r.id,
-                mask(r.title),
-                names.unit(r.township_id),
-                names.unit(r.village_id),
-                names.unit(r.unit_id),
-                r.category,
-                r.risk,
-                _yes(r.litigation_risk),
-                LEVEL_NAMES[r.level],
-                STATUS_NAMES[r.status],
-                names.person(r.reporter_id),
-                names.person(r.owner_id),
-                names.unit(r.department_id),
-                _naive(r.created_at),
-                r.deadline,
-                _naive(r.resolved_at),
-                days_open(r.created_at, ended, today),
-                overdue_days(r.status, r.deadline, today),
-                _yes(r.tuesday),
-                "、".join(mask(p) for p in r.phones),
-                mask(r.result) if r.result else None,
+                iid,
+                mask(title),
+                units.get(tid),
+                units.get(vid),
+                units.get(uid),
+                cat,
+                risk,
+                "是" if lit else "否",
+                LEVEL_NAMES[level],
+                STATUS_NAMES[status],
+                people.get(rep, rep),
+                people.get(own, own) if own else None,
+                units.get(dept),
+                created_wall,
+                dl,
+                resolved_wall,
+                open_days,
+                overdue_days(status, dl, today),
+                "是" if tue else "否",
+                "、".join(mask(p) for p in phones) if phones else None,
+                mask(out) if out else None,
             )
         )
     return rows

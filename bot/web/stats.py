@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func
@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from bot.web.reads import OPEN, subtree
 from models.clock import day_start
-from models.counts import LevelCounts, Period, count_levels
+from models.counts import LevelCounts, Period
 from models.directory import Directory, UnitInfo
 from models.tables import Issue, IssueEvent
 
@@ -147,14 +147,12 @@ def trend(session: Session, scope: UnitInfo, today: date, weeks: int = TREND_WEE
     return [Week(starts[i], int(new_row[i] or 0), int(resolved_row[i] or 0)) for i in range(weeks)]
 
 
-def stats(
-    session: Session, scope: UnitInfo, directory: Directory, period: Period, now: datetime, today: date
-) -> dict[str, Any]:
-    counts = count_levels(session, period, scope, now)
+def stats_json(scope: UnitInfo, period: Period, counts: LevelCounts, rows: list[TownshipRow]) -> dict[str, Any]:
+    """The /api/stats payload (the dashboard renders the same dict)."""
     return {
         "unit": {"id": scope.id, "name": scope.name, "kind": scope.kind},
         "period": {"from": period.start.isoformat(), "to": period.end.isoformat(), "label": period.label},
         "levels": levels_json(counts),
         "paragraph": counts.paragraph(),
-        "townships": [row.as_json() for row in township_rows(session, scope, directory, period, today)],
+        "townships": [row.as_json() for row in rows],
     }

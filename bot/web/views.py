@@ -99,7 +99,7 @@ def _note(ev: IssueEvent, names: Names) -> str:
     d = ev.data
     if ev.kind in ("escalated", "returned"):
         target = f"至{names.unit(d.get('unit_id')) or LEVEL_NAMES.get(d.get('to_level', ''), '')}"
-        return f"{target}:{d['reason']}" if d.get("reason") else target
+        return f"{target} · {d['reason']}" if d.get("reason") else target
     if ev.kind == "assigned":
         parts = [f"包案 {names.person(d.get('owner_id'))}", names.unit(d.get("department_id"))]
         parts.append(f"截止 {d['deadline']}" if d.get("deadline") else None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -36,24 +35,21 @@ class CategoryFileError(ValueError):
     """A bad category file: the message says what and where, in Chinese."""
 
 
-@dataclass(frozen=True)
 class CategoryModel:
-    keywords: dict[str, tuple[str, int]]  # keyword -> (category, points)
-
-    def __post_init__(self) -> None:
-        automaton = ahocorasick.Automaton()
-        for word, (category, points) in self.keywords.items():
-            automaton.add_word(word, (word, category, points))
-        if self.keywords:
-            automaton.make_automaton()
-        object.__setattr__(self, "_automaton", automaton)
+    def __init__(self, keywords: dict[str, tuple[str, int]]) -> None:
+        self.keywords = keywords  # keyword -> (category, points)
+        self._automaton = ahocorasick.Automaton()
+        for word, (category, points) in keywords.items():
+            self._automaton.add_word(word, (word, category, points))
+        if keywords:
+            self._automaton.make_automaton()
 
     def classify(self, text: str) -> str:
         if not self.keywords:
             return OTHER
         scores: dict[str, int] = {}
         seen: set[str] = set()
-        for word, category, points in _outermost(self._automaton.iter(text)):  # type: ignore[attr-defined]
+        for word, category, points in _outermost(self._automaton.iter(text)):
             if word not in seen:
                 seen.add(word)
                 scores[category] = scores.get(category, 0) + points

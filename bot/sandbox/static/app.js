@@ -135,7 +135,7 @@ function append(messages) {
     const body = el("div", "body");
     body.append(el("div", "who", m.meta ? `${m.who} · ${m.meta}` : m.who));
     const bubble = el("div", "bubble");
-    if (!m.bot) bubble.innerHTML = m.html; // rendered by the server from escaped text
+    bubble.innerHTML = m.html; // rendered by the server from escaped text
     body.append(bubble);
     row.append(body);
     box.append(row);

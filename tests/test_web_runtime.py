@@ -1,0 +1,59 @@
+"""The dashboard and API run inside `liandong run` (Runtime with web_listen), next to the
+bot, and stop with it; `--web` is checked like `--http`; the sandbox helper's token works."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import build
+from bot.cli import main as cli
+from bot.runtime import Runtime, RuntimeOptions
+from bot.sandbox.emulator import Emulator
+from bot.web import sandbox_web_app
+from tests.dingtalk import settings
+from tests.web_support import org_with_tokens
+
+
+async def test_the_runtime_serves_the_dashboard_and_stops_it(
+    tmp_path: Path, emulator_server: tuple[Emulator, TestServer]
+) -> None:
+    emulator, _ = emulator_server
+    org, tokens = org_with_tokens(tmp_path)
+    app = build(settings(tmp_path, org))
+    options = RuntimeOptions(endpoint=emulator.base_url, web_listen=("127.0.0.1", 0), scheduler=False)
+    runtime = Runtime(app, options)
+    await runtime.start()
+    url = runtime.web_url
+    assert url is not None and url.startswith("http://127.0.0.1:")
+    try:
+        async with aiohttp.ClientSession() as http:
+            r = await http.get(f"{url}/api/stats", headers={"Authorization": f"Bearer {tokens['hangbu']}"})
+            assert r.status == 200 and (await r.json())["unit"]["name"] == "航埠镇"
+            assert (await http.get(f"{url}/api/stats")).status == 401
+    finally:
+        await runtime.stop()
+        app.engine.dispose()
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await http.get(f"{url}/api/openapi.json")
+
+
+def test_run_checks_its_web_address(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        cli(["run", "--web", "8081"])
+    assert e.value.code == 2 and "HOST:PORT" in capsys.readouterr().err
+
+
+async def test_the_sandbox_helper_mints_a_district_token(tmp_path: Path) -> None:
+    app = build(settings(tmp_path))
+    web_app, token = sandbox_web_app(app)
+    async with TestClient(TestServer(web_app, host="127.0.0.1")) as client:
+        r = await client.get("/api/stats", headers={"Authorization": f"Bearer {token}"})
+        assert r.status == 200 and (await r.json())["unit"]["kind"] == "district"
+        r = await client.get(f"/dashboard?token={token}", allow_redirects=False)
+        assert r.status == 303 and r.headers["Location"] == "/dashboard"
+    app.engine.dispose()
