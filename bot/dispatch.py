@@ -84,21 +84,35 @@ class Dispatcher:
             return q.pending_inbox(session)
 
     def process(self, msg_id: str) -> Outcome:
+        return self.process_many([msg_id])[0]
+
+    def process_many(self, msg_ids: list[str]) -> list[Outcome]:
+        """Process stored messages in one commit (group commit). Each message runs in its own
+        savepoint, so its issue change, events, outbox rows and inbox outcome land together or
+        not at all; a database failure leaves every message of the batch pending."""
         try:
             with unit_of_work(self.engine) as session:
+                return [self._process_guarded(session, msg_id) for msg_id in msg_ids]
+        except DBAPIError:
+            if len(msg_ids) == 1:
+                raise  # the database is unwell: leave the message pending, to be processed again
+            return [self.process(msg_id) for msg_id in msg_ids]  # find the one that cannot be stored
+
+    def _process_guarded(self, session: Session, msg_id: str) -> Outcome:
+        try:
+            with session.begin_nested():
                 return self._process(session, msg_id)
         except DBAPIError:
-            raise  # the database is unwell: leave the message pending, to be processed again
+            raise
         except Exception as e:  # a bug in a handler: answer, record, and do not retry forever
             log.exception("message %s failed", msg_id)
-            with unit_of_work(self.engine) as session:
-                row = session.get(InboxMessage, msg_id)
-                if row is None or row.status == "done":
-                    raise
-                msg = Incoming.from_json(row.payload)
-                reply = Reply("处理出错,已记录,请稍后再试或联系管理员。")
-                self._finish(session, row, msg, Result(reply), "error", type(e).__name__)
-                return Outcome(reply.text, (), "error")
+            row = session.get(InboxMessage, msg_id)
+            if row is None or row.status == "done":
+                raise
+            msg = Incoming.from_json(row.payload)
+            reply = Reply("处理出错,已记录,请稍后再试或联系管理员。")
+            self._finish(session, row, msg, Result(reply), "error", type(e).__name__)
+            return Outcome(reply.text, (), "error")
 
     def _process(self, session: Session, msg_id: str) -> Outcome:
         row = session.get(InboxMessage, msg_id)

@@ -67,9 +67,7 @@ class Runtime:
         if self.options.scheduler:
             self.scheduler = await start_scheduler(self.app, self.clock, on_written=self.sender.wake)
         if self.options.web_listen:
-            host, port = self.options.web_listen
-            self._web_runner = await start_site(create_web_app(self.app, self.clock), host, port)
-            log.info("dashboard and API on http://%s:%s/dashboard", host, port)
+            await self._start_web(*self.options.web_listen)
         if self.options.http_listen:
             host, port = self.options.http_listen
             self._site_runner = web.AppRunner(callback_app(self.pipeline, self.credentials.client_secret))
@@ -87,6 +85,15 @@ class Runtime:
             backoff_cap_s=self.options.backoff_cap_s,
         )
         self._stream_task = asyncio.create_task(self.stream.start(), name="liandong-stream")
+
+    async def _start_web(self, host: str, port: int) -> None:
+        # The chat is the service; a dashboard port already taken must not keep the bot down.
+        try:
+            self._web_runner = await start_site(create_web_app(self.app, self.clock), host, port)
+        except OSError as e:
+            log.error("dashboard not started: cannot listen on %s:%s (%s)", host, port, e.strerror or e)
+            return
+        log.info("dashboard and API on %s/dashboard", self.web_url)
 
     @property
     def web_url(self) -> str | None:

@@ -4,12 +4,15 @@ text is alike (handlers.intake.similarity). The receipt points them out; 合并 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
+from rapidfuzz import fuzz, process
 from sqlmodel import Session, col, select
 
 from handlers.intake import parser_for
-from handlers.intake.similarity import DUPLICATE_THRESHOLD, content, similarity
+from handlers.intake.places import PlaceFinder
+from handlers.intake.similarity import DUPLICATE_THRESHOLD, MIN_CONTENT, bigrams, content
 from models.directory import Directory
 from models.tables import Issue
 
@@ -28,6 +31,22 @@ def near_duplicates(session: Session, directory: Directory, data: dict[str, Any]
         query = query.where(Issue.township_id == data["township_id"], col(Issue.village_id).is_(None))
     rows = session.exec(query.order_by(col(Issue.id).desc()).limit(MAX_CANDIDATES)).all()
     places = parser_for(directory).places
-    mine = content(data["text"], places)
-    scored = [(similarity(mine, content(text, places)), number) for number, text in rows if number is not None]
-    return [number for score, number in sorted(scored, reverse=True) if score >= DUPLICATE_THRESHOLD]
+    mine = _prepared(data["text"], places)
+    if not mine:
+        return []
+    choices = {number: _prepared(text, places) for number, text in rows if number is not None}
+    hits = process.extract(
+        mine,
+        {n: c for n, c in choices.items() if c},
+        scorer=fuzz.token_set_ratio,
+        score_cutoff=DUPLICATE_THRESHOLD,
+        limit=None,
+    )
+    return [number for _choice, _score, number in sorted(hits, key=lambda h: (-h[1], -h[2]))]
+
+
+@lru_cache(maxsize=20_000)
+def _prepared(text: str, places: PlaceFinder) -> str:
+    """The bigram string `similarity` compares; cached, as every post is compared with up to
+    MAX_CANDIDATES older ones from its village."""
+    return bigrams(content(text, places)) if len(content(text, places)) >= MIN_CONTENT else ""

@@ -3,19 +3,27 @@ bot, and stop with it; `--web` is checked like `--http`; the sandbox helper's to
 
 from __future__ import annotations
 
+import socket
+import sqlite3
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, select
 
 from bot.app import build
 from bot.cli import main as cli
 from bot.runtime import Runtime, RuntimeOptions
 from bot.sandbox.emulator import Emulator
-from bot.web import sandbox_web_app
+from bot.web import create_web_app, sandbox_web_app
+from bot.web.context import CONTEXT
+from models.tables import Issue
 from tests.dingtalk import settings
-from tests.web_support import org_with_tokens
+from tests.web_seed import NOW
+from tests.web_support import org_with_tokens, seeded_env
 
 
 async def test_the_runtime_serves_the_dashboard_and_stops_it(
@@ -42,6 +50,27 @@ async def test_the_runtime_serves_the_dashboard_and_stops_it(
             await http.get(f"{url}/api/openapi.json")
 
 
+async def test_a_taken_dashboard_port_does_not_keep_the_bot_down(
+    tmp_path: Path, emulator_server: tuple[Emulator, TestServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator, _ = emulator_server
+    app = build(settings(tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        runtime = Runtime(
+            app, RuntimeOptions(endpoint=emulator.base_url, web_listen=("127.0.0.1", port), scheduler=False)
+        )
+        await runtime.start()
+        try:
+            await emulator.wait_for(lambda: len(emulator.connections) == 1)  # the bot is up all the same
+            assert runtime.web_url is None and f"cannot listen on 127.0.0.1:{port}" in caplog.text
+        finally:
+            await runtime.stop()
+            app.engine.dispose()
+
+
 def test_run_checks_its_web_address(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         cli(["run", "--web", "8081"])
@@ -57,3 +86,24 @@ async def test_the_sandbox_helper_mints_a_district_token(tmp_path: Path) -> None
         r = await client.get(f"/dashboard?token={token}", allow_redirects=False)
         assert r.status == 303 and r.headers["Location"] == "/dashboard"
     app.engine.dispose()
+
+
+def test_web_reads_never_hold_the_bots_write_lock(tmp_path: Path) -> None:
+    env = seeded_env(tmp_path)
+    engine = create_web_app(env.app)[CONTEXT].engine
+    assert engine is not env.app.engine
+    database = env.database_url.removeprefix("sqlite:///")
+    with Session(engine) as s:
+        before = len(s.exec(select(Issue)).all())  # a read transaction is now open
+        writer = sqlite3.connect(database, timeout=0.2, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")  # "database is locked" here if the read held the lock
+        writer.execute("ROLLBACK")
+        writer.close()
+        assert env.chat.say("v001", "上报 村口路灯坏了一个多月没人修", at=NOW).outcome == "ok"
+        assert len(s.exec(select(Issue)).all()) == before  # its snapshot
+        with pytest.raises(OperationalError):  # and it cannot write
+            s.execute(text("DELETE FROM issues"))
+    with Session(engine) as s:
+        assert len(s.exec(select(Issue)).all()) == before + 1
+    engine.dispose()
+    env.app.engine.dispose()

@@ -15,6 +15,7 @@ from handlers.incoming import Incoming
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+BATCH = 64  # messages processed per commit when a burst queues up
 
 
 class Pipeline:
@@ -61,17 +62,20 @@ class Pipeline:
 
     async def _work(self) -> None:
         while True:
-            msg_id = await self.queue.get()
+            batch = [await self.queue.get()]
+            while len(batch) < BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
             try:
-                await self.run_db(self.dispatcher.process, msg_id)
-                self.processed += 1
+                await self.run_db(self.dispatcher.process_many, batch)
+                self.processed += len(batch)
                 self.on_processed()
             except Exception:
-                # The database failed: the message stays pending in the inbox and is taken up
+                # The database failed: the messages stay pending in the inbox and are taken up
                 # again on the next start; keep serving the others.
-                log.exception("processing %s failed; left pending", msg_id)
+                log.exception("processing %d messages failed; left pending", len(batch))
             finally:
-                self.queue.task_done()
+                for _ in batch:
+                    self.queue.task_done()
 
     async def drain(self) -> None:
         """Wait until everything accepted so far is processed."""

@@ -4,11 +4,12 @@ event loop as `liandong run` (`--web HOST:PORT`)."""
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy import Engine
 
 from bot.app import App
 from bot.web import api, pages
 from bot.web.auth import COOKIE, Tokens, bearer, new_token
-from bot.web.context import CONTEXT, UNIT_KEY, WebContext, context
+from bot.web.context import CONTEXT, UNIT_KEY, WebContext, context, reader
 from bot.web.layout import CSS_URL, message_page
 from models.clock import Clock
 
@@ -96,7 +97,7 @@ async def _root(request: web.Request) -> web.StreamResponse:
 def create_web_app(app: App, clock: Clock | None = None, tokens: Tokens | None = None) -> web.Application:
     directory = app.dispatcher.directory
     ctx = WebContext(
-        app.engine,
+        reader(app.engine),
         directory,
         clock or app.dispatcher.clock,
         tokens if tokens is not None else Tokens.from_org(app.org.api_tokens, directory),
@@ -107,7 +108,13 @@ def create_web_app(app: App, clock: Clock | None = None, tokens: Tokens | None =
     for path, handler in ROUTES:
         web_app.router.add_get(path, handler)
     web_app.on_response_prepare.append(_headers)
+    if ctx.engine is not app.engine:
+        web_app.on_cleanup.append(lambda _app: _dispose(ctx.engine))
     return web_app
+
+
+async def _dispose(engine: Engine) -> None:
+    engine.dispose()
 
 
 def sandbox_web_app(app: App, clock: Clock | None = None) -> tuple[web.Application, str]:
@@ -122,5 +129,9 @@ def sandbox_web_app(app: App, clock: Clock | None = None) -> tuple[web.Applicati
 async def start_site(web_app: web.Application, host: str, port: int) -> web.AppRunner:
     runner = web.AppRunner(web_app)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     return runner

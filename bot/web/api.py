@@ -114,11 +114,11 @@ def _exporter(
         except (P.BadRequest, P.NotFound) as e:
             return _refused(e)
 
-        def build(session: Session) -> bytes:
-            names = Names.everyone(session, ctx.directory)
-            return render(export.ledger_rows(session, scope, filters, names, today))
+        def rows(session: Session) -> list[export.Row]:
+            return export.ledger_rows(session, scope, filters, Names.everyone(session, ctx.directory), today)
 
-        body = await ctx.read(build)
+        # Rendered after the read transaction has ended, so it holds no snapshot for seconds.
+        body = await asyncio.to_thread(render, await ctx.read(rows))
         name = export.filename(scope, today, ext)
         disposition = f"attachment; filename=\"liandong-ledger.{ext}\"; filename*=UTF-8''{quote(name)}"
         return web.Response(

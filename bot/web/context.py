@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import TypeVar
 
 from aiohttp import web
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
 from bot.web.auth import Tokens
@@ -41,6 +41,29 @@ class WebContext:
                 return fn(session)
 
         return await asyncio.to_thread(run)
+
+
+def reader(engine: Engine) -> Engine:
+    """An engine for the web's reads. The bot's SQLite engine opens every transaction with
+    BEGIN IMMEDIATE (its read-then-write units of work need the lock from the start), so a
+    dashboard read through it would hold the write lock and stall the bot's replies for as long
+    as a 100,000-row export takes. This one begins deferred: in WAL mode a reader sees a
+    consistent snapshot and never blocks a writer. PostgreSQL readers never block writers anyway."""
+    database = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or database in ("", ":memory:"):
+        return engine  # an in-memory database exists only behind its own engine
+    read = create_engine(engine.url, connect_args={"check_same_thread": False, "timeout": 30})
+    event.listen(read, "connect", _read_only)
+    event.listen(read, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+    return read
+
+
+def _read_only(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    dbapi_conn.isolation_level = None  # transactions are begun by the listener above
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA query_only=ON")  # the web is read-only; SQLite enforces it too
+    cur.close()
 
 
 CONTEXT = web.AppKey("liandong_web", WebContext)

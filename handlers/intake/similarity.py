@@ -26,7 +26,7 @@ def content(text: str, places: PlaceFinder) -> str:
     return _STOCK.sub("", _NOT_HAN.sub("", text))
 
 
-def _bigrams(text: str) -> str:
+def bigrams(text: str) -> str:
     return " ".join(text[i : i + 2] for i in range(len(text) - 1))
 
 
@@ -34,7 +34,7 @@ def similarity(a: str, b: str) -> float:
     """Of two `content` strings."""
     if min(len(a), len(b)) < MIN_CONTENT:
         return 0.0
-    return float(fuzz.token_set_ratio(_bigrams(a), _bigrams(b)))
+    return float(fuzz.token_set_ratio(bigrams(a), bigrams(b)))
 
 
 def is_near_duplicate(a: str, b: str) -> bool:
