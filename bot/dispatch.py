@@ -92,27 +92,11 @@ class Dispatcher:
         not at all; a database failure leaves every message of the batch pending."""
         try:
             with unit_of_work(self.engine) as session:
-                return [self._process_guarded(session, msg_id) for msg_id in msg_ids]
+                return [self._process(session, msg_id) for msg_id in msg_ids]
         except DBAPIError:
             if len(msg_ids) == 1:
                 raise  # the database is unwell: leave the message pending, to be processed again
             return [self.process(msg_id) for msg_id in msg_ids]  # find the one that cannot be stored
-
-    def _process_guarded(self, session: Session, msg_id: str) -> Outcome:
-        try:
-            with session.begin_nested():
-                return self._process(session, msg_id)
-        except DBAPIError:
-            raise
-        except Exception as e:  # a bug in a handler: answer, record, and do not retry forever
-            log.exception("message %s failed", msg_id)
-            row = session.get(InboxMessage, msg_id)
-            if row is None or row.status == "done":
-                raise
-            msg = Incoming.from_json(row.payload)
-            reply = Reply("处理出错,已记录,请稍后再试或联系管理员。")
-            self._finish(session, row, msg, Result(reply), "error", type(e).__name__)
-            return Outcome(reply.text, (), "error")
 
     def _process(self, session: Session, msg_id: str) -> Outcome:
         row = session.get(InboxMessage, msg_id)
@@ -126,11 +110,17 @@ class Dispatcher:
         msg = Incoming.from_json(row.payload)
         outcome, reason = "ok", None
         try:
-            with session.begin_nested():  # a refusal undoes whatever the handler wrote
+            with session.begin_nested():  # a refusal or a bug undoes whatever the handler wrote
                 result = self._route(session, msg)
         except Refusal as refusal:
             outcome, reason = "refused", str(refusal)
             result = Result(Reply(str(refusal)))
+        except DBAPIError:
+            raise
+        except Exception as e:  # a bug in a handler: answer, record, and do not retry forever
+            log.exception("message %s failed", msg_id)
+            outcome, reason = "error", type(e).__name__
+            result = Result(Reply("处理出错,已记录,请稍后再试或联系管理员。"))
         self._finish(session, row, msg, result, outcome, reason)
         log.info("message %s: %s", msg_id, outcome)
         return Outcome(result.reply.text, result.reply.at, outcome, result.issue_id)

@@ -42,7 +42,8 @@ def _refused(e: Exception) -> web.Response:
 
 async def load_stats(ctx: WebContext, scope: UnitInfo, period: Period) -> dict[str, Any]:
     """The §2 counts and the township rows are independent scans: run them side by side (SQLite
-    in WAL mode and PostgreSQL both read in parallel, and the drivers release the GIL)."""
+    in WAL mode and PostgreSQL both read in parallel, and the drivers release the GIL while a
+    statement runs), so with a core to spare the answer costs the slower of the two."""
     now, today = ctx.now(), ctx.today()
     counts, rows = await asyncio.gather(
         ctx.read(lambda s: count_levels(s, period, scope, now)),

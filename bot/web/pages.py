@@ -59,7 +59,7 @@ async def dashboard(request: web.Request) -> web.Response:
         names = Names.load(session, ctx.directory, people_of(rows))
         return [summary(i, names, today) for i in rows], total
 
-    # Independent reads, side by side: the page costs its slowest scan, not their sum.
+    # Independent reads side by side: with a core to spare the page costs its slowest scan, not their sum.
     numbers, weeks, (late_rows, late_total) = await asyncio.gather(
         load_stats(ctx, scope, period), ctx.read(lambda s: trend(s, scope, today)), ctx.read(late)
     )
