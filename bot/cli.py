@@ -7,7 +7,21 @@ import logging
 import sys
 from types import ModuleType
 
-from bot.commands import console, digest, export, migrate, parse, remind, report, run, sandbox, schedule, token, verify
+from bot.commands import (
+    console,
+    digest,
+    export,
+    migrate,
+    outbox,
+    parse,
+    remind,
+    report,
+    run,
+    sandbox,
+    schedule,
+    token,
+    verify,
+)
 from bot.config import Settings
 from bot.logs import setup_logging
 from bot.org import OrgError
@@ -26,6 +40,7 @@ COMMANDS: list[ModuleType] = [
     parse,
     export,
     token,
+    outbox,
 ]
 
 
