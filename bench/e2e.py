@@ -125,7 +125,7 @@ async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="liandong-bench-"))
     py = sys.executable
     baseline = await run_one("baseline", [py, str(Path(__file__).with_name("echo_bot.py"))], args.n, args.rate, tmp)
-    ours = await run_one("liandong", [py, "-m", "bot.cli", "run"], args.n, args.rate, tmp)
+    ours = await run_one("liandong", [py, "-m", "bot.cli", "run", "--no-web"], args.n, args.rate, tmp)
     print(f"N={args.n} burst, then N at {args.rate:.0f}/s offered; latencies in ms")
     print(
         f"{'bot':<10}{'msg/s':>9}{'burst p50':>11}{'burst p99':>11}{'paced p50':>11}{'paced p99':>11}"

@@ -73,6 +73,13 @@ async def test_village_person_posts_a_submission_and_sees_the_receipt(tmp_path: 
                 overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 0
                 await page.screenshot(path=str(tmp_path / "sandbox-phone.png"))
+
+                # The header links to the dashboard (a sandbox-only token), which counts the new issue.
+                link = page.locator("#dashboard")
+                assert await link.is_visible()
+                await page.goto(await link.get_attribute("href") or "")
+                body = await page.locator("body").inner_text()
+                assert "村(社区)层面累计排摸1件" in body, body[:300]
             finally:
                 await browser.close()
     finally:

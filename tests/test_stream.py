@@ -191,6 +191,7 @@ async def test_sigterm_mid_burst_then_restart_loses_nothing_and_repeats_nothing(
             "-m",
             "bot.cli",
             "run",
+            "--no-web",
             env=env,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=open(tmp_path / "bot.log", "ab"),

@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.runtime import Runtime, RuntimeOptions
 from bot.sandbox.emulator import ROBOT_CODE, Emulator
 from bot.sandbox.web import SandboxPage
+from bot.web import sandbox_web_app
 
 HOST = "127.0.0.1"  # the sandbox has no authentication: never listen beyond this machine
 CLIENT_ID, CLIENT_SECRET = "sandbox-id", "sandbox-secret"
@@ -46,6 +47,7 @@ class Sandbox:
     emulator: Emulator
     runtime: Runtime
     page_url: str
+    dashboard_url: str
 
 
 async def _listen(app: web.Application, port: int, shutdown_timeout: float = 5.0) -> tuple[web.AppRunner, int]:
@@ -68,20 +70,27 @@ async def running(app: App, port: int) -> AsyncIterator[Sandbox]:
     emulator.base_url = f"http://{HOST}:{emulator_port}"
     runtime = Runtime(app, RuntimeOptions(endpoint=emulator.base_url))
     page_runner: web.AppRunner | None = None
+    dashboard_runner: web.AppRunner | None = None
     try:
         await runtime.start()
         # Open the page only once the bot listens (a post would wait otherwise), and never stop the
         # stream client mid-connect: a socket it opens after stop() is never closed.
         await emulator.wait_for(lambda: bool(emulator.connections), timeout=30)
-        # TODO(schedules): Runtime already calls schedules.runner.start (RuntimeOptions.scheduler); confirm for sandbox.
+        # The dashboard with a district token that lives only in this process (nothing is written
+        # to the org file), on any free port, linked from the page's header.
+        dashboard_app, token = sandbox_web_app(app)
+        dashboard_runner, dashboard_port = await _listen(dashboard_app, 0)
+        dashboard = f"http://{HOST}:{dashboard_port}/dashboard?token={token}"
         try:
-            page_runner, page_port = await _listen(SandboxPage(emulator, app.org).app(), port)
+            page_runner, page_port = await _listen(SandboxPage(emulator, app.org, dashboard_url=dashboard).app(), port)
         except OSError as e:
             raise PortInUse(e.errno, f"{HOST}:{port}: {e.strerror or e}") from e
-        yield Sandbox(emulator, runtime, f"http://{HOST}:{page_port}")
+        yield Sandbox(emulator, runtime, f"http://{HOST}:{page_port}", dashboard)
     finally:
         if page_runner:
             await page_runner.cleanup()
+        if dashboard_runner:
+            await dashboard_runner.cleanup()
         await runtime.stop()
         emulator.close()
         await emulator_runner.cleanup()
@@ -105,6 +114,7 @@ async def serve(app: App, port: int) -> int:
         async with running(app, port) as sandbox:
             print(f"沙盒已启动:在浏览器打开 {sandbox.page_url}  (Ctrl-C 停止)", flush=True)
             print(f"Sandbox running: open {sandbox.page_url}  (Ctrl-C to stop)", flush=True)
+            print(f"看板 / dashboard: {sandbox.dashboard_url}", flush=True)
             await stop.wait()
             print("正在停止…", flush=True)
     except PortInUse as e:

@@ -88,8 +88,11 @@ def split_mentions(text: str, people: list[Persona]) -> tuple[str, list[str]]:
 
 
 class SandboxPage:
-    def __init__(self, emulator: Emulator, org: Org, long_poll_s: float = LONG_POLL_S) -> None:
+    def __init__(
+        self, emulator: Emulator, org: Org, long_poll_s: float = LONG_POLL_S, dashboard_url: str | None = None
+    ) -> None:
         self.emulator = emulator
+        self.dashboard_url = dashboard_url  # the dashboard, with a sandbox token, for the header link
         self.groups = groups_of(org)
         self.people = personas_of(org)
         self.by_id = {p.id: p for p in self.people}
@@ -125,6 +128,7 @@ class SandboxPage:
         return web.json_response(
             {
                 "bot": BOT_NAME,
+                "dashboard": self.dashboard_url,
                 "groups": [{**g.__dict__, "kind_name": KIND_NAMES.get(g.kind, "")} for g in self.groups],
                 "people": [p.__dict__ for p in self.people],
             }

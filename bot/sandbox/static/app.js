@@ -232,6 +232,10 @@ function choosePersona() {
 async function main() {
   const response = await fetch("/api/org");
   state.org = await response.json();
+  if (state.org.dashboard) {
+    $("dashboard").href = state.org.dashboard;
+    $("dashboard").hidden = false;
+  }
   renderGroups();
   renderPeople();
   renderExamples();
