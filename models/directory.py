@@ -69,6 +69,16 @@ class Directory:
             raise AmbiguousUnit(text, [self.units[i] for i in ids])
         return self.units[ids[0]] if ids else None
 
+    def find(self, name: str | None) -> UnitInfo | None:
+        """For a command-line `--unit`: the district when none is given; None when the name is
+        unknown or names villages in several townships."""
+        if not name:
+            return self.district
+        try:
+            return self.resolve(name)
+        except AmbiguousUnit:
+            return None
+
     def labels(self) -> dict[str, list[int]]:
         return self._by_label
 

@@ -15,7 +15,7 @@ from handlers.incoming import AtUser, Incoming
 from models.clock import SHANGHAI, FrozenClock
 from models.tables import GroupBinding, Issue, IssueEvent, OutboxMessage, Person
 
-pytest_plugins = ["tests.dingtalk"]
+pytest_plugins = ["tests.dingtalk", "tests.web_support"]
 
 BOT_ID = "$:LWCP_v1:$bot"
 

@@ -3,35 +3,20 @@ person posts a submission and the bot's receipt appears in the page."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
 from playwright.async_api import async_playwright
 
 from bot.app import build
 from bot.commands.sandbox import running
+from tests.browser import CHROMIUM, FLAGS, needs_chromium
 from tests.dingtalk import settings
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SUBMISSION = "@两难助手 上报 上洋村村民李某反映宅基地审批8个月未批复,涉及历史遗留,联系电话13812345678"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 # CI installs chromium (.ci/run), so there a missing browser is a failure, not a skip.
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("CI"),
-    reason="需要 Debian 的 chromium:/usr/bin/chromium 不存在 (apt-get install chromium)",
-)
+pytestmark = needs_chromium
 
 
 async def test_village_person_posts_a_submission_and_sees_the_receipt(tmp_path: Path) -> None:

@@ -4,20 +4,19 @@ filters, the issue timeline, and /api/stats equal to the chat's 统计 for the s
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlmodel import Session, select
 
-from bot.web import ROUTES, create_web_app
+from bot.web import ROUTES
 from bot.web.openapi import document
 from models.counts import Period, count_levels
 from models.tables import Issue
 from tests.web_seed import ID_NUMBER, NOW
-from tests.web_support import WebEnv, seeded_env
+from tests.web_support import WebEnv
 
 API_PATHS = ["/api/stats", "/api/issues", "/api/issues/1", "/api/export.xlsx", "/api/export.csv"]
 RAW_PHONE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
@@ -26,19 +25,6 @@ HASHES = re.compile(r'"(?:prev_)?hash":"[0-9a-f]*"')  # hex digests may hold 11-
 
 def unhashed(raw: str) -> str:
     return HASHES.sub("", raw)
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebEnv]:
-    e = seeded_env(tmp_path_factory.mktemp("web-api"))
-    yield e
-    e.app.engine.dispose()
-
-
-@pytest.fixture
-async def client(env: WebEnv) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_web_app(env.app), host="127.0.0.1")) as c:
-        yield c
 
 
 async def get_json(client: TestClient, path: str, env: WebEnv, key: str = "district", status: int = 200) -> Any:

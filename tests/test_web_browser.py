@@ -5,7 +5,6 @@ screenshot is saved."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,30 +13,10 @@ import pytest
 import requests
 
 from bot.web import create_web_app
-from tests.web_support import WebEnv, seeded_env, served
+from tests.browser import CHROMIUM, FLAGS, needs_chromium
+from tests.web_support import WebEnv, served
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("CI"),
-    reason="Debian chromium is not installed at /usr/bin/chromium (apt-get install chromium); CI always runs this",
-)
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebEnv]:
-    e = seeded_env(tmp_path_factory.mktemp("web-browser"))
-    yield e
-    e.app.engine.dispose()
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")

@@ -7,38 +7,23 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterator, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.cli import main as cli
-from bot.web import create_web_app
 from bot.web.export import COLUMNS, CSV_TYPE, HEADERS, XLSX_TYPE, display_width, to_csv, to_xlsx
 from tests.web_seed import ID_NUMBER
-from tests.web_support import WebEnv, seeded_env
+from tests.web_support import WebEnv
 
 RAW_PHONE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 MASKED = re.compile(r"^(1[3-9][0-9]\*{4}[0-9]{4}|0[0-9]{2,3}-\*{4}[0-9]{4})(、.+)?$")
 KIND = dict(COLUMNS)
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebEnv]:
-    e = seeded_env(tmp_path_factory.mktemp("web-export"))
-    yield e
-    e.app.engine.dispose()
-
-
-@pytest.fixture
-async def client(env: WebEnv) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_web_app(env.app), host="127.0.0.1")) as c:
-        yield c
 
 
 async def download(client: TestClient, env: WebEnv, path: str, key: str = "district") -> tuple[bytes, Any]:

@@ -5,30 +5,15 @@ list, issue pages; and api_tokens in the org file."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
 from html import unescape
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from bot.org import SAMPLE, OrgError, load_org
-from bot.web import create_web_app
 from bot.web.auth import MAX_TOKEN_LENGTH, Tokens, token_hash
-from tests.web_support import WebEnv, seeded_env
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebEnv]:
-    e = seeded_env(tmp_path_factory.mktemp("web-pages"))
-    yield e
-    e.app.engine.dispose()
-
-
-@pytest.fixture
-async def client(env: WebEnv) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_web_app(env.app), host="127.0.0.1")) as c:
-        yield c
+from tests.web_support import WebEnv
 
 
 async def page(client: TestClient, env: WebEnv, path: str, key: str = "district", status: int = 200) -> str:

@@ -7,16 +7,19 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import App, build
 from bot.config import Settings
 from bot.org import SAMPLE
+from bot.web import create_web_app
 from bot.web.auth import token_hash
 from models.clock import FrozenClock
 from tests.conftest import Chat
@@ -92,3 +95,17 @@ def served(web_app: web.Application) -> Iterator[str]:
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebEnv]:
+    """A seeded database and org file shared by one test module."""
+    e = seeded_env(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
+    yield e
+    e.app.engine.dispose()
+
+
+@pytest.fixture
+async def client(env: WebEnv) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(create_web_app(env.app), host="127.0.0.1")) as c:
+        yield c

@@ -16,7 +16,6 @@ from bot.web.export import ledger_rows, to_csv, to_xlsx
 from bot.web.params import IssueQuery
 from bot.web.views import Names
 from models.clock import SystemClock, local
-from models.directory import AmbiguousUnit
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -39,10 +38,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     app = build(settings)
     directory = app.dispatcher.directory
-    try:
-        unit = directory.resolve(args.unit) if args.unit else directory.district
-    except AmbiguousUnit:
-        unit = None
+    unit = directory.find(args.unit)
     if unit is None:
         print(f"未知或重名的单位: {args.unit} (重名的村请写「乡镇/村」)", file=sys.stderr)
         return 2

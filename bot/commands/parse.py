@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.org import load_org
 from handlers.intake import CategoryFileError, CategoryModel, IntakeParser
 from models.clock import SystemClock, local
-from models.directory import AmbiguousUnit, Directory, UnitInfo
+from models.directory import Directory
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -29,15 +29,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def _unit(directory: Directory, name: str | None) -> UnitInfo | None:
-    if not name:
-        return directory.district
-    try:
-        return directory.resolve(name)
-    except AmbiguousUnit:
-        return None
-
-
 def _line(parser: IntakeParser, directory: Directory, raw: str, number: int, today: date) -> dict[str, Any]:
     try:
         item = json.loads(raw)
@@ -45,7 +36,7 @@ def _line(parser: IntakeParser, directory: Directory, raw: str, number: int, tod
         return {"error": f"第{number}行不是 JSON"}
     if not isinstance(item, dict) or not isinstance(item.get("text"), str):
         return {"error": f'第{number}行缺少 "text"'}
-    unit = _unit(directory, item.get("sender_unit") if isinstance(item.get("sender_unit"), str) else None)
+    unit = directory.find(item.get("sender_unit") if isinstance(item.get("sender_unit"), str) else None)
     if unit is None:
         return {"error": f"第{number}行: 未知或重名的单位"}
     try:
@@ -72,7 +63,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.text is None:
         print('请给出要解析的文字,如: liandong parse "上洋村村民反映宅基地审批8个月未批复"', file=sys.stderr)
         return 2
-    unit = _unit(directory, args.sender_unit)
+    unit = directory.find(args.sender_unit)
     if unit is None:
         print(f"未知或重名的单位: {args.sender_unit}", file=sys.stderr)
         return 2

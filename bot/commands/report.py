@@ -12,7 +12,6 @@ from bot.app import build
 from bot.config import Settings
 from models.clock import SystemClock
 from models.counts import Period, count_levels
-from models.directory import AmbiguousUnit
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -34,10 +33,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     app = build(settings)
     directory = app.dispatcher.directory
-    try:
-        unit = directory.resolve(args.unit) if args.unit else directory.district
-    except AmbiguousUnit:
-        unit = None
+    unit = directory.find(args.unit)
     if unit is None:
         print(f"未知或重名的单位: {args.unit}", file=sys.stderr)
         return 2

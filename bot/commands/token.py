@@ -10,7 +10,6 @@ import sys
 from bot.config import Settings
 from bot.org import load_org
 from bot.web.auth import new_token, token_hash
-from models.directory import AmbiguousUnit
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -25,10 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     org = load_org(settings.org_file)
-    try:
-        unit = org.directory.resolve(args.unit)
-    except AmbiguousUnit:
-        unit = None
+    unit = org.directory.find(args.unit) if args.unit else None
     if unit is None:
         print(f"未知或重名的单位: {args.unit} (重名的村请写「乡镇/村」)", file=sys.stderr)
         return 2
