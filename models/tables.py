@@ -10,6 +10,16 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+def _empty_list() -> list[Any]:
+    # pydantic inspects a default factory's signature on every construction; for the builtins
+    # `list` and `dict` that costs ~40 µs (parsed from their text signature), for a function ~3 µs.
+    return []
+
+
+def _empty_dict() -> dict[str, Any]:
+    return {}
+
+
 LEVELS = ("village", "township", "district")
 STATUSES = ("submitted", "reviewed", "assigned", "resolved", "closed")
 ROLES = ("village_staff", "township_staff", "township_lead", "district_lead", "department", "admin")
@@ -21,7 +31,7 @@ class Unit(SQLModel, table=True):
     name: str = Field(index=True)
     kind: str  # district | township | village | department
     parent_id: int | None = Field(default=None, foreign_key="units.id")
-    aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    aliases: list[str] = Field(default_factory=_empty_list, sa_column=Column(JSON, nullable=False))
 
     __table_args__ = (UniqueConstraint("parent_id", "name", name="uq_unit_parent_name"),)
 
@@ -60,7 +70,7 @@ class Issue(SQLModel, table=True):
     category: str = "其他"
     risk: str | None = None  # 高 / 中 / 低, set by 研判
     litigation_risk: bool = False
-    phones: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    phones: list[str] = Field(default_factory=_empty_list, sa_column=Column(JSON, nullable=False))
     has_id_number: bool = False
     reporter_id: str = Field(foreign_key="people.id")
     owner_id: str | None = Field(default=None, foreign_key="people.id")
@@ -95,7 +105,7 @@ class IssueEvent(SQLModel, table=True):
     unit_id: int
     tuesday: bool = False  # assignments: made on a Tuesday or tagged 周二无会日
     msg_id: str
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    data: dict[str, Any] = Field(default_factory=_empty_dict, sa_column=Column(JSON, nullable=False))
     prev_hash: str
     hash: str
 
@@ -127,8 +137,8 @@ class OutboxMessage(SQLModel, table=True):
     key: str = Field(unique=True)  # idempotency key: one row per logical message
     kind: str  # reply | group | user
     conversation_id: str | None = None
-    user_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    at_user_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    user_ids: list[str] = Field(default_factory=_empty_list, sa_column=Column(JSON, nullable=False))
+    at_user_ids: list[str] = Field(default_factory=_empty_list, sa_column=Column(JSON, nullable=False))
     title: str
     text: str  # DingTalk markdown
     session_webhook: str | None = None
