@@ -1,6 +1,7 @@
 # make run: the sandbox on its embedded default (SQLite + local DingTalk emulator + browser page).
 # make test: installs everything into .venv and runs lint and the test suite.
-PY ?= python3.11
+# Python 3.11: python3.11 where it exists, else python3 (checked below).
+PY ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint clean
 
 $(BIN)/python:
-	@command -v $(PY) >/dev/null 2>&1 || { echo "需要 Python 3.11 ($(PY))"; exit 1; }
+	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { echo "需要 Python 3.11 (PY=$(PY))"; exit 1; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
