@@ -15,7 +15,15 @@ from handlers.intake import IntakeParser
 from models.directory import Directory
 
 DATA = Path(__file__).parent / "data"
-SETS = {"dev": DATA / "intake_corpus.yaml", "dev2": DATA / "intake_dev2.yaml", "holdout": DATA / "intake_holdout.yaml"}
+# dev and dev2 were tuned on; holdout and holdout2 were written blind and never tuned on.
+SETS = {
+    "dev": DATA / "intake_corpus.yaml",
+    "dev2": DATA / "intake_dev2.yaml",
+    "holdout": DATA / "intake_holdout.yaml",
+    "holdout2": DATA / "intake_holdout2.yaml",
+}
+# Sets added later that bench/intake.py reports when present before the tests take them up.
+EXTRA_SETS: dict[str, Path] = {}
 FIELDS = ("township", "village", "ambiguous", "category", "litigation_risk", "phones", "has_id_number", "deadline")
 
 
@@ -33,7 +41,7 @@ class Post:
 def load(*names: str) -> list[Post]:
     posts: list[Post] = []
     for name in names or tuple(SETS):
-        raw = yaml.safe_load(SETS[name].read_text(encoding="utf-8"))
+        raw = yaml.safe_load({**SETS, **EXTRA_SETS}[name].read_text(encoding="utf-8"))
         for p in raw["posts"]:
             e = p["expect"]
             expect = {

@@ -127,6 +127,11 @@ def test_place_names_never_score_a_category() -> None:
         ("工程", "其他"),  # one weak word is no signal
         ("拆迁修路", "其他"),  # a tie
         ("", "其他"),
+        ("村民被电信诈骗了5万元", "其他"),  # a subject outside the nine, listed under 其他
+        # Two subjects: the one the demand is about wins (counted flat, each is a tie).
+        ("企业偷排废水被查了,企业说是设备故障,要求撤销处罚", "行政执法"),
+        ("家里的老房子被暴雨冲垮了一半,一家人没地方住,希望申请临时救助", "社会保障与救助"),
+        ("之前因为拖欠工资闹过,现在有异味", "环境与生态"),  # background weighs less
     ],
 )
 def test_category_scoring(text: str, expected: str) -> None:

@@ -73,13 +73,13 @@ class PlaceFinder:
         ]
         return [m for i, m in enumerate(found) if not m.alias or self._used_as_place(text, found, i)]
 
-    def without_places(self, text: str) -> str:
-        """The text with every unit name and alias blanked out, however it is used."""
+    def without_places(self, text: str, fill: str = " ") -> str:
+        """The text with every unit name and alias blanked out (by `fill`), however it is used."""
         if self._empty:
             return text
         chars = list(text)
         for end, (length, _units, _alias) in self._automaton.iter_long(text):
-            chars[end + 1 - length : end + 1] = " " * length
+            chars[end + 1 - length : end + 1] = fill * length
         return "".join(chars)
 
     def _used_as_place(self, text: str, found: list[Mention], i: int) -> bool:
