@@ -4,9 +4,10 @@ that writes the issue change, its events, the outbox rows and the inbox outcome 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
@@ -57,26 +58,44 @@ class Dispatcher:
         """Group commit: store a burst in one transaction; True for each message new here."""
         try:
             with unit_of_work(self.engine) as session:
-                return [self._store(session, msg) for msg in msgs]
+                return self._store_many(session, msgs)
         except IntegrityError:  # another process stored one of them first: go one by one
             if len(msgs) == 1:
                 return [False]
             return [self.receive_many([m])[0] for m in msgs]
 
-    def _store(self, session: Session, msg: Incoming) -> bool:
-        if q.inbox_row(session, msg.msg_id):
-            return False
-        session.add(
-            InboxMessage(
-                msg_id=msg.msg_id,
-                conversation_id=msg.conversation_id,
-                sender_id=msg.sender_staff_id or msg.sender_union_id or msg.sender_id or "",
-                payload=msg.to_json(),
-                received_at=self.clock.now(),
+    def _store_many(self, session: Session, msgs: list[Incoming]) -> list[bool]:
+        """One look-up for the burst's msgIds and one multi-row insert (Core: inbox rows are
+        append-only here, and the ORM's object bookkeeping is most of the cost of a row)."""
+        ids = list(dict.fromkeys(m.msg_id for m in msgs))
+        known: set[str] = set()
+        for i in range(0, len(ids), LOOKUP_CHUNK):
+            known.update(
+                session.execute(select(INBOX.c.msg_id).where(INBOX.c.msg_id.in_(ids[i : i + LOOKUP_CHUNK]))).scalars()
             )
-        )
-        session.flush()  # a msgId repeated inside one burst is found by the next look-up
-        return True
+        fresh, rows = [], []
+        for msg in msgs:
+            new = msg.msg_id not in known  # a msgId repeated inside one burst is stored once
+            if new:
+                known.add(msg.msg_id)
+                rows.append(
+                    {
+                        "msg_id": msg.msg_id,
+                        "conversation_id": msg.conversation_id,
+                        "sender_id": msg.sender_staff_id or msg.sender_union_id or msg.sender_id or "",
+                        "payload": msg.to_json(),
+                        "received_at": self.clock.now(),
+                        "status": "pending",
+                        "outcome": None,
+                        "reason": None,
+                        "issue_id": None,
+                        "processed_at": None,
+                    }
+                )
+            fresh.append(new)
+        if rows:
+            session.execute(insert(INBOX), rows)
+        return fresh
 
     def pending(self) -> list[str]:
         """Messages stored but not yet processed (after a crash or a restart), oldest first."""
@@ -92,14 +111,28 @@ class Dispatcher:
         not at all; a database failure leaves every message of the batch pending."""
         try:
             with unit_of_work(self.engine) as session:
-                return [self._process(session, msg_id) for msg_id in msg_ids]
+                batch = _Batch(self._inbox_rows(session, msg_ids))
+                return [self._process(session, msg_id, batch) for msg_id in msg_ids]
         except DBAPIError:
             if len(msg_ids) == 1:
                 raise  # the database is unwell: leave the message pending, to be processed again
             return [self.process(msg_id) for msg_id in msg_ids]  # find the one that cannot be stored
 
-    def _process(self, session: Session, msg_id: str) -> Outcome:
-        row = session.get(InboxMessage, msg_id)
+    @staticmethod
+    def _inbox_rows(session: Session, msg_ids: list[str]) -> dict[str, _InboxRow]:
+        ids = list(dict.fromkeys(msg_ids))
+        rows: dict[str, _InboxRow] = {}
+        for i in range(0, len(ids), LOOKUP_CHUNK):
+            query = select(INBOX.c.msg_id, INBOX.c.status, INBOX.c.payload, INBOX.c.issue_id).where(
+                INBOX.c.msg_id.in_(ids[i : i + LOOKUP_CHUNK])
+            )
+            rows.update(
+                (r.msg_id, _InboxRow(r.msg_id, r.status, r.payload, r.issue_id)) for r in session.execute(query)
+            )
+        return rows
+
+    def _process(self, session: Session, msg_id: str, batch: _Batch) -> Outcome:
+        row = batch.inbox.get(msg_id)
         if row is None:
             raise KeyError(msg_id)
         if row.status == "done":
@@ -111,7 +144,7 @@ class Dispatcher:
         outcome, reason = "ok", None
         try:
             with session.begin_nested():  # a refusal or a bug undoes whatever the handler wrote
-                result = self._route(session, msg)
+                result = self._route(session, msg, batch)
         except Refusal as refusal:
             outcome, reason = "refused", str(refusal)
             result = Result(Reply(str(refusal)))
@@ -125,7 +158,7 @@ class Dispatcher:
         log.info("message %s: %s", msg_id, outcome)
         return Outcome(result.reply.text, result.reply.at, outcome, result.issue_id)
 
-    def _route(self, session: Session, msg: Incoming) -> Result:
+    def _route(self, session: Session, msg: Incoming, batch: _Batch | None = None) -> Result:
         if len(msg.text.strip()) > grammar.MAX_LENGTH:
             raise Refusal(f"消息过长(超过{grammar.MAX_LENGTH}字),请精简后分条发送。")
         if "\ufffd" in msg.text:
@@ -133,6 +166,8 @@ class Dispatcher:
         actor = q.find_sender(session, msg.sender_staff_id, msg.sender_union_id, msg.sender_id)
         if actor is None:
             raise Refusal(f"{msg.sender_nick or '你'}还未登记,请联系管理员添加。")
+        if batch is not None:
+            batch.keep.append(actor)
         if msg.msgtype not in ("text", "richText", "picture"):
             raise Refusal("暂只支持文字消息,请用文字描述。")
         cmd = grammar.parse(msg.text)
@@ -151,12 +186,14 @@ class Dispatcher:
         return submit(ctx, cmd.text)
 
     def _finish(
-        self, session: Session, row: InboxMessage, msg: Incoming, result: Result, outcome: str, reason: str | None
+        self, session: Session, row: _InboxRow, msg: Incoming, result: Result, outcome: str, reason: str | None
     ) -> None:
+        """The outbox rows and the inbox outcome (Core statements: both are plain row writes,
+        and nothing later in the batch needs them as objects)."""
         now = self.clock.now()
         reply = result.reply
-        session.add(
-            OutboxMessage(
+        rows = [
+            _outbox_row(
                 key=f"reply:{msg.msg_id}",
                 kind="reply",
                 conversation_id=msg.conversation_id,
@@ -169,26 +206,68 @@ class Dispatcher:
                 webhook_expires_at=msg.session_webhook_expires,
                 created_at=now,
             )
-        )
+        ]
         for notice in result.notices:
-            for out in self._notice_rows(session, msg, notice, now):
-                session.add(out)
-        row.status, row.outcome, row.reason = "done", outcome, reason
-        row.issue_id, row.processed_at = result.issue_id, now
-        session.add(row)
+            rows.extend(self._notice_rows(session, msg, notice, now))
+        session.execute(insert(OUTBOX), rows)
+        session.execute(
+            update(INBOX)
+            .where(INBOX.c.msg_id == row.msg_id)
+            .values(status="done", outcome=outcome, reason=reason, issue_id=result.issue_id, processed_at=now)
+        )
+        row.status, row.issue_id = "done", result.issue_id  # a msgId twice in one batch is a duplicate
 
-    def _notice_rows(self, session: Session, msg: Incoming, notice: Notice, now) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
+    def _notice_rows(self, session: Session, msg: Incoming, notice: Notice, now) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
         cids = [notice.conversation_id] if notice.conversation_id else q.conversations_of(session, notice.unit_id or 0)
         cids = [c for c in cids if c != msg.conversation_id]
         base = {"title": "两难助手", "text": notice.text, "at_user_ids": list(notice.at), "created_at": now}
         if cids:
             return [
-                OutboxMessage(key=f"{notice.key}:{msg.msg_id}:{c}", kind="group", conversation_id=c, **base)
-                for c in cids
+                _outbox_row(key=f"{notice.key}:{msg.msg_id}:{c}", kind="group", conversation_id=c, **base) for c in cids
             ]
         if notice.unit_id and notice.at and not q.conversations_of(session, notice.unit_id):
             # No group for that unit: tell the people who must act one to one.
-            return [
-                OutboxMessage(key=f"{notice.key}:{msg.msg_id}:users", kind="user", user_ids=list(notice.at), **base)
-            ]
+            return [_outbox_row(key=f"{notice.key}:{msg.msg_id}:users", kind="user", user_ids=list(notice.at), **base)]
         return []
+
+
+INBOX = InboxMessage.__table__  # type: ignore[attr-defined]
+OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+LOOKUP_CHUNK = 500  # msgIds per IN (...) look-up
+
+
+@dataclass
+class _InboxRow:
+    msg_id: str
+    status: str
+    payload: dict[str, Any]
+    issue_id: int | None
+
+
+@dataclass
+class _Batch:
+    inbox: dict[str, _InboxRow]
+    # Objects loaded for one message (the sender) stay in the session's identity map for the rest
+    # of the batch instead of being collected and loaded again by the next message.
+    keep: list[object] = field(default_factory=list)
+
+
+def _outbox_row(**values: Any) -> dict[str, Any]:
+    """Every column of a new outbox row, the defaults of the model filled in (one insert may
+    carry several rows, which must name the same columns)."""
+    row = {
+        "conversation_id": None,
+        "user_ids": [],
+        "at_user_ids": [],
+        "session_webhook": None,
+        "webhook_expires_at": None,
+        "status": "pending",
+        "attempts": 0,
+        "last_error": None,
+        "sent_at": None,
+        "next_attempt_at": None,
+        "claimed_until": None,
+        "channel": None,
+    }
+    row.update(values)
+    return row

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +33,10 @@ class Incoming:
     pictures: tuple[str, ...] = field(default=())  # download codes
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # What dataclasses.asdict gives (fields in order, nested dataclasses as dicts), without
+        # its deep copies: every field here is immutable.
+        data = {f.name: getattr(self, f.name) for f in _FIELDS}
+        data["at_users"] = tuple({a.name: getattr(u, a.name) for a in _AT_FIELDS} for u in self.at_users)
         data["create_at"] = self.create_at.isoformat()
         exp = self.session_webhook_expires
         data["session_webhook_expires"] = exp.isoformat() if exp else None
@@ -56,3 +59,7 @@ class Incoming:
             for a in self.at_users
             if not (self.bot_user_id and a.dingtalk_id == self.bot_user_id) and (a.staff_id or a.union_id)
         ]
+
+
+_FIELDS = fields(Incoming)
+_AT_FIELDS = fields(AtUser)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, or_
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, Row, bindparam, or_, select, update
+from sqlmodel import Session
 
 from bot.org import RobotConfig
 from bot.transport.dingtalk_api import DingTalkApi, SendError, markdown_body
@@ -123,11 +123,13 @@ class OutboxSender:
         while not self._stopping:
             self._wake.clear()
             try:
-                sent = await self.send_due()
+                claimed, more = await self._pass()
             except Exception:
                 log.exception("outbox pass failed")
-                sent = 0
-            if sent:
+                claimed, more = 0, False
+            # Another pass at once when this one may have left rows due (a full claim, a row
+            # released or retried) or new rows were written meanwhile; else wait for the next due.
+            if more or (claimed and self._wake.is_set()):
                 continue
             delay = await self.run_db(self._next_due_in)
             with contextlib.suppress(TimeoutError):
@@ -136,6 +138,10 @@ class OutboxSender:
     async def send_due(self) -> int:
         """One pass: claim what is due, send it (conversations in parallel, each in order), and
         record every outcome in one transaction."""
+        return (await self._pass())[0]
+
+    async def _pass(self) -> tuple[int, bool]:
+        """One pass: how many rows it claimed, and whether more may be due now."""
         self._in_flight += 1
         try:
             batch = await self.run_db(self._claim)
@@ -146,7 +152,8 @@ class OutboxSender:
             await asyncio.gather(*(self._send_in_order(items, outcomes) for items in by_conversation.values()))
             if outcomes:
                 await self.run_db(self._record, outcomes)
-            return len(batch)
+            more = len(batch) >= CLAIM_LIMIT or any(o.kind != "sent" for o in outcomes)
+            return len(batch), more
         finally:
             self._in_flight -= 1
             async with self._settled:
@@ -220,70 +227,94 @@ class OutboxSender:
     def _claim(self) -> list[Delivery]:
         now = self.clock.now()
         with unit_of_work(self.engine) as session:
-            rows = list(
-                session.exec(
-                    select(OutboxMessage)
-                    .where(
-                        OutboxMessage.status == "pending",
-                        or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
-                        or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now),
-                    )
-                    .order_by(col(OutboxMessage.id))
-                    .limit(100)
-                )
+            rows = session.execute(_DUE, {"now": now}).all()
+            if not rows:
+                return []
+            mentioned = [u for r in rows for u in r.at_user_ids]
+            names = {p.id: p.name for p in people(session, mentioned)} if mentioned else {}
+            ids = [r.id for r in rows]
+            session.execute(
+                update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(claimed_until=now + timedelta(seconds=CLAIM_S))
             )
-            names = {p.id: p.name for p in people(session, [u for r in rows for u in r.at_user_ids])}
-            for row in rows:
-                row.claimed_until = now + timedelta(seconds=CLAIM_S)
-                session.add(row)
             return [_delivery(row, names) for row in rows]
 
     def _next_due_in(self) -> float:
         with Session(self.engine) as session:
-            nxt = session.exec(
-                select(OutboxMessage.next_attempt_at)
-                .where(OutboxMessage.status == "pending", col(OutboxMessage.next_attempt_at).is_not(None))
-                .order_by(col(OutboxMessage.next_attempt_at))
-                .limit(1)
-            ).first()
+            nxt = session.execute(_NEXT_DUE).scalar()
         if nxt is None:
             return 30.0
         return max(0.05, min(30.0, (nxt - self.clock.now()).total_seconds()))
 
     def _record(self, outcomes: list[Outcome]) -> None:
+        """Every outcome of a pass in one transaction: one statement for all the rows sent,
+        one per other outcome."""
         with unit_of_work(self.engine) as session:
-            rows = {
-                r.id: r
-                for r in session.exec(
-                    select(OutboxMessage).where(col(OutboxMessage.id).in_([o.row_id for o in outcomes]))
-                )
-            }
+            found = session.execute(
+                select(OUTBOX.c.id, OUTBOX.c.attempts).where(OUTBOX.c.id.in_([o.row_id for o in outcomes]))
+            )
+            attempts: dict[int, int] = {row.id: row.attempts for row in found}
+            sent: list[dict[str, Any]] = []
             for o in outcomes:
-                row = rows.get(o.row_id)
-                if row is None:
+                if o.row_id not in attempts:
                     continue
-                row.claimed_until = None
+                change: dict[str, Any] = {"claimed_until": None}
                 if o.kind == "sent":
-                    row.status, row.sent_at, row.channel = "sent", o.at, o.channel
-                    row.attempts += 1
-                elif o.kind == "defer":
-                    row.next_attempt_at = o.at
+                    sent.append({"row_id": o.row_id, "sent_at": o.at, "channel": o.channel})
+                    continue
+                if o.kind == "defer":
+                    change["next_attempt_at"] = o.at
                 elif o.kind == "failed" and o.error is not None:
-                    self._failed(row, o.error, o.at)
-                session.add(row)
+                    change.update(self._failed(o.row_id, attempts[o.row_id], o.error, o.at))
+                session.execute(update(OUTBOX).where(OUTBOX.c.id == o.row_id).values(**change))
+            if sent:
+                session.execute(_MARK_SENT, sent)
 
-    def _failed(self, row: OutboxMessage, error: SendError, now: datetime | None) -> None:
-        row.attempts += 1
-        row.last_error = str(error)[:200]
-        if not error.retryable or row.attempts >= MAX_ATTEMPTS:
-            row.status = "failed"
-            log.warning("outbox row %s failed for good: %s", row.id, row.last_error)
+    def _failed(self, row_id: int, attempts: int, error: SendError, now: datetime | None) -> dict[str, Any]:
+        """The columns to change on a failed send."""
+        attempts += 1
+        change: dict[str, Any] = {"attempts": attempts, "last_error": str(error)[:200]}
+        if not error.retryable or attempts >= MAX_ATTEMPTS:
+            change["status"] = "failed"
+            log.warning("outbox row %s failed for good: %s", row_id, change["last_error"])
         else:
-            wait = max(error.blocked_s, backoff_s(row.attempts, self.rng))
-            row.next_attempt_at = (now or self.clock.now()) + timedelta(seconds=wait)
+            wait = max(error.blocked_s, backoff_s(attempts, self.rng))
+            change["next_attempt_at"] = (now or self.clock.now()) + timedelta(seconds=wait)
+        return change
 
 
-def _delivery(row: OutboxMessage, names: dict[str, str]) -> Delivery:
+OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+CLAIM_LIMIT = 100  # rows per pass
+# Built once (statement and cache key): the sender runs these on every pass.
+_DUE = (
+    select(OUTBOX)
+    .where(
+        OUTBOX.c.status == "pending",
+        or_(OUTBOX.c.next_attempt_at.is_(None), OUTBOX.c.next_attempt_at <= bindparam("now")),
+        or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < bindparam("now")),
+    )
+    .order_by(OUTBOX.c.id)
+    .limit(CLAIM_LIMIT)
+)
+_NEXT_DUE = (
+    select(OUTBOX.c.next_attempt_at)
+    .where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at.is_not(None))
+    .order_by(OUTBOX.c.next_attempt_at)
+    .limit(1)
+)
+_MARK_SENT = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("row_id"))
+    .values(
+        claimed_until=None,
+        status="sent",
+        sent_at=bindparam("sent_at"),
+        channel=bindparam("channel"),
+        attempts=OUTBOX.c.attempts + 1,
+    )
+)
+
+
+def _delivery(row: Row[Any], names: dict[str, str]) -> Delivery:
     text = row.text
     for uid in row.at_user_ids:
         if uid in names:
