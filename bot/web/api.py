@@ -85,10 +85,10 @@ async def get_issues(request: web.Request) -> web.Response:
     return json_response(await ctx.read(read))
 
 
-async def get_issue(request: web.Request) -> web.Response:
-    ctx, scope = context(request), unit_of(request)
+async def load_detail(ctx: WebContext, scope: UnitInfo, issue_id: int) -> dict[str, Any] | None:
+    """An issue with its whole timeline, or None when it does not exist or lies outside `scope`
+    (the API and the issue page both answer those two alike)."""
     today = ctx.today()
-    issue_id = int(request.match_info["id"])  # the route admits digits only
 
     def read(session: Session) -> dict[str, Any] | None:
         issue = one(session, scope, issue_id) if issue_id <= MAX_ISSUE_ID else None
@@ -98,7 +98,12 @@ async def get_issue(request: web.Request) -> web.Response:
         names = Names.load(session, ctx.directory, [*people_of([issue]), *(e.actor_id for e in events)])
         return detail(issue, events, names, today)
 
-    found = await ctx.read(read)
+    return await ctx.read(read)
+
+
+async def get_issue(request: web.Request) -> web.Response:
+    issue_id = int(request.match_info["id"])  # the route admits digits only
+    found = await load_detail(context(request), unit_of(request), issue_id)
     if found is None:
         return error(404, "not_found", f"没有 #{issue_id},或不在本令牌的范围内")
     return json_response(found)

@@ -13,15 +13,14 @@ from aiohttp import web
 from sqlmodel import Session
 
 from bot.web import params as P
-from bot.web.api import load_stats
+from bot.web.api import load_detail, load_stats
 from bot.web.charts import trend_svg
 from bot.web.context import context, unit_of
 from bot.web.layout import CSS_PATH, attr, h, link, message_page, page
-from bot.web.reads import one, overdue, page_of
+from bot.web.reads import overdue, page_of
 from bot.web.stats import Week, trend
-from bot.web.views import Names, detail, iso, people_of, summary
+from bot.web.views import Names, iso, people_of, summary
 from handlers.replies import LEVEL_NAMES, STATUS_NAMES
-from models.queries import events_of
 
 SORTS = {
     "name": "乡镇(街道)",
@@ -254,18 +253,8 @@ def _filter_form(query: Mapping[str, str]) -> str:
 
 async def issue_page(request: web.Request) -> web.Response:
     ctx, scope = context(request), unit_of(request)
-    today = ctx.today()
     issue_id = int(request.match_info["id"])
-
-    def read(session: Session) -> dict[str, Any] | None:
-        issue = one(session, scope, issue_id) if issue_id <= 2**31 else None
-        if issue is None or issue.id is None:
-            return None
-        events = events_of(session, issue.id)
-        names = Names.load(session, ctx.directory, [*people_of([issue]), *(e.actor_id for e in events)])
-        return detail(issue, events, names, today)
-
-    d = await ctx.read(read)
+    d = await load_detail(ctx, scope, issue_id)
     if d is None:
         return html(message_page("未找到", f"没有 #{issue_id},或不在本令牌的范围内。", scope), 404)
     return html(page(f"#{d['id']}", _issue_body(d), scope, iso(ctx.now()) or ""))
