@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
 DEFAULT_URL = "sqlite:///./data/liandong.db"
+WRITE_OPTION = "liandong_writes"  # marks a unit of work's connection: SQLite takes the write lock at BEGIN
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -30,10 +31,15 @@ def make_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that a
-        # read-then-write unit of work holds the write lock from its start.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # read-then-write unit of work holds the write lock from its start, while a read-only
+        # session (the only other kind: every write goes through unit_of_work) never blocks writers.
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -51,6 +57,7 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
     """One session, one commit; any exception rolls everything back."""
     with Session(engine, expire_on_commit=False) as session:
         try:
+            session.connection(execution_options={WRITE_OPTION: True})
             yield session
             session.commit()
         except BaseException:

@@ -76,3 +76,19 @@ def test_receive_is_idempotent_per_msg_id(chat: Chat) -> None:
     assert again.outcome == "duplicate" and again.reply == first.reply
     with Session(chat.app.engine) as s:
         assert len(s.exec(select(Issue)).all()) == 1
+
+
+def test_units_of_work_take_the_write_lock_at_begin_and_reads_do_not(tmp_path: Path) -> None:
+    from sqlalchemy import event
+
+    engine = make_engine(f"sqlite:///{tmp_path}/l.db")
+    migrate(engine)
+    begins: list[str] = []
+    event.listen(
+        engine, "before_cursor_execute", lambda c, cur, stmt, *a: stmt.startswith("BEGIN") and begins.append(stmt)
+    )
+    with Session(engine) as s:
+        s.exec(select(InboxMessage)).all()
+    with unit_of_work(engine) as s:
+        s.exec(select(InboxMessage)).all()
+    assert begins == ["BEGIN", "BEGIN IMMEDIATE"]
