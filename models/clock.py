@@ -29,6 +29,23 @@ class FrozenClock:
         self.at += delta
 
 
+class ShiftedClock:
+    """Real time plus an offset that can be moved: the sandbox's 快进 (time keeps running)."""
+
+    def __init__(self, base: Clock | None = None) -> None:
+        self.base = base or SystemClock()
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return self.base.now() + self.offset
+
+    def jump_to(self, at: datetime) -> None:
+        self.offset = at - self.base.now()
+
+    def reset(self) -> None:
+        self.offset = timedelta(0)
+
+
 def local(dt: datetime) -> datetime:
     """The Shanghai wall time of an aware datetime (naive ones are taken as UTC)."""
     if dt.tzinfo is None:

@@ -7,6 +7,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -24,8 +25,8 @@ SUBMISSION = "@两难助手 上报 上洋村村民李某反映宅基地审批8�
 
 
 @asynccontextmanager
-async def serve_page(emulator: Emulator, org: Org) -> AsyncIterator[tuple[TestClient, SandboxPage]]:
-    sandbox = SandboxPage(emulator, org, long_poll_s=60)
+async def serve_page(emulator: Emulator, org: Org, **kw: Any) -> AsyncIterator[tuple[TestClient, SandboxPage]]:
+    sandbox = SandboxPage(emulator, org, long_poll_s=60, **kw)
     client = TestClient(TestServer(sandbox.app(), host="127.0.0.1"))
     await client.start_server()
     try:

@@ -21,6 +21,7 @@ from bot.runtime import Runtime, RuntimeOptions
 from bot.sandbox.emulator import ROBOT_CODE, Emulator
 from bot.sandbox.web import SandboxPage
 from bot.web import sandbox_web_app
+from models.clock import ShiftedClock
 
 HOST = "127.0.0.1"  # the sandbox has no authentication: never listen beyond this machine
 CLIENT_ID, CLIENT_SECRET = "sandbox-id", "sandbox-secret"
@@ -63,12 +64,20 @@ async def _listen(app: web.Application, port: int, shutdown_timeout: float = 5.0
 
 
 @asynccontextmanager
-async def running(app: App, port: int) -> AsyncIterator[Sandbox]:
-    """Emulator on a free port, the bot connected to it, the page on `port` (0: any free one)."""
-    emulator = Emulator(app.settings.client_id or CLIENT_ID, app.settings.client_secret or CLIENT_SECRET)
+async def running(app: App, port: int, clock: ShiftedClock | None = None) -> AsyncIterator[Sandbox]:
+    """Emulator on a free port, the bot connected to it, the page on `port` (0: any free one).
+    `clock` is the one `app` was built with: the page's clock control moves it, for the bot,
+    its scheduler and the emulator alike."""
+    clock = clock or ShiftedClock()
+    emulator = Emulator(app.settings.client_id or CLIENT_ID, app.settings.client_secret or CLIENT_SECRET, clock=clock)
     emulator_runner, emulator_port = await _listen(emulator.app(), 0)
     emulator.base_url = f"http://{HOST}:{emulator_port}"
-    runtime = Runtime(app, RuntimeOptions(endpoint=emulator.base_url))
+    runtime = Runtime(app, RuntimeOptions(endpoint=emulator.base_url), clock)
+
+    async def catch_up() -> None:
+        if runtime.scheduler:
+            await runtime.scheduler.catch_up()
+
     page_runner: web.AppRunner | None = None
     dashboard_runner: web.AppRunner | None = None
     try:
@@ -78,11 +87,12 @@ async def running(app: App, port: int) -> AsyncIterator[Sandbox]:
         await emulator.wait_for(lambda: bool(emulator.connections), timeout=30)
         # The dashboard with a district token that lives only in this process (nothing is written
         # to the org file), on any free port, linked from the page's header.
-        dashboard_app, token = sandbox_web_app(app)
+        dashboard_app, token = sandbox_web_app(app, clock)
         dashboard_runner, dashboard_port = await _listen(dashboard_app, 0)
         dashboard = f"http://{HOST}:{dashboard_port}/dashboard?token={token}"
         try:
-            page_runner, page_port = await _listen(SandboxPage(emulator, app.org, dashboard_url=dashboard).app(), port)
+            page = SandboxPage(emulator, app.org, dashboard_url=dashboard, clock=clock, on_clock_moved=catch_up)
+            page_runner, page_port = await _listen(page.app(), port)
         except OSError as e:
             raise PortInUse(e.errno, f"{HOST}:{port}: {e.strerror or e}") from e
         yield Sandbox(emulator, runtime, f"http://{HOST}:{page_port}", dashboard)
@@ -98,20 +108,21 @@ async def running(app: App, port: int) -> AsyncIterator[Sandbox]:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger().setLevel(logging.INFO)
-    app = build(sandbox_settings(settings))
+    clock = ShiftedClock()  # real time until the page's clock control moves it
+    app = build(sandbox_settings(settings), clock)
     try:
-        return asyncio.run(serve(app, args.port))
+        return asyncio.run(serve(app, args.port, clock))
     finally:
         app.engine.dispose()
 
 
-async def serve(app: App, port: int) -> int:
+async def serve(app: App, port: int, clock: ShiftedClock | None = None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with running(app, port) as sandbox:
+        async with running(app, port, clock) as sandbox:
             print(f"沙盒已启动:在浏览器打开 {sandbox.page_url}  (Ctrl-C 停止)", flush=True)
             print(f"Sandbox running: open {sandbox.page_url}  (Ctrl-C to stop)", flush=True)
             print(f"看板 / dashboard: {sandbox.dashboard_url}", flush=True)

@@ -21,6 +21,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from models.clock import Clock, SystemClock
+
 BOT_TOPIC = "/v1.0/im/bot/messages/get"
 BOT_USER_ID = "$:LWCP_v1:$sandbox-bot"
 CORP_ID = "dingsandboxcorp"
@@ -66,7 +68,9 @@ class Emulator:
         client_secret: str = "sandbox-secret",
         robot_secrets: dict[str, str] | None = None,
         seed: int = 7,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or SystemClock()  # what a user message's createAt says (the sandbox may shift it)
         self.client_id, self.client_secret = client_id, client_secret
         self.robot_secrets = robot_secrets or {}  # robot access_token → signing secret
         self.faults = Faults()
@@ -255,7 +259,7 @@ class Emulator:
     ) -> dict[str, Any]:
         """A bot-message payload as DingTalk sends it: every @mention cut out of the text (the
         space stays), the bot itself first in atUsers, newer fields present."""
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.clock.now().timestamp() * 1000)
         session = uuid.uuid4().hex
         self._sessions[session] = conversation_id
         at_users = [{"dingtalkId": BOT_USER_ID}] + [

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from bot.org import Org
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.markdown import Mentions, render_markdown, render_plain
 from handlers.replies import ROLE_NAMES
+from models.clock import SHANGHAI, ShiftedClock, local, short_date
+from schedules.calendar import WorkdayCalendar
 
 BOT_NAME = "两难助手"
 STATIC = Path(__file__).parent / "static"
@@ -24,6 +27,23 @@ LONG_POLL_S = 25.0
 MAX_TEXT = 20_000  # well above the bot's own 4,000 limit, so the bot is the one that refuses
 KIND_ORDER = {"district": 0, "township": 1, "village": 2}
 KIND_NAMES = {"district": "区级", "township": "乡镇(街道)", "village": "村(社区)", "department": "部门"}
+# The clock control's jumps: a day test and a wall time, the first such moment after the sandbox's now.
+JUMPS: dict[str, tuple[Callable[[date, WorkdayCalendar], bool], time]] = {
+    "next_workday_0900": (lambda d, cal: cal.is_workday(d), time(9)),
+    "tuesday_0830": (lambda d, _cal: d.weekday() == 1, time(8, 30)),
+    "monday_0900": (lambda d, _cal: d.weekday() == 0, time(9)),
+}
+
+
+def jump_target(name: str, now: datetime, calendar: WorkdayCalendar) -> datetime:
+    """The first moment after `now` (Shanghai) whose day passes the jump's test, at its wall time."""
+    test, wall = JUMPS[name]
+    d = local(now).date()
+    while True:
+        at = datetime.combine(d, wall, tzinfo=SHANGHAI)
+        if at > now and test(d, calendar):
+            return at
+        d += timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -89,9 +109,18 @@ def split_mentions(text: str, people: list[Persona]) -> tuple[str, list[str]]:
 
 class SandboxPage:
     def __init__(
-        self, emulator: Emulator, org: Org, long_poll_s: float = LONG_POLL_S, dashboard_url: str | None = None
+        self,
+        emulator: Emulator,
+        org: Org,
+        long_poll_s: float = LONG_POLL_S,
+        dashboard_url: str | None = None,
+        clock: ShiftedClock | None = None,
+        on_clock_moved: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.emulator = emulator
+        self.clock = clock or ShiftedClock()  # the bot's and the emulator's clock, moved by 快进
+        self.on_clock_moved = on_clock_moved  # e.g. the scheduler's catch-up
+        self.calendar = WorkdayCalendar.from_org(org.raw)
         self.dashboard_url = dashboard_url  # the dashboard, with a sandbox token, for the header link
         self.groups = groups_of(org)
         self.people = personas_of(org)
@@ -111,6 +140,8 @@ class SandboxPage:
         app.router.add_get("/api/messages", self._messages)
         app.router.add_post("/api/messages", self._post)
         app.router.add_get("/api/direct", self._direct)
+        app.router.add_get("/api/clock", self._clock)
+        app.router.add_post("/api/clock", self._move_clock)
         app.router.add_static("/static", STATIC)
         app.on_shutdown.append(self._shutdown)
         return app
@@ -133,6 +164,32 @@ class SandboxPage:
                 "people": [p.__dict__ for p in self.people],
             }
         )
+
+    async def _clock(self, _request: web.Request) -> web.Response:
+        now = local(self.clock.now())
+        return web.json_response(
+            {
+                "now": now.isoformat(timespec="seconds"),
+                "label": f"{short_date(now.date())} {now:%H:%M}",
+                "shifted": self.clock.offset != timedelta(0),
+            }
+        )
+
+    async def _move_clock(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        jump = body.get("jump") if isinstance(body, dict) else None
+        if jump == "now":
+            self.clock.reset()
+        elif isinstance(jump, str) and jump in JUMPS:
+            self.clock.jump_to(jump_target(jump, self.clock.now(), self.calendar))
+        else:
+            raise web.HTTPBadRequest(text="未知的时间跳转")
+        if self.on_clock_moved:
+            await self.on_clock_moved()  # what became due runs now; its messages follow by long-poll
+        return await self._clock(request)
 
     async def _messages(self, request: web.Request) -> web.Response:
         cid = request.query.get("conversation", "")

@@ -208,6 +208,39 @@ async function send(event) {
   }
 }
 
+function showClock(data) {
+  $("clock-now").textContent = data.label + (data.shifted ? "(已快进)" : "");
+}
+
+async function refreshClock() {
+  try {
+    const response = await fetch("/api/clock");
+    if (response.ok) showClock(await response.json());
+  } catch (error) {
+    // the message loop reports a lost connection
+  }
+}
+
+// Move the sandbox's clock; what became due (周二无会日, 催办, 周报) runs at once and shows up in the groups.
+async function jump(event) {
+  const buttons = document.querySelectorAll(".clock button");
+  for (const b of buttons) b.disabled = true;
+  try {
+    const response = await fetch("/api/clock", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ jump: event.target.dataset.jump }),
+    });
+    if (!response.ok) throw new Error(await response.text());
+    showClock(await response.json());
+    status("");
+  } catch (error) {
+    status(`调整时间失败:${error.message}`);
+  } finally {
+    for (const b of buttons) b.disabled = false;
+  }
+}
+
 function insertMention(event) {
   const name = event.target.value;
   event.target.value = "";
@@ -239,6 +272,9 @@ async function main() {
   renderGroups();
   renderPeople();
   renderExamples();
+  for (const b of document.querySelectorAll(".clock button")) b.addEventListener("click", jump);
+  refreshClock();
+  setInterval(refreshClock, 30000);
   $("persona").addEventListener("change", choosePersona);
   $("mention").addEventListener("change", insertMention);
   $("composer").addEventListener("submit", send);

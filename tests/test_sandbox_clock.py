@@ -1,0 +1,96 @@
+"""The sandbox page's clock control: jump the bot's clock ahead, and the scheduled jobs that
+became due run at once (a newcomer sees a Tuesday without waiting for one)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from aiohttp.test_utils import TestServer
+
+from bot.app import build
+from bot.org import load_org
+from bot.sandbox.emulator import Emulator
+from bot.sandbox.web import jump_target
+from models.clock import SHANGHAI, FrozenClock, ShiftedClock
+from schedules.calendar import WorkdayCalendar
+from tests.dingtalk import settings, start_runtime
+from tests.scheduling import at
+from tests.test_sandbox_page import post, serve_page
+
+WAGES = "航埠镇新村拖欠工资23人,工人准备集体上访"
+FRIDAY = at(date(2020, 11, 27), 15)
+
+
+async def test_jumps_move_the_clock_and_bad_ones_are_refused(emulator_server: tuple[Emulator, TestServer]) -> None:
+    clock = ShiftedClock(FrozenClock(FRIDAY))
+    moved: list[datetime] = []
+
+    async def on_moved() -> None:
+        moved.append(clock.now())
+
+    async with serve_page(emulator_server[0], load_org(), clock=clock, on_clock_moved=on_moved) as (client, _):
+        start = await (await client.get("/api/clock")).json()
+        assert start == {"now": "2020-11-27T15:00:00+08:00", "label": "11月27日(周五) 15:00", "shifted": False}
+        for jump, expected in (
+            ("tuesday_0830", "2020-12-01T08:30:00+08:00"),
+            ("next_workday_0900", "2020-12-01T09:00:00+08:00"),  # the same day, still ahead
+            ("next_workday_0900", "2020-12-02T09:00:00+08:00"),
+            ("monday_0900", "2020-12-07T09:00:00+08:00"),
+        ):
+            response = await client.post("/api/clock", json={"jump": jump})
+            assert response.status == 200
+            assert (await response.json())["now"] == expected
+            shown = await (await client.get("/api/clock")).json()
+            assert (shown["now"], shown["shifted"]) == (expected, True)
+        assert shown["label"] == "12月7日(周一) 09:00"
+        back = await (await client.post("/api/clock", json={"jump": "now"})).json()
+        assert (back["now"], back["shifted"]) == ("2020-11-27T15:00:00+08:00", False)
+        assert len(moved) == 5
+        for body in ({"jump": "friday"}, {"jump": None}, ["tuesday_0830"]):
+            response = await client.post("/api/clock", json=body)
+            assert response.status == 400 and await response.text() == "未知的时间跳转"
+        response = await client.post("/api/clock", data="not json")
+        assert response.status == 400
+        assert len(moved) == 5 and clock.offset.total_seconds() == 0
+
+
+def test_the_next_working_day_skips_holidays() -> None:
+    national_day = datetime(2020, 9, 30, 18, tzinfo=SHANGHAI)
+    assert jump_target("next_workday_0900", national_day, WorkdayCalendar()) == at(date(2020, 10, 9), 9)
+
+
+async def test_jumping_to_tuesday_sends_the_no_meeting_day_reminder(
+    tmp_path: Path, emulator_server: tuple[Emulator, TestServer]
+) -> None:
+    emulator, server = emulator_server
+    clock = ShiftedClock()
+    clock.jump_to(at(date(2020, 11, 26), 10))  # a Thursday; real time keeps running from there
+    emulator.clock = clock
+    app = build(settings(tmp_path), clock)
+    runtime = await start_runtime(app, server, clock)
+    try:
+        await emulator.wait_for(lambda: len(emulator.connections) == 1)
+
+        async def catch_up() -> None:
+            assert runtime.scheduler
+            await runtime.scheduler.catch_up()
+
+        async with serve_page(emulator, app.org, clock=clock, on_clock_moved=catch_up) as (client, _):
+            history = emulator.history["cid-district"]
+            await post(client, f"@两难助手 上报 {WAGES}", staff="d001", cid="cid-district")
+            await emulator.wait_for(lambda: len(history) == 2)
+            await post(client, "@两难助手 交办 #1 @钱七 限10个工作日 周二无会日", staff="d001", cid="cid-district")
+            await emulator.wait_for(lambda: len(history) == 4)
+            assert not any("【周二无会日】" in e["text"] for e in history)
+
+            response = await client.post("/api/clock", json={"jump": "tuesday_0830"})
+            assert (await response.json())["now"].startswith("2020-12-01T08:30:")
+            await emulator.wait_for(lambda: any(e["text"].startswith("【周二无会日】") for e in history))
+            [reminder] = [e for e in history if e["text"].startswith("【周二无会日】")]
+            lines = reminder["text"].splitlines()
+            assert reminder["from"] == "bot" and lines[0] == "【周二无会日】今日待办 1 件"
+            assert lines[1].startswith("@p001 #1 ")  # the owner, mentioned by staff id as DingTalk expects
+    finally:
+        await runtime.stop()
+        app.engine.dispose()
