@@ -149,7 +149,9 @@ def _first_entry(session: Session, kinds: tuple[str, ...], level: str, p: Period
 
 
 def count_levels(session: Session, period: Period, scope: UnitInfo | None, now: datetime) -> LevelCounts:
-    cutoff = min(period.end_at, local(now))
+    # Exclusive bound: the end of P, or just after now (createAt has millisecond precision, so a
+    # resolution in the very millisecond of the question still counts).
+    cutoff = min(period.end_at, local(now) + timedelta(milliseconds=1))
     # First district assignment of each issue, with its Tuesday flag.
     first_seq = _scoped(
         select(E.issue_id, func.min(E.seq).label("seq"))

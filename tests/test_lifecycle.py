@@ -166,3 +166,13 @@ def test_show_card_and_lists(chat: Chat) -> None:
     assert "#1" in chat.say("t101", "列表 全部").reply and "#2" in chat.say("d001", "列表 全部").reply
     r = chat.say("v001", "列表 随便")
     assert r.outcome == "refused" and "列表可选" in r.reply
+
+
+def test_a_resolution_in_the_same_moment_as_the_question_counts(chat: Chat) -> None:
+    """化解 is judged "by now" while the period runs: now itself included."""
+    chat.say("t101", "上报 花园街道征迁补偿纠纷,涉及多户村民")
+    chat.say("t101", "上报 #1")
+    chat.say("d001", "交办 #1", mentions=("p001",))
+    chat.say("p001", "化解 #1 已协调解决")
+    r = chat.say("d001", "统计 本年")  # the same createAt as the resolution
+    assert '区级层面累计交办"两难"问题1件,已化解1件。' in r.reply
