@@ -8,7 +8,7 @@ from datetime import date
 
 from handlers.intake import mask
 from models.clock import local, short_date
-from models.tables import Issue, IssueEvent, Person
+from models.tables import OPEN_STATUSES, Issue, IssueEvent, Person
 
 LEVEL_NAMES = {"village": "村级", "township": "乡镇(街道)", "district": "区级"}
 STATUS_NAMES = {
@@ -177,6 +177,6 @@ def card(
 
 def issue_line(issue: Issue, place: str, today: date) -> str:
     tail = STATUS_NAMES[issue.status]
-    if issue.deadline and issue.status not in ("resolved", "closed") and issue.deadline < today:
+    if issue.deadline and issue.status in OPEN_STATUSES and issue.deadline < today:
         tail += f" · 逾期{(today - issue.deadline).days}天"
     return f"#{issue.id} {issue.title}({place})· {tail}"

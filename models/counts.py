@@ -20,6 +20,7 @@ from sqlmodel import Session
 from models.clock import day_start, local
 from models.directory import UnitInfo
 from models.lifecycle import STATUS_KINDS
+from models.queries import in_subtree
 from models.tables import Issue, IssueEvent
 
 E = IssueEvent.__table__.c  # type: ignore[attr-defined]
@@ -121,13 +122,7 @@ def _scoped(query: Select, scope: UnitInfo | None) -> Select:
 
 def _issue_ids(scope: UnitInfo | None) -> Select:
     q = select(I.id).where(I.status != "closed")
-    if scope is None or scope.kind == "district":
-        return q
-    if scope.kind == "township":
-        return q.where(I.township_id == scope.id)
-    if scope.kind == "village":
-        return q.where(I.village_id == scope.id)
-    return q.where(I.department_id == scope.id)
+    return q if scope is None else q.where(in_subtree(scope))
 
 
 def _count_in(session: Session, kinds: tuple[str, ...], level: str, p: Period, scope: UnitInfo | None) -> int:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, false, or_, true
 from sqlmodel import Session, col, select
 
 from models.directory import UnitInfo
-from models.tables import GroupBinding, InboxMessage, Issue, IssueEvent, OutboxMessage, Person
+from models.tables import OPEN_STATUSES, GroupBinding, InboxMessage, Issue, IssueEvent, OutboxMessage, Person
 
 PAGE_SIZE = 8
 
@@ -65,20 +65,28 @@ def followers(session: Session, issue: Issue) -> list[str]:
     return list(dict.fromkeys([issue.reporter_id, *merged]))
 
 
-def scope_filter(unit: UnitInfo, person_id: str):  # type: ignore[no-untyped-def]
-    """The issues a person's unit may see: its subtree, plus what they reported or own."""
-    mine = or_(Issue.owner_id == person_id, Issue.reporter_id == person_id)
+def in_subtree(unit: UnitInfo) -> ColumnElement[bool]:
+    """The issues of a unit's subtree: the district all, a township those of its villages and its
+    own, a village its own, a department those assigned to it. 统计, lists, jobs and the web all
+    scope with this."""
     if unit.kind == "district":
-        return Issue.id.is_not(None)  # type: ignore[union-attr]
-    column = {"township": Issue.township_id, "village": Issue.village_id, "department": Issue.department_id}[unit.kind]
-    return or_(column == unit.id, mine)
+        return true()
+    column = {"township": Issue.township_id, "village": Issue.village_id, "department": Issue.department_id}.get(
+        unit.kind
+    )
+    return col(column) == unit.id if column is not None else false()
+
+
+def scope_filter(unit: UnitInfo, person_id: str) -> ColumnElement[bool]:
+    """The issues a person may see in chat: their unit's subtree, plus what they reported or own."""
+    return or_(in_subtree(unit), Issue.owner_id == person_id, Issue.reporter_id == person_id)
 
 
 def list_issues(
     session: Session, unit: UnitInfo, person_id: str, mode: str, today: date, page: int
 ) -> tuple[list[Issue], int]:
     q = select(Issue).where(scope_filter(unit, person_id))
-    open_ = col(Issue.status).not_in(["resolved", "closed"])
+    open_ = col(Issue.status).in_(OPEN_STATUSES)
     if mode == "待办":
         q = q.where(open_, or_(Issue.unit_id == unit.id, Issue.owner_id == person_id))
     elif mode == "我的":

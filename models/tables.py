@@ -23,6 +23,7 @@ def _empty_dict() -> dict[str, Any]:
 
 LEVELS = ("village", "township", "district")
 STATUSES = ("submitted", "reviewed", "assigned", "resolved", "closed")
+OPEN_STATUSES = STATUSES[:3]  # still being worked on
 ROLES = ("village_staff", "township_staff", "township_lead", "district_lead", "department", "admin")
 
 

@@ -11,17 +11,8 @@ from sqlmodel import Session, col, select
 
 from models.counts import LevelCounts, Period, count_levels
 from models.directory import UnitInfo
-from models.tables import Issue, IssueEvent, LadderStep
-
-OPEN = ("submitted", "reviewed", "assigned")
-
-
-def in_unit(unit: UnitInfo):  # type: ignore[no-untyped-def]
-    """Issues in a unit's subtree, the same scope as models.counts uses for 统计."""
-    if unit.kind == "district":
-        return true()
-    column = {"township": Issue.township_id, "village": Issue.village_id, "department": Issue.department_id}[unit.kind]
-    return column == unit.id
+from models.queries import in_subtree
+from models.tables import OPEN_STATUSES, Issue, IssueEvent, LadderStep
 
 
 def tuesday_cases(session: Session) -> list[Issue]:
@@ -78,7 +69,7 @@ class Week:
 
 
 def week_of(session: Session, unit: UnitInfo, week: Period, year: Period, today: date, now: datetime) -> Week:
-    scope = in_unit(unit)
+    scope = in_subtree(unit)
     alive = Issue.status != "closed"  # merged duplicates are not counted, as in 统计
 
     def touched(kind: str) -> int:
@@ -90,7 +81,7 @@ def week_of(session: Session, unit: UnitInfo, week: Period, year: Period, today:
         )
         return session.exec(q).one()
 
-    open_q = select(Issue).where(scope, col(Issue.status).in_(OPEN))
+    open_q = select(Issue).where(scope, col(Issue.status).in_(OPEN_STATUSES))
     overdue = session.exec(open_q.where(col(Issue.deadline) < today).order_by(col(Issue.deadline), col(Issue.id))).all()
     return Week(
         new=touched("created"),

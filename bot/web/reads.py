@@ -5,31 +5,19 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
+from sqlalchemy import ColumnElement, and_, func, not_, or_
 from sqlmodel import Session, col, select
 
 from bot.web.params import IssueQuery
 from models.clock import day_start
 from models.directory import UnitInfo
-from models.tables import Issue
-
-OPEN = ("submitted", "reviewed", "assigned")
-
-
-def subtree(unit: UnitInfo) -> ColumnElement[bool]:
-    """The issues a unit's token may see: the district all, a township its villages' and its
-    own, a village its own, a department those assigned to it (as models.counts scopes)."""
-    if unit.kind == "district":
-        return true()
-    column = {"township": Issue.township_id, "village": Issue.village_id, "department": Issue.department_id}.get(
-        unit.kind
-    )
-    return col(column) == unit.id if column is not None else false()
+from models.queries import in_subtree
+from models.tables import OPEN_STATUSES, Issue
 
 
 def overdue_clause(today: date) -> ColumnElement[bool]:
     # IS NOT NULL keeps the clause two-valued, so NOT(...) also holds issues without a deadline.
-    return and_(col(Issue.status).in_(OPEN), col(Issue.deadline).is_not(None), col(Issue.deadline) < today)
+    return and_(col(Issue.status).in_(OPEN_STATUSES), col(Issue.deadline).is_not(None), col(Issue.deadline) < today)
 
 
 def _like(text: str) -> str:
@@ -38,9 +26,9 @@ def _like(text: str) -> str:
 
 
 def clauses(scope: UnitInfo, query: IssueQuery, today: date) -> list[ColumnElement[bool]]:
-    where = [subtree(scope)]
+    where = [in_subtree(scope)]
     if query.unit is not None:
-        where.append(subtree(query.unit))
+        where.append(in_subtree(query.unit))
     if query.status:
         where.append(col(Issue.status) == query.status)
     if query.level:
@@ -71,12 +59,12 @@ def page_of(
 
 def one(session: Session, scope: UnitInfo, issue_id: int) -> Issue | None:
     """The issue, or None when it does not exist or lies outside the scope (both are 404)."""
-    return session.exec(select(Issue).where(col(Issue.id) == issue_id, subtree(scope))).first()
+    return session.exec(select(Issue).where(col(Issue.id) == issue_id, in_subtree(scope))).first()
 
 
 def overdue(session: Session, scope: UnitInfo, today: date, limit: int) -> tuple[list[Issue], int]:
     """Open issues past their deadline, the longest overdue first."""
-    where = [subtree(scope), overdue_clause(today)]
+    where = [in_subtree(scope), overdue_clause(today)]
     total = session.exec(select(func.count()).select_from(Issue).where(*where)).one()
     rows = session.exec(select(Issue).where(*where).order_by(col(Issue.deadline), col(Issue.id)).limit(limit))
     return list(rows), total

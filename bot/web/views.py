@@ -14,9 +14,7 @@ from handlers.intake import mask
 from handlers.replies import EVENT_NAMES, LEVEL_NAMES, STATUS_NAMES
 from models.clock import local
 from models.directory import Directory
-from models.tables import Issue, IssueEvent, Person
-
-OPEN = ("submitted", "reviewed", "assigned")
+from models.tables import OPEN_STATUSES, Issue, IssueEvent, Person
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -59,7 +57,7 @@ def people_of(issues: Iterable[Issue]) -> set[str]:
 
 
 def overdue_days(status: str, deadline: date | None, today: date) -> int:
-    return (today - deadline).days if status in OPEN and deadline and deadline < today else 0
+    return (today - deadline).days if status in OPEN_STATUSES and deadline and deadline < today else 0
 
 
 def days_open(created_at: datetime, ended_at: datetime | None, today: date) -> int:
