@@ -4,6 +4,7 @@ that writes the issue change, its events, the outbox rows and the inbox outcome 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,10 +70,8 @@ class Dispatcher:
         append-only here, and the ORM's object bookkeeping is most of the cost of a row)."""
         ids = list(dict.fromkeys(m.msg_id for m in msgs))
         known: set[str] = set()
-        for i in range(0, len(ids), LOOKUP_CHUNK):
-            known.update(
-                session.execute(select(INBOX.c.msg_id).where(INBOX.c.msg_id.in_(ids[i : i + LOOKUP_CHUNK]))).scalars()
-            )
+        for chunk in _chunks(ids):
+            known.update(session.execute(select(INBOX.c.msg_id).where(INBOX.c.msg_id.in_(chunk))).scalars())
         fresh, rows = [], []
         for msg in msgs:
             new = msg.msg_id not in known  # a msgId repeated inside one burst is stored once
@@ -122,9 +121,9 @@ class Dispatcher:
     def _inbox_rows(session: Session, msg_ids: list[str]) -> dict[str, _InboxRow]:
         ids = list(dict.fromkeys(msg_ids))
         rows: dict[str, _InboxRow] = {}
-        for i in range(0, len(ids), LOOKUP_CHUNK):
+        for chunk in _chunks(ids):
             query = select(INBOX.c.msg_id, INBOX.c.status, INBOX.c.payload, INBOX.c.issue_id).where(
-                INBOX.c.msg_id.in_(ids[i : i + LOOKUP_CHUNK])
+                INBOX.c.msg_id.in_(chunk)
             )
             rows.update(
                 (r.msg_id, _InboxRow(r.msg_id, r.status, r.payload, r.issue_id)) for r in session.execute(query)
@@ -271,3 +270,9 @@ def _outbox_row(**values: Any) -> dict[str, Any]:
     }
     row.update(values)
     return row
+
+
+def _chunks(ids: list[str]) -> Iterator[list[str]]:
+    """msgIds in slices short enough for one IN (...) (SQLite caps bound parameters)."""
+    for i in range(0, len(ids), LOOKUP_CHUNK):
+        yield ids[i : i + LOOKUP_CHUNK]

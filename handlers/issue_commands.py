@@ -33,8 +33,7 @@ def _event(ctx: Context, issue: Issue, kind: str, data: dict[str, Any] | None = 
 
 
 def place(ctx: Context, issue: Issue) -> str:
-    unit_id = issue.village_id or issue.township_id
-    return ctx.directory.full_name(ctx.directory.get(unit_id)) if unit_id else ctx.directory.district.name
+    return ctx.directory.place(issue.township_id, issue.village_id)
 
 
 def _ids(people: list[Person]) -> tuple[str, ...]:

@@ -99,5 +99,11 @@ class Directory:
             return f"{township.name}·{unit.name}"
         return unit.name
 
+    def place(self, township_id: int | None, village_id: int | None) -> str:
+        """Where an issue is, as every message and page names it: 花园街道·上洋村, 花园街道, or the
+        district when it names neither."""
+        unit = self.units.get(village_id or township_id or 0)
+        return self.full_name(unit) if unit else self.district.name
+
     def departments(self) -> list[UnitInfo]:
         return [u for u in self.units.values() if u.kind == "department"]

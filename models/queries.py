@@ -104,10 +104,6 @@ def reply_of(session: Session, msg_id: str) -> OutboxMessage | None:
     return session.exec(select(OutboxMessage).where(OutboxMessage.key == f"reply:{msg_id}")).first()
 
 
-def inbox_row(session: Session, msg_id: str) -> InboxMessage | None:
-    return session.get(InboxMessage, msg_id)
-
-
 def pending_inbox(session: Session) -> list[str]:
     rows = session.exec(
         select(InboxMessage.msg_id).where(InboxMessage.status == "pending").order_by(col(InboxMessage.received_at))

@@ -18,8 +18,7 @@ MAX_LINES = 10  # items listed in one message; the rest are counted
 
 
 def place(directory: Directory, issue: Issue) -> str:
-    unit_id = issue.village_id or issue.township_id
-    return directory.full_name(directory.get(unit_id)) if unit_id else directory.district.name
+    return directory.place(issue.township_id, issue.village_id)
 
 
 def due_text(issue: Issue, today: date, calendar: WorkdayCalendar) -> str:

@@ -47,9 +47,7 @@ class Names:
         return unit.name if unit else None
 
     def place(self, township_id: int | None, village_id: int | None) -> str:
-        unit_id = village_id or township_id
-        unit = self.directory.units.get(unit_id) if unit_id else None
-        return self.directory.full_name(unit) if unit else self.directory.district.name
+        return self.directory.place(township_id, village_id)
 
 
 def people_of(issues: Iterable[Issue]) -> set[str]:
