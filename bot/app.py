@@ -9,9 +9,11 @@ from sqlalchemy import Engine
 from bot.config import Settings
 from bot.dispatch import Dispatcher
 from bot.org import Org, load_org, sync_org
+from models.calendar import WorkdayCalendar
 from models.clock import Clock
 from models.db import make_engine, migrate, unit_of_work
-from schedules.calendar import WorkdayCalendar
+from schedules.config import ScheduleConfig
+from schedules.runs import JobRunner
 
 
 @dataclass
@@ -20,6 +22,12 @@ class App:
     engine: Engine
     org: Org
     dispatcher: Dispatcher
+
+    def job_runner(self, clock: Clock | None = None) -> JobRunner:
+        """The jobs of this app: its engine, its calendar (with the org file's overrides), the
+        `schedule:` section of its org file, and the given clock (the dispatcher's by default)."""
+        config = ScheduleConfig.from_org(self.org.raw)
+        return JobRunner(self.engine, self.dispatcher.calendar, config, clock or self.dispatcher.clock)
 
 
 def build(settings: Settings, clock: Clock | None = None) -> App:

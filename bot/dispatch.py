@@ -20,11 +20,11 @@ from handlers.pictures import attach
 from handlers.registry import HANDLERS
 from handlers.replies import HELP, Notice, Reply, Result
 from models import queries as q
+from models.calendar import WorkdayCalendar
 from models.clock import Clock, SystemClock
 from models.db import unit_of_work
 from models.directory import Directory
 from models.tables import InboxMessage, OutboxMessage
-from schedules.calendar import WorkdayCalendar
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from handlers.intake import mask
+from models.masking import mask
 
 
 class MaskingFilter(logging.Filter):

@@ -12,9 +12,9 @@ from typing import Any
 import yaml
 from sqlmodel import Session, select
 
+from models.calendar import parse_overrides
 from models.directory import AmbiguousUnit, Directory, UnitInfo
 from models.tables import ROLES, GroupBinding, Person, Unit
-from schedules.calendar import parse_overrides
 from schedules.config import parse_schedule
 
 SAMPLE = Path(__file__).parent / "data" / "org.sample.yaml"

@@ -21,6 +21,7 @@ from bot.transport.sender import OutboxSender
 from bot.transport.stream import BotMessageHandler, StreamClient
 from bot.web import create_web_app, start_site
 from models.clock import Clock, SystemClock
+from schedules.leader import leader_lock
 from schedules.runner import SchedulerHandle
 from schedules.runner import start as start_scheduler
 
@@ -65,7 +66,11 @@ class Runtime:
         await self.pipeline.start()
         self.sender.start()
         if self.options.scheduler:
-            self.scheduler = await start_scheduler(self.app, self.clock, on_written=self.sender.wake)
+            self.scheduler = await start_scheduler(
+                self.app.job_runner(self.clock),
+                lock=leader_lock(self.app.settings.database_url),
+                on_written=self.sender.wake,
+            )
         if self.options.web_listen:
             await self._start_web(*self.options.web_listen)
         if self.options.http_listen:

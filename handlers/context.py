@@ -10,10 +10,10 @@ from sqlmodel import Session
 
 from handlers.grammar import Command
 from handlers.incoming import Incoming
+from models.calendar import WorkdayCalendar
 from models.clock import local
 from models.directory import Directory, UnitInfo
 from models.tables import Issue, Person
-from schedules.calendar import WorkdayCalendar
 
 LEAD_TITLES = {"village": "本村(社区)干部", "township": "乡镇(街道)领导", "district": "区领导"}
 

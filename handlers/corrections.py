@@ -10,12 +10,13 @@ from typing import Any
 
 from handlers import replies as r
 from handlers.context import Context, Refusal
-from handlers.intake import CATEGORIES, TITLE_LENGTH, mask
+from handlers.intake import CATEGORIES, TITLE_LENGTH
 from handlers.intake.due import deadline_in
 from handlers.issue_commands import place
 from handlers.replies import Reply, Result
 from models.directory import AmbiguousUnit, UnitInfo
 from models.lifecycle import record
+from models.masking import mask
 from models.tables import Issue
 
 USAGE = "改 #12 村=上洋村 类别=劳资纠纷"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from schedules.calendar import WorkdayCalendar
+from models.calendar import WorkdayCalendar
 
 _LIMIT = re.compile(r"限\s*(\d{1,3})\s*(个)?\s*(工作日|天|日)")
 _MONTH_DAY = re.compile(r"截[止至]\s*(?:(\d{4})\s*年)?\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]")

@@ -11,12 +11,13 @@ from handlers import replies as r
 from handlers.context import LEAD_TITLES, Context, Refusal
 from handlers.deadlines import DeadlineError, add_days, parse_days, parse_deadline
 from handlers.duplicates import near_duplicates
-from handlers.intake import mask, parse_submission
+from handlers.intake import parse_submission
 from handlers.pictures import attach_inline
 from handlers.replies import Notice, Reply, Result
 from models import queries as q
 from models.clock import local
 from models.lifecycle import new_issue, record
+from models.masking import mask
 from models.tables import Issue, Person
 
 UP = {"village": "township", "township": "district"}

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from handlers.intake import mask
 from models.clock import local, short_date
+from models.masking import mask
 from models.tables import OPEN_STATUSES, Issue, IssueEvent, Person
 
 LEVEL_NAMES = {"village": "村级", "township": "乡镇(街道)", "district": "区级"}

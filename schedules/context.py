@@ -11,10 +11,10 @@ from datetime import date, datetime
 from sqlmodel import Session, select
 
 from models import queries as q
+from models.calendar import WorkdayCalendar
 from models.clock import local
 from models.directory import Directory
 from models.tables import Issue, OutboxMessage, Person
-from schedules.calendar import WorkdayCalendar
 
 Pairs = list[tuple[Person, Issue]]  # (owner, issue)
 

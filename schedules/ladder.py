@@ -11,10 +11,10 @@ from datetime import date
 from sqlmodel import select
 
 from models import queries as q
+from models.calendar import WorkdayCalendar
 from models.lifecycle import record
 from models.tables import Issue, LadderStep
 from schedules import due, render
-from schedules.calendar import WorkdayCalendar
 from schedules.context import JobContext
 
 BOT = "两难助手"  # the actor of the events the ladder records; the card shows it as the name

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from handlers.intake import mask
+from models.calendar import WorkdayCalendar
 from models.clock import local, short_date
 from models.counts import Period
 from models.directory import Directory
+from models.masking import mask
 from models.tables import Issue, Person
-from schedules.calendar import WorkdayCalendar
 from schedules.due import Week
 
 MAX_LINES = 10  # items listed in one message; the rest are counted

@@ -8,29 +8,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from models.clock import SHANGHAI, Clock
-from schedules.config import ScheduleConfig
-from schedules.leader import LeaderLock, leader_lock
+from models.clock import SHANGHAI
+from schedules.leader import LeaderLock
 from schedules.runs import JobRunner, RunResult
 from schedules.timing import TimingTrigger
-
-if TYPE_CHECKING:
-    from bot.app import App
 
 log = logging.getLogger(__name__)
 
 FOLLOWER_POLL_SECONDS = 30.0  # how soon a follower notices that the leader has died
-
-
-def job_runner(app: App, clock: Clock | None = None) -> JobRunner:
-    """The JobRunner of an app: its engine, its calendar (with the org file's overrides), the
-    `schedule:` section of its org file, and the given clock (the dispatcher's by default)."""
-    config = ScheduleConfig.from_org(app.org.raw)
-    return JobRunner(app.engine, app.dispatcher.calendar, config, clock or app.dispatcher.clock)
 
 
 class SchedulerHandle:
@@ -122,16 +111,15 @@ class SchedulerHandle:
 
 
 async def start(
-    app: App,
-    clock: Clock | None = None,
+    runner: JobRunner,
     *,
-    lock: LeaderLock | None = None,
+    lock: LeaderLock,
     poll_seconds: float = FOLLOWER_POLL_SECONDS,
     on_written: Callable[[], None] | None = None,
 ) -> SchedulerHandle:
     """Start the scheduled jobs inside the running event loop; call it once per process.
 
-        handle = await schedules.runner.start(app, clock)   # in `liandong run` / the sandbox
+        handle = await schedules.runner.start(app.job_runner(clock), lock=leader_lock(url))
         ...
         await handle.stop()                                  # before the outbox is flushed
 
@@ -147,8 +135,7 @@ async def start(
     - `clock` defaults to the dispatcher's. The timers fire on real time whatever the clock; with
       a fake clock, call `await handle.catch_up()` after moving it to run what became due.
     """
-    lock = lock or leader_lock(app.settings.database_url)
-    handle = SchedulerHandle(job_runner(app, clock), lock, poll_seconds, on_written)
+    handle = SchedulerHandle(runner, lock, poll_seconds, on_written)
     if not await handle.try_lead():
         log.info("scheduler: another process leads; following")
         handle.follow()

@@ -16,11 +16,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, func, select
 
+from models.calendar import WorkdayCalendar
 from models.clock import Clock, local
 from models.db import unit_of_work
 from models.directory import Directory
 from models.tables import JobRun
-from schedules.calendar import WorkdayCalendar
 from schedules.config import ScheduleConfig
 from schedules.context import JobContext, Sent
 from schedules.jobs import JOBS, JobSpec

@@ -10,8 +10,8 @@ from datetime import date, datetime, time, timedelta
 
 from apscheduler.triggers.base import BaseTrigger
 
+from models.calendar import WorkdayCalendar
 from models.clock import SHANGHAI, local
-from schedules.calendar import WorkdayCalendar
 
 DayRule = Callable[[date, WorkdayCalendar], bool]
 HORIZON_DAYS = 400  # a rule with no day this far ahead never fires

@@ -9,7 +9,6 @@ from sqlmodel import Session, col, select
 
 from models.clock import SHANGHAI
 from models.tables import JobRun, OutboxMessage
-from schedules.runner import job_runner
 from schedules.runs import JobRunner
 from tests.conftest import Chat
 
@@ -43,7 +42,7 @@ def runs(chat: Chat, job: str | None = None) -> list[JobRun]:
 
 def runner_at(chat: Chat, when: datetime) -> JobRunner:
     chat.clock.at = when
-    return job_runner(chat.app, chat.clock)
+    return chat.app.job_runner(chat.clock)
 
 
 HOMESTEAD_FOR_RUNS = "花园街道上洋村村民反映宅基地审批提交8个月仍未批复"

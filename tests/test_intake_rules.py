@@ -12,7 +12,7 @@ from bot.org import load_org
 from handlers.intake import CategoryFileError, CategoryModel, IntakeParser, litigation_risk
 from handlers.intake.due import deadline_in
 from handlers.intake.similarity import content, is_near_duplicate
-from schedules.calendar import WorkdayCalendar
+from models.calendar import WorkdayCalendar
 
 DIRECTORY = load_org().directory
 PARSER = IntakeParser(DIRECTORY)

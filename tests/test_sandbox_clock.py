@@ -12,8 +12,8 @@ from bot.app import build
 from bot.org import load_org
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.web import jump_target
+from models.calendar import WorkdayCalendar
 from models.clock import SHANGHAI, FrozenClock, ShiftedClock
-from schedules.calendar import WorkdayCalendar
 from tests.dingtalk import settings, start_runtime
 from tests.scheduling import at
 from tests.test_sandbox_page import post, serve_page

@@ -11,8 +11,8 @@ import pytest
 from bot.app import build
 from bot.config import Settings
 from bot.org import SAMPLE, OrgError, load_org
+from models.calendar import CalendarError, WorkdayCalendar, parse_overrides
 from models.clock import SHANGHAI, FrozenClock
-from schedules.calendar import CalendarError, WorkdayCalendar, parse_overrides
 from schedules.config import DEFAULT_GRACE, ScheduleConfigError, parse_schedule
 from schedules.jobs import JOBS, job
 from schedules.timing import Timing

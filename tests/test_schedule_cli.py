@@ -7,7 +7,6 @@ from datetime import date
 import pytest
 
 from bot.cli import main as cli
-from schedules.runner import job_runner
 from tests.conftest import Chat
 from tests.scheduling import at, district_case, runs, scheduled
 
@@ -36,7 +35,7 @@ def test_schedule_lists_the_next_runs_around_national_day(db: Chat, capsys: pyte
 def test_schedule_shows_the_last_recorded_run(db: Chat, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["remind", "--at", "2020-12-01T08:00", "--now"]) == 0  # a manual run is no occurrence
     db.clock.at = at(date(2020, 12, 1), 10)
-    job_runner(db.app, db.clock).catch_up()
+    db.app.job_runner(db.clock).catch_up()
     capsys.readouterr()
     assert cli(["schedule", "--at", "2020-12-01T12:00"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
@@ -66,7 +65,7 @@ def test_digest_for_one_group_is_previewed_sent_once_and_forced(db: Chat, capsys
 
     # The scheduled digest later that Monday leaves this group alone and sends the others.
     db.clock.at = at(date(2020, 12, 7), 10, 30)
-    job_runner(db.app, db.clock).run("weekly_digest", at(date(2020, 12, 7), 9))
+    db.app.job_runner(db.clock).run("weekly_digest", at(date(2020, 12, 7), 9))
     hangbu = [r for r in scheduled(db) if r.conversation_id == "cid-hangbu"]
     assert len(hangbu) == 2 and len(scheduled(db)) == 6
 
@@ -85,7 +84,7 @@ def test_remind_runs_the_reminders_of_the_day(db: Chat, capsys: pytest.CaptureFi
     assert sorted(r.key.split(":")[1] for r in scheduled(db)) == ["overdue_ladder", "tuesday_morning"]
     # The 08:30 run then finds the reminder sent.
     db.clock.at = at(date(2020, 12, 1), 8, 30)
-    assert job_runner(db.app, db.clock).run("tuesday_morning", db.clock.at).sent == ()
+    assert db.app.job_runner(db.clock).run("tuesday_morning", db.clock.at).sent == ()
 
     assert cli(["remind", "--at", "2020-10-06T08:00", "--now"]) == 0
     assert capsys.readouterr().out == "10月6日(周二)不是提醒日(节假日或休息日),没有提醒。\n"

@@ -130,7 +130,10 @@ async def test_two_scheduler_processes_one_database_each_digest_sent_once(chat: 
     seed(chat)
     monday = at(date(2020, 12, 7), 9, 5)
     clocks = [FrozenClock(monday), FrozenClock(monday)]
-    handles = [await runner_module.start(app, c, poll_seconds=3600) for app, c in zip(two_apps, clocks, strict=True)]
+    handles = [
+        await runner_module.start(app.job_runner(c), lock=leader_lock(app.settings.database_url), poll_seconds=3600)
+        for app, c in zip(two_apps, clocks, strict=True)
+    ]
     try:
         assert [h.is_leader for h in handles] == [True, False]
         digests = [r.key for r in scheduled(chat, "sched:weekly_digest:")]
@@ -152,7 +155,7 @@ async def test_two_scheduler_processes_one_database_each_digest_sent_once(chat: 
 def test_without_a_lock_two_runners_racing_still_send_each_digest_once(chat: Chat, two_apps: list[App]) -> None:
     seed(chat)
     monday = at(date(2020, 12, 7), 9)
-    runners = [runner_module.job_runner(app, FrozenClock(monday)) for app in two_apps]
+    runners = [app.job_runner(FrozenClock(monday)) for app in two_apps]
     barrier = threading.Barrier(2)
     statuses: list[str] = []
 
@@ -218,7 +221,7 @@ async def test_start_sets_up_apscheduler_in_shanghai_with_the_calendar_triggers(
     lock_path = tmp_path / "t.db.scheduler.lock"
     wakes: list[str] = []
     handle = await runner_module.start(
-        chat.app, chat.clock, lock=FileLock(lock_path), on_written=lambda: wakes.append("wake")
+        chat.app.job_runner(chat.clock), lock=FileLock(lock_path), on_written=lambda: wakes.append("wake")
     )
     try:
         assert handle.is_leader
@@ -248,7 +251,7 @@ def test_start_uses_the_org_files_schedule_section(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     app = build(Settings(database_url=f"sqlite:///{tmp_path}/s.db", org_file=org), FrozenClock(at(TUESDAY)))
-    r = runner_module.job_runner(app)
+    r = app.job_runner()
     assert r.config.grace == timedelta(hours=2)
     assert r.timing(job("tuesday_morning")).next_at_or_after(at(TUESDAY, 7)) == at(TUESDAY, 8, 0)
     app.engine.dispose()

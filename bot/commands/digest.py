@@ -13,7 +13,6 @@ from bot.commands.schedule import add_at, print_results
 from bot.config import Settings
 from models import queries as q
 from models.clock import FrozenClock, SystemClock
-from schedules.runner import job_runner
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -33,7 +32,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"群「{args.group}」未绑定单位,请先在群里「绑定 单位名」或写入组织架构文件。", file=sys.stderr)
                 return 2
     clock = FrozenClock(args.at) if args.at else SystemClock()
-    runner = job_runner(app, clock)
+    runner = app.job_runner(clock)
     groups = frozenset([args.group]) if args.group else None
     result = runner.run("weekly_digest", None, trigger="manual", force=args.force, groups=groups, dry_run=not args.now)
     return print_results([result], args.now)

@@ -9,8 +9,8 @@ from sqlmodel import Session, col, select
 
 from bot.app import build
 from bot.config import Settings
-from handlers.intake import mask
 from models.clock import local
+from models.masking import mask
 from models.tables import OutboxMessage
 
 

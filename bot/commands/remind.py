@@ -11,7 +11,6 @@ from bot.commands.schedule import add_at, print_results
 from bot.config import Settings
 from models.clock import FrozenClock, SystemClock, local, short_date
 from schedules.jobs import JOB_NAMES, JOBS
-from schedules.runner import job_runner
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -26,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     app = build(settings)
     clock = FrozenClock(args.at) if args.at else SystemClock()
-    runner = job_runner(app, clock)
+    runner = app.job_runner(clock)
     today = local(clock.now()).date()
     names = [args.job] if args.job else [j.name for j in JOBS if j.reminder and j.rule(today, runner.calendar)]
     if not names:

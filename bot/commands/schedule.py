@@ -12,7 +12,6 @@ from bot.app import build
 from bot.config import Settings
 from models.clock import SHANGHAI, FrozenClock, SystemClock, local
 from models.tables import JobRun
-from schedules.runner import job_runner
 from schedules.runs import RunResult
 
 
@@ -38,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     at = args.at or SystemClock().now()
     app = build(settings)
-    runner = job_runner(app, FrozenClock(at))
+    runner = app.job_runner(FrozenClock(at))
     hours = runner.config.grace.total_seconds() / 3600
     print(f"以 {local(at).isoformat()} 为准(Asia/Shanghai);停机错过的运行在 {hours:g} 小时内补发,否则记为错过。")
     with Session(app.engine) as session:

@@ -21,10 +21,10 @@ from sqlmodel import Session
 from bot.web.params import IssueQuery
 from bot.web.reads import clauses
 from bot.web.views import Names, overdue_days
-from handlers.intake import mask
 from handlers.replies import LEVEL_NAMES, STATUS_NAMES
 from models.clock import SHANGHAI
 from models.directory import UnitInfo
+from models.masking import mask
 from models.tables import Issue
 
 # (header, kind): kind decides the cell type in .xlsx and the text form in .csv.

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from handlers.intake import mask
 from handlers.replies import EVENT_NAMES, LEVEL_NAMES, STATUS_NAMES
 from models.clock import local
 from models.directory import Directory
+from models.masking import mask
 from models.tables import OPEN_STATUSES, Issue, IssueEvent, Person
 
 

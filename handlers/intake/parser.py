@@ -9,14 +9,14 @@ from datetime import date
 from typing import Any
 
 from handlers.intake.categories import CategoryModel, default_model
-from handlers.intake.contacts import has_id_number, phones_in
 from handlers.intake.due import deadline_in
 from handlers.intake.places import PlaceFinder
 from handlers.intake.risk import litigation_risk
 from handlers.intake.text import clean
 from handlers.intake.titles import title_of
+from models.calendar import WorkdayCalendar
 from models.directory import Directory, UnitInfo
-from schedules.calendar import WorkdayCalendar
+from models.masking import has_id_number, phones_in
 
 JSON_KEYS = ("township", "village", "category", "litigation_risk", "phones", "has_id_number", "deadline", "title")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from handlers.intake.contacts import mask
 from handlers.intake.text import clean
+from models.masking import mask
 
 TITLE_LENGTH = 30
 NO_TITLE = "(无标题)"
