@@ -10,10 +10,10 @@ from sqlmodel import Session, col, select
 
 from bot.app import App
 from handlers.incoming import AtUser, Incoming
-from handlers.replies import ROLE_NAMES
 from models.clock import SystemClock
 from models.queries import conversations_of, people_named
 from models.tables import OutboxMessage, Person
+from models.vocabulary import ROLE_NAMES
 
 BOT_ID = "console-bot"
 

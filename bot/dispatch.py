@@ -12,13 +12,10 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from handlers import grammar
+from handlers import grammar, verbs
 from handlers.context import Context, Refusal
 from handlers.incoming import Incoming
-from handlers.issue_commands import submit
-from handlers.pictures import attach
-from handlers.registry import HANDLERS
-from handlers.replies import HELP, Notice, Reply, Result
+from handlers.replies import Notice, Reply, Result
 from models import queries as q
 from models.calendar import WorkdayCalendar
 from models.clock import Clock, SystemClock
@@ -27,8 +24,6 @@ from models.directory import Directory
 from models.tables import InboxMessage, OutboxMessage
 
 log = logging.getLogger(__name__)
-
-MIN_SUBMISSION = 10  # a message with no verb at least this long is a new submission
 
 
 @dataclass(frozen=True)
@@ -169,20 +164,10 @@ class Dispatcher:
             batch.keep.append(actor)
         if msg.msgtype not in ("text", "richText", "picture"):
             raise Refusal("暂只支持文字消息,请用文字描述。")
-        cmd = grammar.parse(msg.text)
-        ctx = Context(msg, cmd, actor, self.directory.get(actor.unit_id), session, self.directory, self.calendar)
-        if msg.msgtype == "picture" or (msg.pictures and not cmd.text):  # photos alone: evidence for a recent post
-            return attach(ctx)
-        if cmd.verb is not None:
-            return HANDLERS[cmd.verb](ctx)
-        if not cmd.text:
-            raise Refusal(HELP)
-        if cmd.refs or len(cmd.text) < MIN_SUBMISSION:
-            guess = grammar.suggest(cmd.text)
-            if guess:
-                raise Refusal(f"没有听懂。你是不是想用「{guess}」?回复「帮助」看用法。")
-            raise Refusal(HELP)
-        return submit(ctx, cmd.text)
+        ctx = Context(
+            msg, verbs.parse(msg.text), actor, self.directory.get(actor.unit_id), session, self.directory, self.calendar
+        )
+        return verbs.handle(ctx)
 
     def _finish(
         self, session: Session, row: _InboxRow, msg: Incoming, result: Result, outcome: str, reason: str | None

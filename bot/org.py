@@ -14,7 +14,8 @@ from sqlmodel import Session, select
 
 from models.calendar import parse_overrides
 from models.directory import AmbiguousUnit, Directory, UnitInfo
-from models.tables import ROLES, GroupBinding, Person, Unit
+from models.tables import GroupBinding, Person, Unit
+from models.vocabulary import ROLES
 from schedules.config import parse_schedule
 
 SAMPLE = Path(__file__).parent / "data" / "org.sample.yaml"

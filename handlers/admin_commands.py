@@ -1,26 +1,14 @@
-"""Admin verbs: 绑定 (this group → a unit) and 角色 (a person's role and unit)."""
+"""Admin verbs: 绑定 (this group → a unit) and 角色 (a person's role and unit); only admins
+may use them (their rows in handlers/verbs.py)."""
 
 from __future__ import annotations
 
 from handlers.context import Context, Refusal
-from handlers.replies import ROLE_ALIASES, ROLE_NAMES, Reply, Result
+from handlers.replies import Reply, Result
 from models import queries as q
 from models.directory import AmbiguousUnit, UnitInfo
 from models.tables import GroupBinding, Person
-
-ROLE_UNIT_KINDS = {
-    "village_staff": "village",
-    "township_staff": "township",
-    "township_lead": "township",
-    "district_lead": "district",
-    "department": "department",
-}
-KIND_NAMES = {"village": "村(社区)", "township": "乡镇(街道)", "district": "区", "department": "部门"}
-
-
-def _require_admin(ctx: Context) -> None:
-    if ctx.actor.role != "admin":
-        raise Refusal("只有管理员可以绑定群或设置角色。")
+from models.vocabulary import ROLE_ALIASES, ROLE_NAMES, ROLE_UNIT_KINDS, UNIT_KIND_NAMES
 
 
 def _unit(ctx: Context, name: str) -> UnitInfo:
@@ -35,7 +23,6 @@ def _unit(ctx: Context, name: str) -> UnitInfo:
 
 
 def bind(ctx: Context) -> Result:
-    _require_admin(ctx)
     name = ctx.cmd.args.strip()
     if not name:
         raise Refusal("请写明单位,如「绑定 花园街道」。")
@@ -51,7 +38,6 @@ def bind(ctx: Context) -> Result:
 
 
 def set_role(ctx: Context) -> Result:
-    _require_admin(ctx)
     mentioned = ctx.msg.mentioned()
     words = ctx.cmd.args.split()
     if not mentioned or not words:
@@ -69,7 +55,7 @@ def set_role(ctx: Context) -> Result:
     unit = unit or ctx.directory.get(person.unit_id)
     expected = ROLE_UNIT_KINDS.get(role)
     if expected and unit.kind != expected:
-        raise Refusal(f"{ROLE_NAMES[role]}的单位应为{KIND_NAMES[expected]}。")
+        raise Refusal(f"{ROLE_NAMES[role]}的单位应为{UNIT_KIND_NAMES[expected]}。")
     person.role, person.unit_id, person.source = role, unit.id, "chat"
     ctx.session.add(person)
     return Result(Reply(f"已将{person.name}设为{ctx.directory.full_name(unit)}{ROLE_NAMES[role]}。"))

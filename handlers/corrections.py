@@ -15,9 +15,11 @@ from handlers.intake.due import deadline_in
 from handlers.issue_commands import place
 from handlers.replies import Reply, Result
 from models.directory import AmbiguousUnit, UnitInfo
+from models.events import Kind
 from models.lifecycle import record
 from models.masking import mask
 from models.tables import Issue
+from models.vocabulary import Status
 
 USAGE = "改 #12 村=上洋村 类别=劳资纠纷"
 # What the sender may write before = (or :), for each correctable field.
@@ -116,11 +118,9 @@ def _place(ctx: Context, issue: Issue, given: dict[str, str]) -> dict[str, int |
 
 
 def amend(ctx: Context) -> Result:
-    issue = ctx.one_ref(USAGE)
-    if issue.status == "closed":
+    issue = ctx.target
+    if issue.status == Status.CLOSED:
         raise Refusal(f"#{issue.id} 已作为重复件合并到 #{issue.duplicate_of},请改 #{issue.duplicate_of}。")
-    if not (ctx.actor.id == issue.reporter_id or ctx.is_lead(issue)):
-        raise Refusal(f"只有#{issue.id}的上报人或当前层级领导可以更正。")
     given = _fields(ctx.cmd.args)
     wanted: dict[str, Any] = {}
     if "township" in given or "village" in given:
@@ -140,5 +140,5 @@ def amend(ctx: Context) -> Result:
     if not changed:
         raise Refusal(f"#{issue.id} 的登记内容已是如此,无需更正。")
     data = {"fields": changed, "text": ctx.cmd.args}
-    record(ctx.session, issue, "amended", actor_id=ctx.actor.id, at=ctx.at, msg_id=ctx.msg.msg_id, data=data)
+    record(ctx.session, issue, Kind.AMENDED, actor_id=ctx.actor.id, at=ctx.at, msg_id=ctx.msg.msg_id, data=data)
     return Result(Reply(r.amended(issue, place(ctx, issue))), issue_id=issue.id)

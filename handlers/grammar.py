@@ -1,38 +1,15 @@
 """Text → Command. Normalizes full-width forms and @-mention residue, finds the verb, the
-`#N` references and the rest. Knows nothing of permissions or the database."""
+`#N` references and the rest. Knows nothing of permissions or the database; the words it
+knows come from the verb table (handlers/verbs.py)."""
 
 from __future__ import annotations
 
 import difflib
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-# canonical verb -> aliases (the canonical one first)
-VERBS: dict[str, tuple[str, ...]] = {
-    "上报": ("上报", "提交", "反映"),
-    "研判": ("研判",),
-    "交办": ("交办",),
-    "反馈": ("反馈",),
-    "办结": ("办结", "化解"),
-    "退回": ("退回",),
-    "重办": ("重办",),
-    "同意延期": ("同意延期",),
-    "延期": ("延期",),
-    "合并": ("合并",),
-    "不满意": ("不满意",),
-    "督办": ("督办",),
-    "查": ("详情", "查看", "查询", "查"),
-    "列表": ("列表",),
-    "统计": ("统计",),
-    "帮助": ("帮助", "help", "?"),
-    "绑定": ("绑定",),
-    "角色": ("角色",),
-    "改": ("更正", "修改", "改"),
-}
-# 改造, 改厕, 修改后的…: these verbs count only when a break or `#` follows them.
-_NEEDS_BREAK = frozenset(VERBS["改"])
-_ALIASES = sorted(((a, v) for v, aliases in VERBS.items() for a in aliases), key=lambda p: -len(p[0]))
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 _MENTION = re.compile(r"(?<!\S)@\S+")
 _REF = re.compile(r"#\s*(\d{1,9})")
@@ -58,33 +35,41 @@ def normalize(text: str) -> str:
     return "\n".join(line for line in lines if line).strip()
 
 
-def parse(raw: str) -> Command:
-    text = normalize(raw)
-    refs = tuple(int(n) for n in _REF.findall(text))
-    low = text.lower()
-    for alias, verb in _ALIASES:
-        if low.startswith(alias):
-            rest = text[len(alias) :]
-            if rest and alias.isascii() and alias[-1].isalpha() and rest[0].isalnum():
-                continue  # "helpful" is not "help"
-            if rest and alias in _NEEDS_BREAK and not (rest[0] in _SEPARATORS or rest[0] in "#\n"):
+class Grammar:
+    """The parser for one vocabulary: canonical verb → its words (the canonical one first);
+    `needs_break` lists words that count only when a break or `#` follows them (改造, 改厕 and
+    修改后的… are not 改)."""
+
+    def __init__(self, verbs: Mapping[str, tuple[str, ...]], needs_break: frozenset[str] = frozenset()) -> None:
+        self.needs_break = needs_break
+        self.aliases = sorted(((a, v) for v, words in verbs.items() for a in words), key=lambda p: -len(p[0]))
+
+    def parse(self, raw: str) -> Command:
+        text = normalize(raw)
+        refs = tuple(int(n) for n in _REF.findall(text))
+        low = text.lower()
+        for alias, verb in self.aliases:
+            if low.startswith(alias):
+                rest = text[len(alias) :]
+                if rest and alias.isascii() and alias[-1].isalpha() and rest[0].isalnum():
+                    continue  # "helpful" is not "help"
+                if rest and alias in self.needs_break and not (rest[0] in _SEPARATORS or rest[0] in "#\n"):
+                    continue
+                rest = rest.lstrip(_SEPARATORS)
+                args = re.sub(r"[ \t]+", " ", _REF.sub(" ", rest)).strip(" " + _SEPARATORS)
+                return Command(verb, refs, args, rest, text)
+        return Command(None, refs, text, text, text)
+
+    def suggest(self, text: str) -> str | None:
+        """The verb the sender probably meant, from the text's first word."""
+        head = re.split(r"[\s#:,]", normalize(text), maxsplit=1)[0][:4]
+        if not head:
+            return None
+        best, verb = 0.0, None
+        for alias, canonical in self.aliases:
+            if alias.isascii():
                 continue
-            rest = rest.lstrip(_SEPARATORS)
-            args = re.sub(r"[ \t]+", " ", _REF.sub(" ", rest)).strip(" " + _SEPARATORS)
-            return Command(verb, refs, args, rest, text)
-    return Command(None, refs, text, text, text)
-
-
-def suggest(text: str) -> str | None:
-    """The verb the sender probably meant, from the text's first word."""
-    head = re.split(r"[\s#:,]", normalize(text), maxsplit=1)[0][:4]
-    if not head:
-        return None
-    best, verb = 0.0, None
-    for alias, canonical in _ALIASES:
-        if alias.isascii():
-            continue
-        score = difflib.SequenceMatcher(None, head[: len(alias)], alias).ratio() + 0.1 * (head[0] == alias[0])
-        if score > best:
-            best, verb = score, canonical
-    return verb if best >= 0.5 else None
+            score = difflib.SequenceMatcher(None, head[: len(alias)], alias).ratio() + 0.1 * (head[0] == alias[0])
+            if score > best:
+                best, verb = score, canonical
+        return verb if best >= 0.5 else None

@@ -14,7 +14,7 @@ LIST_MODES = ("待办", "我的", "逾期", "本单位", "全部")
 
 
 def show(ctx: Context) -> Result:
-    issue = ctx.one_ref("查 #12")
+    issue = ctx.target
     events = q.events_of(ctx.session, issue.id)  # type: ignore[arg-type]
     actors = q.people(ctx.session, [e.actor_id for e in events])
     names = {p.id: p.name for p in actors}
@@ -54,4 +54,6 @@ def stats(ctx: Context) -> Result:
 
 
 def help_(ctx: Context) -> Result:
-    return Result(Reply(r.HELP))
+    from handlers.verbs import HELP  # the table lists this handler: import it at call time
+
+    return Result(Reply(HELP))

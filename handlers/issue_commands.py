@@ -1,14 +1,15 @@
 """The lifecycle verbs: 上报 (new and escalate), 研判, 交办, 反馈, 办结, 退回, 重办, 延期,
-同意延期, 合并, 不满意, 督办. Each checks, then records events; none touches a transport."""
+同意延期, 合并, 不满意, 督办. Who may use each is declared on its row in handlers/verbs.py and
+checked before it runs; a handler checks the issue's state and its arguments, then records
+events. None touches a transport."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
 
 from handlers import replies as r
-from handlers.context import LEAD_TITLES, Context, Refusal
+from handlers.context import Context, Refusal
 from handlers.deadlines import DeadlineError, add_days, parse_days, parse_deadline
 from handlers.duplicates import near_duplicates
 from handlers.intake import parse_submission
@@ -16,20 +17,28 @@ from handlers.pictures import attach_inline
 from handlers.replies import Notice, Reply, Result
 from models import queries as q
 from models.clock import local
+from models.events import Created, Kind, Payload
 from models.lifecycle import new_issue, record
 from models.masking import mask
+from models.rules import LEAD_TITLES, may_own
 from models.tables import Issue, Person
+from models.vocabulary import DOWN, UP, Level, Role, Status
 
-UP = {"village": "township", "township": "district"}
-DOWN = {"district": "township", "township": "village"}
 MIN_TEXT = 4
 REVISIT_DAYS = 7
 _RISK_LEVEL = re.compile(r"风险\s*[:：]?\s*(高|中|低)")
 
 
-def _event(ctx: Context, issue: Issue, kind: str, data: dict[str, Any] | None = None, tuesday: bool = False) -> None:
+def _event(ctx: Context, issue: Issue, kind: Kind, data: Payload, tuesday: bool = False) -> None:
     record(
-        ctx.session, issue, kind, actor_id=ctx.actor.id, at=ctx.at, msg_id=ctx.msg.msg_id, data=data, tuesday=tuesday
+        ctx.session,
+        issue,
+        kind,
+        actor_id=ctx.actor.id,
+        at=ctx.at,
+        msg_id=ctx.msg.msg_id,
+        data=dict(data),
+        tuesday=tuesday,
     )
 
 
@@ -47,9 +56,8 @@ def _need(text: str, what: str, usage: str) -> str:
     return text.strip()
 
 
-def submit_or_escalate(ctx: Context) -> Result:
-    if ctx.cmd.rest.startswith("#") and ctx.cmd.refs:
-        return escalate(ctx)
+def submit_text(ctx: Context) -> Result:
+    """上报 followed by the problem itself."""
     return submit(ctx, ctx.cmd.rest)
 
 
@@ -58,8 +66,8 @@ def submit(ctx: Context, text: str) -> Result:
         raise Refusal("请在「上报」后写明问题内容,如「上报 上洋村宅基地审批8个月未批复」。")
     intake = parse_submission(text, ctx.unit, ctx.directory, ctx.today, ctx.calendar)
     level = ctx.directory.level_of(ctx.unit)
-    unit_id = ctx.unit.id if level != "district" else ctx.directory.district.id
-    data = {
+    unit_id = ctx.unit.id if level != Level.DISTRICT else ctx.directory.district.id
+    data: Created = {
         "title": intake.title,
         "text": text,
         "level": level,
@@ -77,28 +85,26 @@ def submit(ctx: Context, text: str) -> Result:
     }
     duplicates = near_duplicates(ctx.session, ctx.directory, data, ctx.at)  # before this one is stored
     issue = new_issue(data, ctx.at)
-    _event(ctx, issue, "created", data)
+    _event(ctx, issue, Kind.CREATED, data)
     attach_inline(ctx, issue)
     text_out = r.receipt(issue, place(ctx, issue), r.facts_line(issue), duplicates, intake.ambiguous)
     at: tuple[str, ...] = ()
-    if level != "village":  # above the village someone must review or assign it
+    if level != Level.VILLAGE:  # above the village someone must review or assign it
         leads = [p for p in q.leads_of(ctx.session, level, unit_id) if p.id != ctx.actor.id]
         if leads:
-            verb = "研判" if level == "township" else "交办"
+            verb = "研判" if level == Level.TOWNSHIP else "交办"
             text_out += f"\n{r.mention(leads)} 请{verb}。"
             at = _ids(leads)
     return Result(Reply(text_out, at), issue_id=issue.id)
 
 
 def escalate(ctx: Context) -> Result:
-    issue = ctx.issue(ctx.cmd.refs[0])
+    issue = ctx.target
     ctx.require_open(issue)
-    if not ctx.is_staff(issue):
-        raise Refusal(f"只有#{issue.id}当前所在单位的人员可以上报。")
     to_level = UP.get(issue.level)
     if to_level is None:
         raise Refusal(f"#{issue.id} 已在区级,无法再上报。")
-    if to_level == "township":
+    if to_level == Level.TOWNSHIP:
         if issue.township_id is None:
             raise Refusal(f"#{issue.id} 没有所属乡镇,无法上报。")
         to_unit = ctx.directory.get(issue.township_id)
@@ -108,11 +114,11 @@ def escalate(ctx: Context) -> Result:
     _event(
         ctx,
         issue,
-        "escalated",
+        Kind.ESCALATED,
         {"from_level": issue.level, "to_level": to_level, "unit_id": to_unit.id, "reason": reason},
     )
     leads = q.leads_of(ctx.session, to_level, to_unit.id)
-    verb = "研判" if to_level == "township" else "交办"
+    verb = "研判" if to_level == Level.TOWNSHIP else "交办"
     ask = f"{r.mention(leads)} 请{verb}。" if leads else f"请{to_unit.name}{verb}。"
     notice_text = f"新上报 #{issue.id}【{place(ctx, issue)}】{issue.title}"
     if issue.risk:
@@ -126,11 +132,9 @@ def escalate(ctx: Context) -> Result:
 
 
 def review(ctx: Context) -> Result:
-    issue = ctx.one_ref("研判 #12 意见 风险:高")
+    issue = ctx.target
     ctx.require_open(issue)
-    if not ctx.is_staff(issue):
-        raise Refusal(f"研判需由#{issue.id}当前所在的{ctx.directory.get(issue.unit_id).name}人员操作。")
-    if issue.status == "assigned":
+    if issue.status == Status.ASSIGNED:
         raise Refusal(f"#{issue.id} 已交办,无需再研判。")
     text = ctx.cmd.args
     risk_match = _RISK_LEVEL.search(text)
@@ -140,16 +144,26 @@ def review(ctx: Context) -> Result:
     _event(
         ctx,
         issue,
-        "reviewed",
+        Kind.REVIEWED,
         {"opinion": opinion, "risk": risk_match.group(1) if risk_match else None, "litigation_risk": lit},
     )
     extra = f" · 风险 {issue.risk}" if issue.risk else ""
     extra += " · ⚠ 行政败诉风险" if issue.litigation_risk else ""
-    nxt = f"如需上级处理请「上报 #{issue.id}」。" if issue.level != "district" else f"请区领导「交办 #{issue.id}」。"
+    nxt = (
+        f"如需上级处理请「上报 #{issue.id}」。" if issue.level != Level.DISTRICT else f"请区领导「交办 #{issue.id}」。"
+    )
     return Result(Reply(f"#{issue.id} 已研判{extra}。{nxt}"), issue_id=issue.id)
 
 
-def _owner(ctx: Context) -> Person:
+def _owner(ctx: Context, issue: Issue) -> Person:
+    person = _mentioned_owner(ctx)
+    if not may_own(ctx.directory, issue.level, issue.unit_id, person):
+        unit = ctx.directory.get(issue.unit_id).name
+        raise Refusal(f"包案人应为{unit}或其下属单位的人员;需要上级部门办理请「上报 #{issue.id}」。")
+    return person
+
+
+def _mentioned_owner(ctx: Context) -> Person:
     mentioned = ctx.msg.mentioned()
     if mentioned:
         a = mentioned[0]
@@ -166,10 +180,9 @@ def _owner(ctx: Context) -> Person:
 
 
 def assign(ctx: Context) -> Result:
-    issue = ctx.one_ref("交办 #12 @包案人 限10个工作日")
+    issue = ctx.target
     ctx.require_open(issue)
-    ctx.require_lead(issue, "交办")
-    owner = _owner(ctx)
+    owner = _owner(ctx, issue)
     text = ctx.cmd.args
     tuesday_tag = "周二无会日" in text
     try:
@@ -184,13 +197,13 @@ def assign(ctx: Context) -> Result:
         ),
         None,
     )
-    if department is None and owner.role == "department":
+    if department is None and owner.role == Role.DEPARTMENT:
         department = ctx.directory.get(owner.unit_id)
-    tuesday = issue.level == "district" and (tuesday_tag or local(ctx.at).weekday() == 1)
+    tuesday = issue.level == Level.DISTRICT and (tuesday_tag or local(ctx.at).weekday() == 1)
     _event(
         ctx,
         issue,
-        "assigned",
+        Kind.ASSIGNED,
         {
             "owner_id": owner.id,
             "department_id": department.id if department else None,
@@ -209,24 +222,20 @@ def assign(ctx: Context) -> Result:
 
 
 def feedback(ctx: Context) -> Result:
-    issue = ctx.one_ref("反馈 #12 进展")
+    issue = ctx.target
     ctx.require_open(issue)
-    if not (ctx.is_owner(issue) or ctx.is_staff(issue)):
-        raise Refusal(f"反馈需由#{issue.id}的包案人或当前所在单位人员操作。")
     text = _need(ctx.cmd.args, "进展", f"反馈 #{issue.id} 已约谈当事人")
-    _event(ctx, issue, "feedback", {"text": text})
+    _event(ctx, issue, Kind.FEEDBACK, {"text": text})
     attach_inline(ctx, issue)
     return Result(Reply(f"#{issue.id} 已记录进展。现场照片请在10分钟内发送。"), issue_id=issue.id)
 
 
 def resolve(ctx: Context) -> Result:
-    issue = ctx.one_ref("办结 #12 结果")
+    issue = ctx.target
     ctx.require_open(issue)
-    if not (ctx.is_owner(issue) or ctx.is_lead(issue)):
-        raise Refusal(f"办结需由#{issue.id}的包案人或{LEAD_TITLES[issue.level]}操作。")
     result = _need(ctx.cmd.args, "办理结果", f"化解 #{issue.id} 已补办手续")
     used = ctx.calendar.workdays_between(local(issue.created_at).date(), ctx.today)
-    _event(ctx, issue, "resolved", {"result": result})
+    _event(ctx, issue, Kind.RESOLVED, {"result": result})
     reporters = [p for p in q.people(ctx.session, q.followers(ctx.session, issue)) if p.id != ctx.actor.id]
     text = f"#{issue.id} 已化解 ✅ 用时 {used} 个工作日。"
     if reporters:
@@ -244,16 +253,18 @@ def _to_origin(ctx: Context, issue: Issue, text: str, at: tuple[str, ...]) -> li
 
 
 def return_down(ctx: Context) -> Result:
-    issue = ctx.one_ref("退回 #12 原因")
+    issue = ctx.target
     ctx.require_open(issue)
-    ctx.require_lead(issue, "退回")
     to_level = DOWN.get(issue.level)
-    target = {"township": issue.township_id, "village": issue.village_id}.get(to_level or "")
+    target = {Level.TOWNSHIP: issue.township_id, Level.VILLAGE: issue.village_id}.get(to_level or "")
     if to_level is None or target is None:
         raise Refusal(f"#{issue.id} 已在最基层,无法退回。")
     reason = _need(ctx.cmd.args, "退回原因", f"退回 #{issue.id} 请先核实当事人诉求")
     _event(
-        ctx, issue, "returned", {"from_level": issue.level, "to_level": to_level, "unit_id": target, "reason": reason}
+        ctx,
+        issue,
+        Kind.RETURNED,
+        {"from_level": issue.level, "to_level": to_level, "unit_id": target, "reason": reason},
     )
     unit = ctx.directory.get(target)
     leads = q.leads_of(ctx.session, to_level, target)
@@ -267,12 +278,11 @@ def return_down(ctx: Context) -> Result:
 
 
 def reopen(ctx: Context) -> Result:
-    issue = ctx.one_ref("重办 #12 原因")
-    if issue.status != "resolved":
+    issue = ctx.target
+    if issue.status != Status.RESOLVED:
         raise Refusal(f"#{issue.id} 尚未办结,无需重办。")
-    ctx.require_lead(issue, "重办")
     reason = _need(ctx.cmd.args, "重办原因", f"重办 #{issue.id} 当事人仍有异议")
-    _event(ctx, issue, "reopened", {"reason": reason, "by": "lead"})
+    _event(ctx, issue, Kind.REOPENED, {"reason": reason, "by": "lead"})
     return _reopened_reply(ctx, issue, "重办")
 
 
@@ -288,23 +298,19 @@ def _reopened_reply(ctx: Context, issue: Issue, word: str) -> Result:
 
 
 def dissatisfied(ctx: Context) -> Result:
-    issue = ctx.one_ref("不满意 #12 原因")
-    if ctx.actor.id not in q.followers(ctx.session, issue):
-        raise Refusal(f"只有#{issue.id}的原上报人可以回复不满意。")
-    if issue.status != "resolved" or issue.resolved_at is None:
+    issue = ctx.target
+    if issue.status != Status.RESOLVED or issue.resolved_at is None:
         raise Refusal(f"#{issue.id} 尚未办结。")
     if ctx.at - issue.resolved_at > timedelta(days=REVISIT_DAYS):
         raise Refusal(f"#{issue.id} 办结已超过{REVISIT_DAYS}天,请联系{LEAD_TITLES[issue.level]}「重办」。")
     reason = _need(ctx.cmd.args, "不满意的原因", f"不满意 #{issue.id} 补偿款仍未到位")
-    _event(ctx, issue, "reopened", {"reason": reason, "by": "reporter"})
+    _event(ctx, issue, Kind.REOPENED, {"reason": reason, "by": "reporter"})
     return _reopened_reply(ctx, issue, "因回访不满意重办")
 
 
 def extend(ctx: Context) -> Result:
-    issue = ctx.one_ref("延期 #12 5个工作日 原因")
+    issue = ctx.target
     ctx.require_open(issue)
-    if not ctx.is_owner(issue):
-        raise Refusal(f"延期需由#{issue.id}的包案人申请。")
     if issue.deadline is None:
         raise Refusal(f"#{issue.id} 没有截止日期,无需延期。")
     parsed = parse_days(ctx.cmd.args)
@@ -312,7 +318,7 @@ def extend(ctx: Context) -> Result:
         raise Refusal(f"请写明延期天数,如「延期 #{issue.id} 5个工作日 原因」。")
     days, workdays, reason = parsed
     reason = _need(reason, "延期原因", f"延期 #{issue.id} 5个工作日 等待鉴定结果")
-    _event(ctx, issue, "extension_requested", {"days": days, "workdays": workdays, "reason": reason})
+    _event(ctx, issue, Kind.EXTENSION_REQUESTED, {"days": days, "workdays": workdays, "reason": reason})
     leads = q.leads_of(ctx.session, issue.level, issue.unit_id)
     unit = "个工作日" if workdays else "天"
     text = f"#{issue.id} 申请延期{days}{unit}:{mask(reason)}\n{r.mention(leads)} 同意请回复「同意延期 #{issue.id}」。"
@@ -320,14 +326,13 @@ def extend(ctx: Context) -> Result:
 
 
 def approve_extension(ctx: Context) -> Result:
-    issue = ctx.one_ref("同意延期 #12")
+    issue = ctx.target
     ctx.require_open(issue)
-    ctx.require_lead(issue, "同意延期")
     if issue.extension_days is None or issue.deadline is None:
         raise Refusal(f"#{issue.id} 没有待审批的延期申请。")
-    request = next(e for e in reversed(q.events_of(ctx.session, issue.id)) if e.kind == "extension_requested")
+    request = next(e for e in reversed(q.events_of(ctx.session, issue.id)) if e.kind == Kind.EXTENSION_REQUESTED)
     deadline = add_days(issue.deadline, issue.extension_days, bool(request.data.get("workdays")), ctx.calendar)
-    _event(ctx, issue, "extension_approved", {"deadline": deadline.isoformat(), "days": issue.extension_days})
+    _event(ctx, issue, Kind.EXTENSION_APPROVED, {"deadline": deadline.isoformat(), "days": issue.extension_days})
     owner = q.people(ctx.session, [issue.owner_id]) if issue.owner_id else []
     return Result(
         Reply(f"#{issue.id} 已同意延期,新{r.deadline_text(deadline)}。{r.mention(owner)}".strip(), _ids(owner)),
@@ -336,35 +341,28 @@ def approve_extension(ctx: Context) -> Result:
 
 
 def merge(ctx: Context) -> Result:
-    if len(ctx.cmd.refs) < 2:
-        raise Refusal("请写明两个编号,如「合并 #12 #15」(#15 并入 #12)。")
-    main, dup = ctx.issue(ctx.cmd.refs[0]), ctx.issue(ctx.cmd.refs[1])
+    main, dup = ctx.targets
     if main.id == dup.id:
         raise Refusal("不能把问题合并到它自己。")
-    if main.status == "closed":
+    if main.status == Status.CLOSED:
         raise Refusal(f"#{main.id} 本身已合并到 #{main.duplicate_of},请合并到 #{main.duplicate_of}。")
+    if main.status == Status.RESOLVED:  # its reporters would never hear the result they are promised
+        raise Refusal(f"#{main.id} 已办结,不能再并入;如需继续办理请先「重办 #{main.id} 原因」。")
     ctx.require_open(dup)
-    if not (ctx.is_lead(dup) or ctx.is_lead(main)):
-        raise Refusal(f"合并需由{LEAD_TITLES[dup.level]}操作。")
-    _event(ctx, dup, "closed", {"duplicate_of": main.id})
-    _event(ctx, main, "merged", {"duplicate": dup.id})
+    assert main.id is not None and dup.id is not None
+    _event(ctx, dup, Kind.CLOSED, {"duplicate_of": main.id})
+    _event(ctx, main, Kind.MERGED, {"duplicate": dup.id})
     reporter = [p for p in q.people(ctx.session, [dup.reporter_id]) if p.id != ctx.actor.id]
     text = f"#{dup.id} 已并入 #{main.id},办理结果将一并告知。{r.mention(reporter)}".strip()
     return Result(Reply(text, _ids(reporter)), issue_id=main.id)
 
 
 def supervise(ctx: Context) -> Result:
-    issue = ctx.one_ref("督办 #12")
+    issue = ctx.target
     ctx.require_open(issue)
-    if not (
-        ctx.is_lead(issue)
-        or ctx.actor.role == "district_lead"
-        or (ctx.actor.role == "township_lead" and issue.township_id == ctx.actor.unit_id)
-    ):
-        raise Refusal("督办需由领导操作。")
     if issue.owner_id is None:
         raise Refusal(f"#{issue.id} 尚未交办,无人可督办。")
-    _event(ctx, issue, "supervised", {})
+    _event(ctx, issue, Kind.SUPERVISED, {})
     owner = q.people(ctx.session, [issue.owner_id])
     due = f"{r.deadline_text(issue.deadline)}" if issue.deadline else "请尽快办理"
     text = f"【督办】{r.mention(owner)} #{issue.id} {issue.title} · {due},请尽快反馈进展。"

@@ -7,49 +7,11 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from models.clock import local, short_date
+from models.events import EVENT_NAMES, Kind
 from models.masking import mask
-from models.tables import OPEN_STATUSES, Issue, IssueEvent, Person
-
-LEVEL_NAMES = {"village": "村级", "township": "乡镇(街道)", "district": "区级"}
-STATUS_NAMES = {
-    "submitted": "已提交",
-    "reviewed": "已研判",
-    "assigned": "已交办",
-    "resolved": "已办结",
-    "closed": "已合并",
-}
-ROLE_NAMES = {
-    "village_staff": "村干部",
-    "township_staff": "乡镇工作人员",
-    "township_lead": "乡镇领导",
-    "district_lead": "区领导",
-    "department": "部门联络员",
-    "admin": "管理员",
-}
-ROLE_ALIASES = {
-    **{v: k for k, v in ROLE_NAMES.items()},
-    **{k: k for k in ROLE_NAMES},
-    "街道领导": "township_lead",
-    "街道工作人员": "township_staff",
-    "网格员": "village_staff",
-}
-EVENT_NAMES = {
-    "created": "登记",
-    "escalated": "上报",
-    "reviewed": "研判",
-    "assigned": "交办",
-    "feedback": "反馈",
-    "resolved": "办结",
-    "returned": "退回",
-    "reopened": "重办",
-    "extension_requested": "申请延期",
-    "extension_approved": "同意延期",
-    "merged": "并入重复件",
-    "closed": "作为重复件合并",
-    "supervised": "督办",
-    "amended": "更正",
-    "picture": "照片",
-}
+from models.rules import days_overdue
+from models.tables import Issue, IssueEvent, Person
+from models.vocabulary import LEVEL_NAMES, STATUS_NAMES, Level
 
 
 @dataclass(frozen=True)
@@ -81,19 +43,6 @@ def mention(people: Iterable[Person]) -> str:
     return " ".join(f"@{p.name}" for p in people)
 
 
-HELP = (
-    "两难助手用法(先 @我):\n"
-    "- 上报 问题描述 → 登记新问题\n"
-    "- 上报 #12 原因 → 提交上一级\n"
-    "- 研判 #12 意见 [风险:高]\n"
-    "- 交办 #12 @包案人 [部门] [限10个工作日] [周二无会日]\n"
-    "- 反馈 #12 进展 / 办结 #12 结果\n"
-    "- 改 #12 村=上洋村 类别=劳资纠纷 → 更正登记内容\n"
-    "- 退回、重办、延期、同意延期、合并、不满意、督办\n"
-    "- 查 #12 · 列表 [待办/我的/逾期] · 统计 [本月/2020]"
-)
-
-
 def receipt(
     issue: Issue, place: str, category_line: str, duplicates: list[int], ambiguous: tuple[str, ...] = ()
 ) -> str:
@@ -104,7 +53,7 @@ def receipt(
         lines.append(f"「{name}」有重名({'、'.join(ambiguous)}),请回复「改 #{issue.id} 村={ambiguous[0]}」指明。")
     else:
         lines.append(f"有误请回复「改 #{issue.id} 村=… 类别=…」。")
-    if issue.level == "village":
+    if issue.level == Level.VILLAGE:
         lines.append(f"当前在村级处理。需要乡镇协调请回复「上报 #{issue.id}」。")
     for dup in duplicates[:1]:
         lines.append(f"(可能与 #{dup} 重复 — 如是请回复「合并 #{dup} #{issue.id}」)")
@@ -153,7 +102,7 @@ def card(
     if issue.risk:
         state += f" · 风险 {issue.risk}"
     lines = [head, state, facts_line(issue)]
-    pictures = sum(len(ev.data.get("codes") or ()) for ev in events if ev.kind == "picture")
+    pictures = sum(len(ev.data.get("codes") or ()) for ev in events if ev.kind == Kind.PICTURE)
     if pictures:
         lines.append(f"照片 {pictures} 张")
     if owner or department:
@@ -177,6 +126,6 @@ def card(
 
 def issue_line(issue: Issue, place: str, today: date) -> str:
     tail = STATUS_NAMES[issue.status]
-    if issue.deadline and issue.status in OPEN_STATUSES and issue.deadline < today:
-        tail += f" · 逾期{(today - issue.deadline).days}天"
+    if late := days_overdue(issue.status, issue.deadline, today):
+        tail += f" · 逾期{late}天"
     return f"#{issue.id} {issue.title}({place})· {tail}"

@@ -19,8 +19,8 @@ from sqlmodel import Session
 
 from models.clock import day_start, local
 from models.directory import UnitInfo
-from models.lifecycle import STATUS_KINDS
-from models.queries import in_subtree
+from models.events import STATUS_KINDS
+from models.rules import in_subtree_clause
 from models.tables import Issue, IssueEvent
 
 E = IssueEvent.__table__.c  # type: ignore[attr-defined]
@@ -122,7 +122,7 @@ def _scoped(query: Select, scope: UnitInfo | None) -> Select:
 
 def _issue_ids(scope: UnitInfo | None) -> Select:
     q = select(I.id).where(I.status != "closed")
-    return q if scope is None else q.where(in_subtree(scope))
+    return q if scope is None else q.where(in_subtree_clause(scope))
 
 
 def _count_in(session: Session, kinds: tuple[str, ...], level: str, p: Period, scope: UnitInfo | None) -> int:

@@ -89,6 +89,15 @@ class Directory:
             return self.units[unit.parent_id]
         return None
 
+    def contains(self, outer_id: int, inner_id: int) -> bool:
+        """Is `inner` the unit `outer` or below it (a village in its township, a department in the district)?"""
+        unit: UnitInfo | None = self.units.get(inner_id)
+        while unit is not None:
+            if unit.id == outer_id:
+                return True
+            unit = self.units.get(unit.parent_id) if unit.parent_id is not None else None
+        return False
+
     def level_of(self, unit: UnitInfo) -> str:
         """The issue level a unit works at (departments work at district level)."""
         return {"village": "village", "township": "township"}.get(unit.kind, "district")

@@ -11,17 +11,17 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session
 
+from models.events import EVENT_KINDS, Kind
 from models.tables import Issue, IssueEvent
+from models.vocabulary import Status
 
-# Kinds that move the issue's status; the district 化解 count looks at the last of these.
-STATUS_KINDS = ("created", "escalated", "reviewed", "assigned", "resolved", "returned", "reopened", "closed")
 # What 改 may correct; anything else changes only through its own verb.
 AMENDABLE = ("township_id", "village_id", "category", "title", "litigation_risk", "requested_deadline")
 
 
 def apply(issue: Issue, kind: str, data: dict[str, Any], at: datetime) -> None:
     issue.updated_at = at
-    if kind == "created":
+    if kind == Kind.CREATED:
         for key in (
             "title",
             "text",
@@ -38,35 +38,35 @@ def apply(issue: Issue, kind: str, data: dict[str, Any], at: datetime) -> None:
         ):
             setattr(issue, key, data[key])
         issue.requested_deadline = _date(data.get("requested_deadline"))
-        issue.status, issue.created_at = "submitted", at
-    elif kind in ("escalated", "returned"):
-        issue.level, issue.unit_id, issue.status = data["to_level"], data["unit_id"], "submitted"
+        issue.status, issue.created_at = Status.SUBMITTED, at
+    elif kind in (Kind.ESCALATED, Kind.RETURNED):
+        issue.level, issue.unit_id, issue.status = data["to_level"], data["unit_id"], Status.SUBMITTED
         issue.owner_id = issue.department_id = issue.deadline = issue.extension_days = None
         issue.tuesday = False
-    elif kind == "reviewed":
-        issue.status, issue.opinion = "reviewed", data["opinion"]
+    elif kind == Kind.REVIEWED:
+        issue.status, issue.opinion = Status.REVIEWED, data["opinion"]
         issue.risk = data.get("risk") or issue.risk
         issue.litigation_risk = issue.litigation_risk or bool(data.get("litigation_risk"))
-    elif kind == "assigned":
-        issue.status, issue.owner_id, issue.department_id = "assigned", data["owner_id"], data.get("department_id")
+    elif kind == Kind.ASSIGNED:
+        issue.status, issue.owner_id, issue.department_id = Status.ASSIGNED, data["owner_id"], data.get("department_id")
         issue.deadline = _date(data.get("deadline"))
         issue.tuesday = bool(data.get("tuesday"))
-    elif kind == "resolved":
-        issue.status, issue.resolved_at, issue.result = "resolved", at, data["result"]
-    elif kind == "reopened":
-        issue.status, issue.resolved_at = "assigned", None
-    elif kind == "extension_requested":
+    elif kind == Kind.RESOLVED:
+        issue.status, issue.resolved_at, issue.result = Status.RESOLVED, at, data["result"]
+    elif kind == Kind.REOPENED:
+        issue.status, issue.resolved_at = Status.ASSIGNED, None
+    elif kind == Kind.EXTENSION_REQUESTED:
         issue.extension_days = data["days"]
-    elif kind == "extension_approved":
+    elif kind == Kind.EXTENSION_APPROVED:
         issue.deadline, issue.extension_days = _date(data["deadline"]), None
-    elif kind == "closed":
-        issue.status, issue.duplicate_of = "closed", data["duplicate_of"]
-    elif kind == "amended":  # 改: the sender or a lead corrects what intake understood
+    elif kind == Kind.CLOSED:
+        issue.status, issue.duplicate_of = Status.CLOSED, data["duplicate_of"]
+    elif kind == Kind.AMENDED:  # 改: the sender or a lead corrects what intake understood
         for key, value in data["fields"].items():
             if key not in AMENDABLE:
                 raise ValueError(f"field {key} cannot be amended")
             setattr(issue, key, _date(value) if key == "requested_deadline" else value)
-    elif kind not in ("feedback", "merged", "supervised", "picture"):
+    elif kind not in EVENT_KINDS:
         raise ValueError(f"unknown event kind {kind}")
 
 
@@ -116,6 +116,9 @@ def record(
 ) -> None:
     """Apply one event to the issue and append it to the chain (no commit)."""
     data = data or {}
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown event kind {kind}")
+    EVENT_KINDS[kind].check(data)
     apply(issue, kind, data, at)
     if issue.id is None:  # a new issue needs its number before its first event
         session.add(issue)

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
+from models.clock import local
 from models.directory import UnitInfo
-from models.tables import OPEN_STATUSES, GroupBinding, InboxMessage, Issue, IssueEvent, OutboxMessage, Person
+from models.events import Kind
+from models.rules import leads_clause, open_clause, overdue_clause, visible_clause
+from models.tables import GroupBinding, InboxMessage, Issue, IssueEvent, OutboxMessage, Person
 
 PAGE_SIZE = 8
 
@@ -33,17 +36,9 @@ def people_named(session: Session, name: str) -> list[Person]:
     return list(session.exec(select(Person).where(Person.name == name)).all())
 
 
-def staff_of(session: Session, unit_id: int, roles: Sequence[str] | None = None) -> list[Person]:
-    q = select(Person).where(Person.unit_id == unit_id)
-    if roles:
-        q = q.where(col(Person.role).in_(list(roles)))
-    return list(session.exec(q.order_by(Person.id)).all())
-
-
 def leads_of(session: Session, level: str, unit_id: int) -> list[Person]:
-    """Who leads an issue at its level: the village's own staff, the township_lead, the district_lead."""
-    roles = {"village": None, "township": ("township_lead",), "district": ("district_lead",)}[level]
-    return staff_of(session, unit_id, roles)
+    """The people who lead issues at this level in this unit (models.rules.leads)."""
+    return list(session.exec(select(Person).where(leads_clause(level, unit_id)).order_by(Person.id)).all())
 
 
 def conversations_of(session: Session, unit_id: int) -> list[str]:
@@ -59,40 +54,36 @@ def events_of(session: Session, issue_id: int) -> list[IssueEvent]:
     return list(session.exec(select(IssueEvent).where(IssueEvent.issue_id == issue_id).order_by(IssueEvent.seq)).all())
 
 
+def revisited(session: Session, issue: Issue) -> list[str]:
+    """Who heard the 回访 of the issue's latest resolution: its reporter and the reporters of the
+    duplicates merged into it before then (all followers while it is not resolved)."""
+    merged = session.exec(
+        select(Issue.reporter_id, IssueEvent.at)
+        .join(IssueEvent, col(IssueEvent.issue_id) == Issue.id)
+        .where(Issue.duplicate_of == issue.id, IssueEvent.kind == Kind.CLOSED)
+    ).all()
+    cutoff = issue.resolved_at
+    heard = [pid for pid, at in merged if cutoff is None or local(at) <= local(cutoff)]
+    return list(dict.fromkeys([issue.reporter_id, *heard]))
+
+
 def followers(session: Session, issue: Issue) -> list[str]:
     """The reporter and the reporters of duplicates merged into it."""
     merged = session.exec(select(Issue.reporter_id).where(Issue.duplicate_of == issue.id)).all()
     return list(dict.fromkeys([issue.reporter_id, *merged]))
 
 
-def in_subtree(unit: UnitInfo) -> ColumnElement[bool]:
-    """The issues of a unit's subtree: the district all, a township those of its villages and its
-    own, a village its own, a department those assigned to it. 统计, lists, jobs and the web all
-    scope with this."""
-    if unit.kind == "district":
-        return true()
-    column = {"township": Issue.township_id, "village": Issue.village_id, "department": Issue.department_id}.get(
-        unit.kind
-    )
-    return col(column) == unit.id if column is not None else false()
-
-
-def scope_filter(unit: UnitInfo, person_id: str) -> ColumnElement[bool]:
-    """The issues a person may see in chat: their unit's subtree, plus what they reported or own."""
-    return or_(in_subtree(unit), Issue.owner_id == person_id, Issue.reporter_id == person_id)
-
-
 def list_issues(
     session: Session, unit: UnitInfo, person_id: str, mode: str, today: date, page: int
 ) -> tuple[list[Issue], int]:
-    q = select(Issue).where(scope_filter(unit, person_id))
-    open_ = col(Issue.status).in_(OPEN_STATUSES)
+    q = select(Issue).where(visible_clause(unit, person_id))
+    open_ = open_clause()
     if mode == "待办":
         q = q.where(open_, or_(Issue.unit_id == unit.id, Issue.owner_id == person_id))
     elif mode == "我的":
         q = q.where(or_(Issue.owner_id == person_id, Issue.reporter_id == person_id))
     elif mode == "逾期":
-        q = q.where(open_, col(Issue.deadline) < today)
+        q = q.where(overdue_clause(today))
     elif mode == "本单位":
         q = q.where(Issue.unit_id == unit.id)
     rows = list(session.exec(q.order_by(col(Issue.id).desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)))

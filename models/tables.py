@@ -21,17 +21,11 @@ def _empty_dict() -> dict[str, Any]:
     return {}
 
 
-LEVELS = ("village", "township", "district")
-STATUSES = ("submitted", "reviewed", "assigned", "resolved", "closed")
-OPEN_STATUSES = STATUSES[:3]  # still being worked on
-ROLES = ("village_staff", "township_staff", "township_lead", "district_lead", "department", "admin")
-
-
 class Unit(SQLModel, table=True):
     __tablename__ = "units"
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True)
-    kind: str  # district | township | village | department
+    kind: str  # a models.vocabulary.UnitKind
     parent_id: int | None = Field(default=None, foreign_key="units.id")
     aliases: list[str] = Field(default_factory=_empty_list, sa_column=Column(JSON, nullable=False))
 
@@ -65,7 +59,7 @@ class Issue(SQLModel, table=True):
     title: str = ""
     text: str = ""
     level: str = "village"
-    status: str = "submitted"
+    status: str = "submitted"  # a models.vocabulary.Status
     unit_id: int = Field(foreign_key="units.id")  # the unit handling it now
     township_id: int | None = Field(default=None, foreign_key="units.id", index=True)
     village_id: int | None = Field(default=None, foreign_key="units.id", index=True)
@@ -100,7 +94,7 @@ class IssueEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     issue_id: int = Field(foreign_key="issues.id")
     seq: int
-    kind: str
+    kind: str  # a models.events.Kind
     actor_id: str
     at: datetime  # the chat message's createAt
     level: str  # the issue's level after this event

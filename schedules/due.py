@@ -11,8 +11,8 @@ from sqlmodel import Session, col, select
 
 from models.counts import LevelCounts, Period, count_levels
 from models.directory import UnitInfo
-from models.queries import in_subtree
-from models.tables import OPEN_STATUSES, Issue, IssueEvent, LadderStep
+from models.rules import in_subtree_clause, open_clause, overdue_clause
+from models.tables import Issue, IssueEvent, LadderStep
 
 
 def tuesday_cases(session: Session) -> list[Issue]:
@@ -69,7 +69,7 @@ class Week:
 
 
 def week_of(session: Session, unit: UnitInfo, week: Period, year: Period, today: date, now: datetime) -> Week:
-    scope = in_subtree(unit)
+    scope = in_subtree_clause(unit)
     alive = Issue.status != "closed"  # merged duplicates are not counted, as in 统计
 
     def touched(kind: str) -> int:
@@ -81,8 +81,8 @@ def week_of(session: Session, unit: UnitInfo, week: Period, year: Period, today:
         )
         return session.exec(q).one()
 
-    open_q = select(Issue).where(scope, col(Issue.status).in_(OPEN_STATUSES))
-    overdue = session.exec(open_q.where(col(Issue.deadline) < today).order_by(col(Issue.deadline), col(Issue.id))).all()
+    open_q = select(Issue).where(scope, open_clause())
+    overdue = session.exec(open_q.where(overdue_clause(today)).order_by(col(Issue.deadline), col(Issue.id))).all()
     return Week(
         new=touched("created"),
         resolved=touched("resolved"),

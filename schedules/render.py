@@ -11,6 +11,7 @@ from models.clock import local, short_date
 from models.counts import Period
 from models.directory import Directory
 from models.masking import mask
+from models.rules import days_overdue
 from models.tables import Issue, Person
 from schedules.due import Week
 
@@ -25,8 +26,8 @@ def due_text(issue: Issue, today: date, calendar: WorkdayCalendar) -> str:
     d = issue.deadline
     if d is None:
         return "未设截止日期"
-    if d < today:
-        return f"已逾期 {(today - d).days} 天"
+    if late := days_overdue(issue.status, d, today):
+        return f"已逾期 {late} 天"
     if d == today:
         return "今天到期"
     left = calendar.workdays_between(today, d)
@@ -114,7 +115,7 @@ def overdue_notice(directory: Directory, cases: Sequence[tuple[Person, Issue]], 
 
 
 def _late(issue: Issue, today: date) -> int:
-    return (today - issue.deadline).days if issue.deadline else 0
+    return days_overdue(issue.status, issue.deadline, today)
 
 
 def digest(directory: Directory, unit_name: str, week: Period, w: Week, today: date) -> str:

@@ -85,13 +85,15 @@ def test_sender_known_only_by_union_id(chat: Chat) -> None:
 
 
 def test_a_crash_in_a_handler_is_recorded_and_answered(chat: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
-    from handlers import registry
+    from dataclasses import replace
+
+    from handlers import verbs
 
     def boom(ctx):  # type: ignore[no-untyped-def]
         chat.app.dispatcher  # noqa: B018
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(registry.HANDLERS, "帮助", boom)
+    monkeypatch.setitem(verbs.FORMS, "帮助", (replace(verbs.FORMS["帮助"][0], run=boom),))
     before = chat.state()
     r = chat.say("v001", "帮助", msg_id="crash")
     assert r.outcome == "error" and "处理出错" in r.reply

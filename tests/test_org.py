@@ -11,7 +11,8 @@ from sqlmodel import select
 from bot.org import OrgError, load_org, sync_org
 from models.db import make_engine, migrate, unit_of_work
 from models.directory import AmbiguousUnit
-from models.tables import ROLES, GroupBinding, Person, Unit
+from models.tables import GroupBinding, Person, Unit
+from models.vocabulary import ROLES
 
 # Line numbers matter: the tests below refer to them.
 BASE = """\

@@ -66,6 +66,8 @@ ALLOWED: dict[str, set[tuple[str, str]]] = {
     "角色": {(AD, "in"), (AD, "out")},
 }
 READ_ONLY = {"查", "列表", "统计", "帮助"}
+# The 包案人 a 交办 names: someone of the acting level (its unit or below), as 交办 requires.
+OWNER_AT = {"V": "v002", "T": "t001", "D": "d002"}
 
 
 def _command(verb: str, role: str, scope: str) -> tuple[str, tuple[str, ...]]:
@@ -79,7 +81,7 @@ def _command(verb: str, role: str, scope: str) -> tuple[str, tuple[str, ...]]:
         "上报(新)": ("上报 新发现某处违建,邻居多次投诉无果", ()),
         "上报": (f"上报 #{n} 需要上级协调", ()),
         "研判": (f"研判 #{n} 需协调处理 风险:中", ()),
-        "交办": (f"交办 #{n} 限5天", ("d002",)),
+        "交办": (f"交办 #{n} 限5天", (OWNER_AT[lvl],)),
         "反馈": (f"反馈 #{n} 已走访当事人", ()),
         "办结": (f"办结 #{n} 已解决", ()),
         "退回": (f"退回 #{n} 请核实", ()),

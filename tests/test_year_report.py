@@ -80,6 +80,9 @@ def script_2020(y: Year) -> None:
         day = start + timedelta(days=i * 320 // 1920)
         who = village_reporter(i)
         n = y.new(who, day)
+        if i == 1:  # a second post about the same case, folded in while it is open: never counted
+            dup = y.new(who, day)
+            y.do(who, f"合并 #{n} #{dup}", day)
         if i < 1515:
             y.do(who, f"办结 #{n} 已调解", day + timedelta(days=1))
             if i == 0:  # reopened by the reporter and resolved again: still one
@@ -88,9 +91,6 @@ def script_2020(y: Year) -> None:
         elif i < 1815:
             y.do(who, f"上报 #{n} 村里协调不了", day + timedelta(days=1))
             township.append((n, LEAD_OF[who], day + timedelta(days=1)))
-        if i == 1:  # a second post about the same case, folded in: never counted
-            dup = y.new(who, day)
-            y.do(who, f"合并 #{n} #{dup}", day)
     for j in range(321):
         day = start + timedelta(days=j * 320 // 321)
         who = TOWNSHIP_REPORTERS[j % 5]

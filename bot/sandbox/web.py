@@ -17,9 +17,9 @@ from aiohttp import web
 from bot.org import Org
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.markdown import Mentions, render_markdown, render_plain
-from handlers.replies import ROLE_NAMES
 from models.calendar import WorkdayCalendar
 from models.clock import SHANGHAI, ShiftedClock, local, short_date
+from models.vocabulary import ROLE_NAMES
 
 BOT_NAME = "两难助手"
 STATIC = Path(__file__).parent / "static"

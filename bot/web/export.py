@@ -20,12 +20,13 @@ from sqlmodel import Session
 
 from bot.web.params import IssueQuery
 from bot.web.reads import clauses
-from bot.web.views import Names, overdue_days
-from handlers.replies import LEVEL_NAMES, STATUS_NAMES
+from bot.web.views import Names
 from models.clock import SHANGHAI
 from models.directory import UnitInfo
 from models.masking import mask
+from models.rules import days_overdue
 from models.tables import Issue
+from models.vocabulary import LEVEL_NAMES, STATUS_NAMES
 
 # (header, kind): kind decides the cell type in .xlsx and the text form in .csv.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -124,7 +125,7 @@ def ledger_rows(session: Session, scope: UnitInfo, query: IssueQuery, names: Nam
                 dl,
                 resolved_wall,
                 open_days,
-                overdue_days(status, dl, today),
+                days_overdue(status, dl, today),
                 "是" if tue else "否",
                 "、".join(mask(p) for p in phones) if phones else None,
                 mask(out) if out else None,

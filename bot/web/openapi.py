@@ -8,7 +8,7 @@ from typing import Any
 from bot.web import params as P
 from bot.web.auth import COOKIE
 from bot.web.export import CSV_TYPE, XLSX_TYPE
-from models.tables import LEVELS, STATUSES
+from models.vocabulary import LEVELS, STATUSES
 
 MAX_ISSUE_ID = 2**31 - 1
 

@@ -20,7 +20,7 @@ from bot.web.layout import CSS_PATH, attr, h, link, message_page, page
 from bot.web.reads import overdue, page_of
 from bot.web.stats import Week, trend
 from bot.web.views import Names, iso, people_of, summary
-from handlers.replies import LEVEL_NAMES, STATUS_NAMES
+from models.vocabulary import LEVEL_NAMES, STATUS_NAMES
 
 SORTS = {
     "name": "乡镇(街道)",

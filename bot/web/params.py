@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from models.counts import Period
 from models.directory import AmbiguousUnit, Directory, UnitInfo
-from models.tables import LEVELS, STATUSES
+from models.vocabulary import LEVELS, STATUSES
 
 MAX_PAGE = 10_000
 MAX_PER_PAGE = 100

@@ -5,19 +5,14 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, not_, or_
+from sqlalchemy import ColumnElement, func, not_, or_
 from sqlmodel import Session, col, select
 
 from bot.web.params import IssueQuery
 from models.clock import day_start
 from models.directory import UnitInfo
-from models.queries import in_subtree
-from models.tables import OPEN_STATUSES, Issue
-
-
-def overdue_clause(today: date) -> ColumnElement[bool]:
-    # IS NOT NULL keeps the clause two-valued, so NOT(...) also holds issues without a deadline.
-    return and_(col(Issue.status).in_(OPEN_STATUSES), col(Issue.deadline).is_not(None), col(Issue.deadline) < today)
+from models.rules import in_subtree_clause, overdue_clause
+from models.tables import Issue
 
 
 def _like(text: str) -> str:
@@ -26,9 +21,9 @@ def _like(text: str) -> str:
 
 
 def clauses(scope: UnitInfo, query: IssueQuery, today: date) -> list[ColumnElement[bool]]:
-    where = [in_subtree(scope)]
+    where = [in_subtree_clause(scope)]
     if query.unit is not None:
-        where.append(in_subtree(query.unit))
+        where.append(in_subtree_clause(query.unit))
     if query.status:
         where.append(col(Issue.status) == query.status)
     if query.level:
@@ -59,12 +54,12 @@ def page_of(
 
 def one(session: Session, scope: UnitInfo, issue_id: int) -> Issue | None:
     """The issue, or None when it does not exist or lies outside the scope (both are 404)."""
-    return session.exec(select(Issue).where(col(Issue.id) == issue_id, in_subtree(scope))).first()
+    return session.exec(select(Issue).where(col(Issue.id) == issue_id, in_subtree_clause(scope))).first()
 
 
 def overdue(session: Session, scope: UnitInfo, today: date, limit: int) -> tuple[list[Issue], int]:
     """Open issues past their deadline, the longest overdue first."""
-    where = [in_subtree(scope), overdue_clause(today)]
+    where = [in_subtree_clause(scope), overdue_clause(today)]
     total = session.exec(select(func.count()).select_from(Issue).where(*where)).one()
     rows = session.exec(select(Issue).where(*where).order_by(col(Issue.deadline), col(Issue.id)).limit(limit))
     return list(rows), total

@@ -16,8 +16,8 @@ from sqlmodel import Session, col, select
 from models.clock import day_start
 from models.counts import LevelCounts, Period
 from models.directory import Directory, UnitInfo
-from models.queries import in_subtree
-from models.tables import OPEN_STATUSES, Issue, IssueEvent
+from models.rules import in_subtree_clause, open_clause, overdue_clause
+from models.tables import Issue, IssueEvent
 
 TREND_WEEKS = 26
 
@@ -85,20 +85,20 @@ def township_rows(
     session: Session, scope: UnitInfo, directory: Directory, period: Period, today: date
 ) -> list[TownshipRow]:
     cohort = [
-        in_subtree(scope),
+        in_subtree_clause(scope),
         col(Issue.township_id).is_not(None),
         col(Issue.status) != "closed",
         col(Issue.created_at) >= period.start_at,
         col(Issue.created_at) < period.end_at,
     ]
-    is_open = col(Issue.status).in_(OPEN_STATUSES)
+    is_open = open_clause()
     tallies = session.exec(
         select(
             Issue.township_id,
             func.count(),
             func.sum(case((col(Issue.status) == "resolved", 1), else_=0)),
             func.sum(case((is_open, 1), else_=0)),
-            func.sum(case((and_(is_open, col(Issue.deadline) < today), 1), else_=0)),
+            func.sum(case((overdue_clause(today), 1), else_=0)),
         )
         .where(*cohort)
         .group_by(Issue.township_id)
@@ -127,7 +127,7 @@ def trend(session: Session, scope: UnitInfo, today: date, weeks: int = TREND_WEE
     Monday-to-Sunday week, the current week last; one aggregate per week in a single scan."""
     starts = [week_start(today) - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
     bounds = [day_start(d) for d in [*starts, starts[-1] + timedelta(weeks=1)]]
-    in_scope = [in_subtree(scope), col(Issue.status) != "closed"]
+    in_scope = [in_subtree_clause(scope), col(Issue.status) != "closed"]
 
     def bucket(column: Any, i: int) -> Any:
         return and_(column >= bounds[i], column < bounds[i + 1])

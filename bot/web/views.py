@@ -10,11 +10,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from handlers.replies import EVENT_NAMES, LEVEL_NAMES, STATUS_NAMES
 from models.clock import local
 from models.directory import Directory
+from models.events import EVENT_NAMES
 from models.masking import mask
-from models.tables import OPEN_STATUSES, Issue, IssueEvent, Person
+from models.rules import days_overdue
+from models.tables import Issue, IssueEvent, Person
+from models.vocabulary import LEVEL_NAMES, STATUS_NAMES
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -54,10 +56,6 @@ def people_of(issues: Iterable[Issue]) -> set[str]:
     return {p for i in issues for p in (i.reporter_id, i.owner_id) if p}
 
 
-def overdue_days(status: str, deadline: date | None, today: date) -> int:
-    return (today - deadline).days if status in OPEN_STATUSES and deadline and deadline < today else 0
-
-
 def days_open(created_at: datetime, ended_at: datetime | None, today: date) -> int:
     """Calendar days from registration to resolution (or to today while open)."""
     end = local(ended_at).date() if ended_at else today
@@ -83,7 +81,7 @@ def summary(issue: Issue, names: Names, today: date) -> dict[str, Any]:
         "owner": names.person(issue.owner_id),
         "department": names.unit(issue.department_id),
         "deadline": issue.deadline.isoformat() if issue.deadline else None,
-        "overdue_days": overdue_days(issue.status, issue.deadline, today),
+        "overdue_days": days_overdue(issue.status, issue.deadline, today),
         "days_open": days_open(issue.created_at, ended, today),
         "tuesday": issue.tuesday,
         "created_at": iso(issue.created_at),

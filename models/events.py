@@ -1,0 +1,168 @@
+"""The kinds of event an issue's timeline holds, as data: the name stored, the label every
+timeline shows, whether it moves the issue's status (the district 化解 count looks at the last
+of those), and the payload it carries. `models.lifecycle.record` refuses a payload that does not
+fit its kind, so a handler and the projection cannot drift apart."""
+
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NotRequired, TypedDict
+
+
+class Kind(StrEnum):
+    CREATED = "created"
+    ESCALATED = "escalated"
+    REVIEWED = "reviewed"
+    ASSIGNED = "assigned"
+    FEEDBACK = "feedback"
+    RESOLVED = "resolved"
+    RETURNED = "returned"
+    REOPENED = "reopened"
+    EXTENSION_REQUESTED = "extension_requested"
+    EXTENSION_APPROVED = "extension_approved"
+    MERGED = "merged"
+    CLOSED = "closed"
+    SUPERVISED = "supervised"
+    AMENDED = "amended"
+    PICTURE = "picture"
+
+
+class Created(TypedDict):
+    title: str
+    text: str
+    level: str
+    unit_id: int
+    township_id: int | None
+    village_id: int | None
+    category: str
+    litigation_risk: bool
+    phones: list[str]
+    has_id_number: bool
+    requested_deadline: str | None
+    reporter_id: str
+    source_msg_id: str
+    conversation_id: str
+
+
+class Moved(TypedDict):  # escalated (up) and returned (down)
+    from_level: str
+    to_level: str
+    unit_id: int
+    reason: str
+
+
+class Reviewed(TypedDict):
+    opinion: str
+    risk: str | None
+    litigation_risk: bool
+
+
+class Assigned(TypedDict):
+    owner_id: str
+    department_id: int | None
+    deadline: str | None
+    tuesday: bool  # tagged 周二无会日 in the text (the event's own flag also counts the weekday)
+
+
+class Feedback(TypedDict):
+    text: str
+
+
+class Resolved(TypedDict):
+    result: str
+
+
+class Reopened(TypedDict):
+    reason: str
+    by: str  # lead (重办) | reporter (不满意)
+
+
+class ExtensionRequested(TypedDict):
+    days: int
+    workdays: bool
+    reason: str
+
+
+class ExtensionApproved(TypedDict):
+    deadline: str
+    days: int
+
+
+class Merged(TypedDict):
+    duplicate: int
+
+
+class Closed(TypedDict):
+    duplicate_of: int
+
+
+class Supervised(TypedDict):
+    reason: NotRequired[str]  # the overdue ladder's automatic 催办
+
+
+class Amended(TypedDict):
+    fields: dict[str, Any]
+    text: str
+
+
+class Picture(TypedDict):
+    codes: list[str]  # DingTalk download codes
+    after_seq: int  # the 上报 or 反馈 event they are evidence for
+
+
+Payload = (
+    Created
+    | Moved
+    | Reviewed
+    | Assigned
+    | Feedback
+    | Resolved
+    | Reopened
+    | ExtensionRequested
+    | ExtensionApproved
+    | Merged
+    | Closed
+    | Supervised
+    | Amended
+    | Picture
+)
+
+
+@dataclass(frozen=True)
+class EventKind:
+    kind: Kind
+    label: str  # as the timeline shows it
+    moves_status: bool
+    payload: type[Any]  # a TypedDict
+
+    def check(self, data: dict[str, Any]) -> None:
+        """A payload missing a key of its kind, or carrying one it does not know, is a bug."""
+        required: frozenset[str] = self.payload.__required_keys__
+        known = required | self.payload.__optional_keys__
+        missing, unknown = required - data.keys(), data.keys() - known
+        if missing or unknown:
+            raise ValueError(f"{self.kind} payload: missing {sorted(missing)}, unknown {sorted(unknown)}")
+
+
+EVENT_KINDS: dict[str, EventKind] = {
+    k.kind: k
+    for k in (
+        EventKind(Kind.CREATED, "登记", True, Created),
+        EventKind(Kind.ESCALATED, "上报", True, Moved),
+        EventKind(Kind.REVIEWED, "研判", True, Reviewed),
+        EventKind(Kind.ASSIGNED, "交办", True, Assigned),
+        EventKind(Kind.FEEDBACK, "反馈", False, Feedback),
+        EventKind(Kind.RESOLVED, "办结", True, Resolved),
+        EventKind(Kind.RETURNED, "退回", True, Moved),
+        EventKind(Kind.REOPENED, "重办", True, Reopened),
+        EventKind(Kind.EXTENSION_REQUESTED, "申请延期", False, ExtensionRequested),
+        EventKind(Kind.EXTENSION_APPROVED, "同意延期", False, ExtensionApproved),
+        EventKind(Kind.MERGED, "并入重复件", False, Merged),
+        EventKind(Kind.CLOSED, "作为重复件合并", True, Closed),
+        EventKind(Kind.SUPERVISED, "督办", False, Supervised),
+        EventKind(Kind.AMENDED, "更正", False, Amended),
+        EventKind(Kind.PICTURE, "照片", False, Picture),
+    )
+}
+STATUS_KINDS = tuple(k.kind for k in EVENT_KINDS.values() if k.moves_status)
+EVENT_NAMES = {k.kind: k.label for k in EVENT_KINDS.values()}
