@@ -3,7 +3,6 @@ timeline shows, whether it moves the issue's status (the district 化解 count l
 of those), and the payload it carries. `models.lifecycle.record` refuses a payload that does not
 fit its kind, so a handler and the projection cannot drift apart."""
 
-
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict

@@ -58,6 +58,7 @@ ALLOWED: dict[str, set[tuple[str, str]]] = {
     "合并": {(VS, "in"), (TL, "in"), (DL, "in"), (DL, "out")},
     "不满意": {(VS, "in")},
     "督办": {(DL, "in"), (DL, "out")},
+    "改": {(VS, "in"), (TL, "in"), (DL, "in"), (DL, "out")},  # the reporter, or the current level's lead
     "查": {(r, "in") for r in ACTORS} | {(DL, "out"), (AD, "out")},
     "列表": EVERYONE,
     "统计": EVERYONE,
@@ -91,6 +92,7 @@ def _command(verb: str, role: str, scope: str) -> tuple[str, tuple[str, ...]]:
         "合并": (f"合并 #{n} #{m}", ()),
         "不满意": (f"不满意 #{r} 没解决", ()),
         "督办": (f"督办 #{n}", ()),
+        "改": (f"改 #{n} 类别=劳资纠纷", ()),
         "查": (f"查 #{n}", ()),
         "列表": ("列表 全部", ()),
         "统计": ("统计 2020", ()),
