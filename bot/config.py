@@ -1,13 +1,19 @@
-"""Settings from the environment (and --org on the command line)."""
+"""Settings from the environment (and --org on the command line). This is the one place that
+reads the environment: everything else is handed the values it needs."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.org import SAMPLE
+from handlers.intake.categories import ENV_FILE as CATEGORY_FILE_ENV
 from models.db import DEFAULT_URL
+
+DEFAULT_ENDPOINT = "https://api.dingtalk.com"
 
 
 @dataclass(frozen=True)
@@ -17,17 +23,33 @@ class Settings:
     client_id: str | None = None
     client_secret: str | None = None
     robot_code: str | None = None
+    openapi_endpoint: str = DEFAULT_ENDPOINT  # DINGTALK_OPENAPI_ENDPOINT
+    category_file: Path | None = None  # LIANDONG_CATEGORY_FILE; None: the categories shipped with the bot
+    # The custom robots' signing secrets: environment variable name -> value (see with_robot_secrets).
+    robot_secrets: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, org: str | None = None) -> Settings:
-        env = os.environ
+    def from_env(cls, org: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_URL,
             org_file=Path(org or env.get("LIANDONG_ORG_FILE") or SAMPLE),
             client_id=env.get("DINGTALK_CLIENT_ID") or None,
             client_secret=env.get("DINGTALK_CLIENT_SECRET") or None,
             robot_code=env.get("DINGTALK_ROBOT_CODE") or None,
+            openapi_endpoint=env.get("DINGTALK_OPENAPI_ENDPOINT") or DEFAULT_ENDPOINT,
+            category_file=Path(env[CATEGORY_FILE_ENV]) if env.get(CATEGORY_FILE_ENV) else None,
         )
 
-    def __repr__(self) -> str:  # never print the secret
+    def with_robot_secrets(self, names: Iterable[str], environ: Mapping[str, str] | None = None) -> Settings:
+        """These settings with the secrets the org file's custom robots name (`secret_env`), read
+        from the environment once, when the app is built; a name already given keeps its value."""
+        env = os.environ if environ is None else environ
+        missing = [name for name in names if name not in self.robot_secrets]
+        if not missing:
+            return self
+        found = {name: env.get(name, "") for name in missing}
+        return dataclasses.replace(self, robot_secrets={**self.robot_secrets, **found})
+
+    def __repr__(self) -> str:  # never print a secret
         return f"Settings(database_url={self.database_url!r}, org_file={str(self.org_file)!r})"

@@ -1,5 +1,5 @@
-"""The organisation file: load, validate (refusing a bad file with its line and reason),
-and write it into the database."""
+"""The organisation file: load and validate it once into a typed `Org` (refusing a bad file with
+its line and reason), and write it into the database."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from sqlmodel import Session, select
 
-from models.calendar import parse_overrides
+from models.calendar import CalendarConfig, parse_calendar
 from models.directory import AmbiguousUnit, Directory, UnitInfo
 from models.tables import GroupBinding, Person, Unit
 from models.vocabulary import ROLES
-from schedules.config import parse_schedule
+from schedules.config import ScheduleConfig, parse_schedule
 
 SAMPLE = Path(__file__).parent / "data" / "org.sample.yaml"
 
@@ -34,6 +34,14 @@ class PersonSpec:
     union_id: str | None = None
     dingtalk_id: str | None = None
     line: int = 0
+
+
+class GroupSpec(NamedTuple):
+    """A group bound to a unit (by name, as in the file)."""
+
+    conversation_id: str
+    unit: str
+    line: int
 
 
 @dataclass(frozen=True)
@@ -56,17 +64,27 @@ class ApiToken:
 
 @dataclass
 class Org:
+    """The org file, parsed once: consumers take these typed sections (`raw` is the mapping as
+    read, kept for reference only)."""
+
     path: Path
     units: list[UnitInfo]  # provisional ids (1..n) in file order: district, townships, villages, departments
     people: list[PersonSpec] = field(default_factory=list)
-    groups: list[tuple[str, str, int]] = field(default_factory=list)  # (conversation_id, unit, line)
+    groups: list[GroupSpec] = field(default_factory=list)
     robots: dict[str, RobotConfig] = field(default_factory=dict)  # conversation_id -> its custom robot
     api_tokens: list[ApiToken] = field(default_factory=list)
+    calendar: CalendarConfig = field(default_factory=CalendarConfig)  # the optional `calendar:` section
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # the optional `schedule:` section
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
     def directory(self) -> Directory:
         return Directory({u.id: u for u in self.units})
+
+    @property
+    def secret_envs(self) -> tuple[str, ...]:
+        """The environment variables the custom robots' signing secrets are read from."""
+        return tuple(dict.fromkeys(r.secret_env for r in self.robots.values() if r.secret_env))
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -213,18 +231,22 @@ def _validate(path: Path, raw: Any) -> Org:
             raise fail(line, f"群「{cid}」重复")
         conversations.add(cid)
         resolve(g.get("unit"), line)
-        org.groups.append((cid, g["unit"], line))
+        org.groups.append(GroupSpec(cid, g["unit"], line))
         robot = g.get("robot")
         if robot is not None:
             if not isinstance(robot, dict) or not str(robot.get("webhook", "")).startswith(("http://", "https://")):
                 raise fail(line, f"群「{cid}」的 robot 应写成 {{webhook: https://…, secret_env: 环境变量名}}")
             org.robots[cid] = RobotConfig(str(robot["webhook"]), _opt(robot, "secret_env"))
     _api_tokens(org, raw, fail, resolve)
-    for key, check in (("calendar", parse_overrides), ("schedule", parse_schedule)):  # optional sections
+
+    def section(key: str, parse: Callable[[Any], Any]) -> Any:  # the optional calendar: and schedule:
         try:
-            check(raw.get(key))
+            return parse(raw.get(key))
         except ValueError as e:
             raise fail(getattr(raw.get(key), "line", getattr(raw, "line", 1)), str(e)) from e
+
+    org.calendar = section("calendar", parse_calendar)
+    org.schedule = section("schedule", parse_schedule)
     return org
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass
 
 import aiohttp
@@ -14,6 +13,7 @@ from aiohttp import web
 from dingtalk_stream import Credential
 
 from bot.app import App
+from bot.config import DEFAULT_ENDPOINT
 from bot.transport.dingtalk_api import Credentials, DingTalkApi
 from bot.transport.http_callback import callback_app
 from bot.transport.pipeline import Pipeline
@@ -26,7 +26,6 @@ from schedules.runner import SchedulerHandle
 from schedules.runner import start as start_scheduler
 
 log = logging.getLogger(__name__)
-DEFAULT_ENDPOINT = "https://api.dingtalk.com"
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class Runtime:
     async def start(self) -> None:
         self.http = aiohttp.ClientSession()
         api = DingTalkApi(self.http, self.options.endpoint, self.credentials)
-        secrets = {name: os.environ.get(name, "") for r in self.app.org.robots.values() if (name := r.secret_env)}
+        secrets = {name: self.app.settings.robot_secrets.get(name, "") for name in self.app.org.secret_envs}
         self.pipeline = Pipeline(self.app.dispatcher, on_processed=lambda: self.sender and self.sender.wake())
         self.sender = OutboxSender(self.app.engine, api, self.pipeline.run_db, self.clock, self.app.org.robots, secrets)
         await self.pipeline.start()

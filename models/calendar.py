@@ -11,6 +11,7 @@ The overrides come from the optional `calendar:` section of the org file:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -23,15 +24,22 @@ class CalendarError(ValueError):
     """A bad `calendar:` section; the message says which entry and why, in Chinese."""
 
 
+@dataclass(frozen=True)
+class CalendarConfig:
+    """The org file's `calendar:` section, parsed: date -> True (a workday) / False (a day off)."""
+
+    overrides: Mapping[date, bool] = field(default_factory=dict)
+
+
 class WorkdayCalendar:
     def __init__(self, overrides: Mapping[date, bool] | None = None) -> None:
         # date -> True (a workday) / False (a day off); wins over the package.
         self.overrides = dict(overrides or {})
 
     @classmethod
-    def from_org(cls, raw: Mapping[str, Any] | None) -> WorkdayCalendar:
-        """The calendar with the overrides of an org file's raw mapping (its `calendar:` key)."""
-        return cls(parse_overrides((raw or {}).get("calendar")))
+    def from_config(cls, config: CalendarConfig | None) -> WorkdayCalendar:
+        """The calendar with the overrides of the org file's `calendar:` section."""
+        return cls(config.overrides if config else None)
 
     def is_workday(self, d: date) -> bool:
         if d in self.overrides:
@@ -59,6 +67,11 @@ class WorkdayCalendar:
         if end < start:
             return -self.workdays_between(end, start)
         return sum(1 for i in range(1, (end - start).days + 1) if self.is_workday(start + timedelta(days=i)))
+
+
+def parse_calendar(section: Any) -> CalendarConfig:
+    """The `calendar:` section (None when the file has none). Raises CalendarError on a bad entry."""
+    return CalendarConfig(parse_overrides(section))
 
 
 def parse_overrides(section: Any) -> dict[date, bool]:

@@ -3,43 +3,83 @@ the unit of work commits once, so a change, its events and its outbox rows land 
 
 from __future__ import annotations
 
-import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Session
 
 DEFAULT_URL = "sqlite:///./data/liandong.db"
 WRITE_OPTION = "liandong_writes"  # marks a unit of work's connection: SQLite takes the write lock at BEGIN
 MIGRATIONS = Path(__file__).parent / "migrations"
+NOT_MIGRATED = "数据库尚未初始化或版本过旧,请先运行 liandong migrate"
 
 
-def database_url() -> str:
-    return os.environ.get("DATABASE_URL", DEFAULT_URL)
+class Access(Enum):
+    """How a process opens the database."""
+
+    PREPARE = "prepare"  # migrate and write the org rows: SQLite's file (and folder) are made when missing
+    WRITE = "write"  # an existing database, written (never created: a missing SQLite file is an error)
+    READ = "read"  # an existing database through a connection that cannot write
 
 
-def make_engine(url: str | None = None) -> Engine:
-    url = url or database_url()
+class SchemaNotReady(RuntimeError):
+    """The database has no schema, or not this code's: one line, in Chinese, for the user."""
+
+
+def make_engine(url: str, access: Access = Access.PREPARE) -> Engine:
+    """READ is enforced by the database itself: SQLite opens the file with mode=ro (and
+    query_only), PostgreSQL runs every transaction read-only."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that a
-        # read-then-write unit of work holds the write lock from its start, while a read-only
-        # session (the only other kind: every write goes through unit_of_work) never blocks writers.
-        event.listen(engine, "begin", _sqlite_begin)
-        return engine
+        return _sqlite_engine(url, access)
+    if access is Access.READ and make_url(url).get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c default_transaction_read_only=on"})
     return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: str, access: Access) -> Engine:
+    path = make_url(url).database or ""
+    on_disk = path not in ("", ":memory:") and not path.startswith("file:")
+    connect_args = {"check_same_thread": False, "timeout": 30}
+    if on_disk and access is Access.PREPARE:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if on_disk and access is not Access.PREPARE:
+        # A URI, so that the file is never created (mode=rw) or never written (mode=ro).
+        uri = f"file:{quote(str(Path(path).absolute()))}?mode={'ro' if access is Access.READ else 'rw'}"
+        engine = create_engine(url, creator=lambda: sqlite3.connect(uri, uri=True, **connect_args))  # type: ignore[arg-type]
+    else:
+        engine = create_engine(url, connect_args=connect_args)
+    if access is Access.READ:
+        event.listen(engine, "connect", _sqlite_read_pragmas)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        return engine
+    event.listen(engine, "connect", _sqlite_pragmas)
+    # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that a
+    # read-then-write unit of work holds the write lock from its start, while a read-only
+    # session (the only other kind: every write goes through unit_of_work) never blocks writers.
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
 
 
 def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
+
+
+def _sqlite_read_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA query_only=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -70,6 +110,28 @@ def alembic_config(url: str) -> Config:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
+
+
+def require_schema(engine: Engine) -> None:
+    """Raise SchemaNotReady unless the database is at this code's newest migration. Reads only."""
+    script = ScriptDirectory.from_config(alembic_config(engine.url.render_as_string(hide_password=False)))
+    try:
+        with engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    except OperationalError as e:
+        if engine.dialect.name == "sqlite":  # no such file: never migrated
+            raise SchemaNotReady(NOT_MIGRATED) from e
+        raise
+    except DatabaseError as e:
+        if engine.dialect.name == "sqlite":
+            raise SchemaNotReady(f"无法读取数据库文件 ({e.orig}),请检查 DATABASE_URL") from e
+        raise
+    if current == set(script.get_heads()):
+        return
+    known = {rev.revision for rev in script.walk_revisions()}
+    if current - known:
+        raise SchemaNotReady(f"数据库版本 ({'、'.join(sorted(current - known))}) 比本程序新,请升级 liandong")
+    raise SchemaNotReady(NOT_MIGRATED)
 
 
 def migrate(engine: Engine) -> None:

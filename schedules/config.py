@@ -38,12 +38,9 @@ class ScheduleConfig:
     times: dict[str, time] = field(default_factory=lambda: dict(DEFAULT_TIMES))
     grace: timedelta = DEFAULT_GRACE
 
-    @classmethod
-    def from_org(cls, raw: Mapping[str, Any] | None) -> ScheduleConfig:
-        return parse_schedule((raw or {}).get("schedule"))
-
 
 def parse_schedule(section: Any) -> ScheduleConfig:
+    """The `schedule:` section (None when the file has none). Raises ScheduleConfigError."""
     if section is None:
         return ScheduleConfig()
     if not isinstance(section, Mapping):

@@ -164,17 +164,17 @@ def test_a_bad_category_file_is_refused_with_the_reason(tmp_path: Path, body: st
 
 
 def test_the_category_file_can_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.config import Settings
     from handlers.intake import categories
 
     f = tmp_path / "c.yaml"
     f.write_text("企业与经营:\n  强: [路灯]\n", encoding="utf-8")
     monkeypatch.setenv(categories.ENV_FILE, str(f))
-    categories.default_model.cache_clear()
+    categories.use_file(Settings.from_env().category_file)  # as bot.app does when it builds the app
     try:
         assert IntakeParser(DIRECTORY).parse("路灯坏了", DIRECTORY.district).category == "企业与经营"
     finally:
-        monkeypatch.delenv(categories.ENV_FILE)
-        categories.default_model.cache_clear()
+        categories.use_file(None)
 
 
 def test_near_duplicates_ignore_places_and_stock_words() -> None:

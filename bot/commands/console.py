@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bot.app import build
+from bot.app import open_app
 from bot.config import Settings
 
 
@@ -15,4 +15,5 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.console import run_console
 
-    return run_console(build(settings))
+    with open_app(settings, writes=True) as app:  # the people and groups come from the database
+        return run_console(app)

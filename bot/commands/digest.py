@@ -8,7 +8,7 @@ import sys
 
 from sqlmodel import Session
 
-from bot.app import build
+from bot.app import App, open_app
 from bot.commands.schedule import add_at, print_results
 from bot.config import Settings
 from models import queries as q
@@ -25,7 +25,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    app = build(settings)
+    # A connection that writes even for the preview: the run is done and rolled back.
+    with open_app(settings, writes=True) as app:
+        return _digest(args, app)
+
+
+def _digest(args: argparse.Namespace, app: App) -> int:
     if args.group:
         with Session(app.engine) as session:
             if q.binding(session, args.group) is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from bot.app import build
+from bot.app import open_app
 from bot.config import Settings
 from bot.web.export import ledger_rows, to_csv, to_xlsx
 from bot.web.params import IssueQuery
@@ -36,17 +36,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.start and args.end and args.start > args.end:
         print("--from 不能晚于 --to", file=sys.stderr)
         return 2
-    app = build(settings)
-    directory = app.dispatcher.directory
-    unit = directory.find(args.unit)
-    if unit is None:
-        print(f"未知或重名的单位: {args.unit} (重名的村请写「乡镇/村」)", file=sys.stderr)
-        return 2
-    today = local(SystemClock().now()).date()
-    with Session(app.engine) as session:
-        rows = ledger_rows(
-            session, unit, IssueQuery(start=args.start, end=args.end), Names.everyone(session, directory), today
-        )
+    with open_app(settings) as app:
+        directory = app.dispatcher.directory
+        unit = directory.find(args.unit)
+        if unit is None:
+            print(f"未知或重名的单位: {args.unit} (重名的村请写「乡镇/村」)", file=sys.stderr)
+            return 2
+        today = local(SystemClock().now()).date()
+        with Session(app.engine) as session:
+            rows = ledger_rows(
+                session, unit, IssueQuery(start=args.start, end=args.end), Names.everyone(session, directory), today
+            )
     args.output.write_bytes(to_xlsx(rows) if fmt == "xlsx" else to_csv(rows))
     print(f"已导出 {len(rows)} 条 ({unit.name}) 到 {args.output}")
     return 0

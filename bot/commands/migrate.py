@@ -13,6 +13,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    build(settings)
+    build(settings).engine.dispose()
     print("数据库已是最新结构。")
     return 0

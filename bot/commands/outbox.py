@@ -7,7 +7,7 @@ import argparse
 
 from sqlmodel import Session, col, select
 
-from bot.app import build
+from bot.app import open_app
 from bot.config import Settings
 from models.clock import local
 from models.masking import mask
@@ -23,13 +23,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    app = build(settings)
     query = select(OutboxMessage).order_by(col(OutboxMessage.id).desc()).limit(max(1, args.limit))
     if args.failed:
         query = query.where(OutboxMessage.status == "failed")
     elif args.pending:
         query = query.where(OutboxMessage.status == "pending")
-    with Session(app.engine) as session:
+    with open_app(settings) as app, Session(app.engine) as session:
         rows = list(session.exec(query))
     for row in rows:
         to = row.conversation_id or ",".join(row.user_ids)

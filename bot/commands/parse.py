@@ -20,8 +20,6 @@ from models.directory import Directory
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("parse", help="解析一条上报文字,打印识别结果 (JSON)")
     p.add_argument("text", nargs="?", help="上报文字 (用 --jsonl 时不写)")
-    # Also after the subcommand, as the issue writes it; SUPPRESS keeps a --org given before it.
-    p.add_argument("--org", default=argparse.SUPPRESS, help="组织架构文件")
     p.add_argument("--sender-unit", help="发送人所在单位,名称或「乡镇/村」(默认: 区)")
     p.add_argument("--today", type=date.fromisoformat, help="消息日期 YYYY-MM-DD (默认: 今天, 北京时间)")
     p.add_argument("--jsonl", action="store_true", help='从标准输入逐行读 {"text": …, "sender_unit": …}')
@@ -48,8 +46,9 @@ def _line(parser: IntakeParser, directory: Directory, raw: str, number: int, tod
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     directory = load_org(settings.org_file).directory
+    category_file = args.categories or settings.category_file
     try:
-        categories = CategoryModel.load(args.categories) if args.categories else None
+        categories = CategoryModel.load(category_file) if category_file else None
     except CategoryFileError as e:
         print(f"类别文件有误: {e}", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from bot.app import build
+from bot.app import App, open_app
 from bot.commands.schedule import add_at, print_results
 from bot.config import Settings
 from models.clock import FrozenClock, SystemClock, local, short_date
@@ -23,7 +23,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    app = build(settings)
+    # A connection that writes even for the preview: the runs are done and rolled back.
+    with open_app(settings, writes=True) as app:
+        return _remind(args, app)
+
+
+def _remind(args: argparse.Namespace, app: App) -> int:
     clock = FrozenClock(args.at) if args.at else SystemClock()
     runner = app.job_runner(clock)
     today = local(clock.now()).date()

@@ -8,7 +8,7 @@ from datetime import date
 
 from sqlmodel import Session
 
-from bot.app import build
+from bot.app import open_app
 from bot.config import Settings
 from models.clock import SystemClock
 from models.counts import Period, count_levels
@@ -31,12 +31,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print("请给出 --year 2020,或 --from 2020-01-01 --to 2020-06-30", file=sys.stderr)
         return 2
-    app = build(settings)
-    directory = app.dispatcher.directory
-    unit = directory.find(args.unit)
-    if unit is None:
-        print(f"未知或重名的单位: {args.unit}", file=sys.stderr)
-        return 2
-    with Session(app.engine) as session:
-        print(count_levels(session, period, unit, SystemClock().now()).paragraph())
+    with open_app(settings) as app:
+        unit = app.dispatcher.directory.find(args.unit)
+        if unit is None:
+            print(f"未知或重名的单位: {args.unit}", file=sys.stderr)
+            return 2
+        with Session(app.engine) as session:
+            print(count_levels(session, period, unit, SystemClock().now()).paragraph())
     return 0

@@ -7,12 +7,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 
 from bot.app import build
 from bot.config import Settings
-from bot.runtime import DEFAULT_ENDPOINT, Runtime, RuntimeOptions
+from bot.runtime import Runtime, RuntimeOptions
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("请设置 DINGTALK_CLIENT_ID 和 DINGTALK_CLIENT_SECRET (本地试用请用 make run)")
         return 2
     options = RuntimeOptions(
-        endpoint=os.environ.get("DINGTALK_OPENAPI_ENDPOINT") or DEFAULT_ENDPOINT,
+        endpoint=settings.openapi_endpoint,
         http_listen=parse_listen(args.http) if args.http else None,
         web_listen=None if args.no_web else args.web,
     )

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from bot.app import build
+from bot.app import open_app
 from bot.config import Settings
 from models.clock import SHANGHAI, FrozenClock, SystemClock, local
 from models.tables import JobRun
@@ -36,11 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     at = args.at or SystemClock().now()
-    app = build(settings)
-    runner = app.job_runner(FrozenClock(at))
-    hours = runner.config.grace.total_seconds() / 3600
-    print(f"以 {local(at).isoformat()} 为准(Asia/Shanghai);停机错过的运行在 {hours:g} 小时内补发,否则记为错过。")
-    with Session(app.engine) as session:
+    with open_app(settings) as app, Session(app.engine) as session:
+        runner = app.job_runner(FrozenClock(at))
+        hours = runner.config.grace.total_seconds() / 3600
+        print(f"以 {local(at).isoformat()} 为准(Asia/Shanghai);停机错过的运行在 {hours:g} 小时内补发,否则记为错过。")
         for spec, nxt in runner.next_runs(at):
             last = session.exec(
                 select(JobRun)

@@ -6,7 +6,7 @@ import argparse
 
 from sqlmodel import Session
 
-from bot.app import build
+from bot.app import open_app
 from bot.config import Settings
 from models.verify import verify_chains
 
@@ -16,8 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    app = build(settings)
-    with Session(app.engine) as session:
+    with open_app(settings) as app, Session(app.engine) as session:
         problems = verify_chains(session)
     for p in problems:
         print(p)

@@ -120,7 +120,7 @@ class SandboxPage:
         self.emulator = emulator
         self.clock = clock or ShiftedClock()  # the bot's and the emulator's clock, moved by 快进
         self.on_clock_moved = on_clock_moved  # e.g. the scheduler's catch-up
-        self.calendar = WorkdayCalendar.from_org(org.raw)
+        self.calendar = WorkdayCalendar.from_config(org.calendar)
         self.dashboard_url = dashboard_url  # the dashboard, with a sandbox token, for the header link
         self.groups = groups_of(org)
         self.people = personas_of(org)

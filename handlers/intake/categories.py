@@ -8,7 +8,6 @@ background (之前…, 已撤诉… ×0.75). The highest score wins; a tie (clos
 
 from __future__ import annotations
 
-import os
 import re
 from bisect import bisect_right
 from collections.abc import Iterable
@@ -35,7 +34,7 @@ OTHER = "其他"
 WEIGHTS = {"强": 3, "中": 2, "弱": 1}
 MIN_SCORE = 2  # one weak word is not a signal
 TIE = 0.5  # scores closer than this are a tie
-ENV_FILE = "LIANDONG_CATEGORY_FILE"
+ENV_FILE = "LIANDONG_CATEGORY_FILE"  # read by bot.config.Settings, handed in through use_file
 
 
 class CategoryFileError(ValueError):
@@ -161,11 +160,22 @@ def _clause_weights(text: str, bounds: list[int], first: int) -> dict[int, float
     return weights
 
 
+_file: str | Path | None = None
+
+
+def use_file(path: str | Path | None) -> None:
+    """The category file of this process (Settings.category_file, from LIANDONG_CATEGORY_FILE);
+    None: the one shipped with the bot."""
+    global _file
+    if path != _file:
+        _file = path
+        default_model.cache_clear()
+
+
 @cache
 def default_model() -> CategoryModel:
-    """The file named by LIANDONG_CATEGORY_FILE, else the one shipped with the bot."""
-    override = os.environ.get(ENV_FILE)
-    if override:
-        return CategoryModel.load(override)
+    """The file given to use_file, else the one shipped with the bot."""
+    if _file:
+        return CategoryModel.load(_file)
     shipped = resources.files("handlers.intake").joinpath("data/categories.yaml").read_text(encoding="utf-8")
     return CategoryModel.from_yaml(shipped, "categories.yaml")
