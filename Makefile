@@ -1,5 +1,5 @@
 # make run: the sandbox on its embedded default (SQLite + local DingTalk emulator + browser page).
-# make test: installs everything into .venv and runs lint and the test suite.
+# make test: installs everything into .venv and runs lint (ruff, mypy) and the test suite.
 # Python 3.11: python3.11 where it exists, else python3 (checked below).
 PY ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
@@ -23,11 +23,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

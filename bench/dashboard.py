@@ -66,7 +66,9 @@ class Seeder:
         self.event_rows: list[dict[str, Any]] = []
         self.columns = [c.name for c in Issue.__table__.columns]  # type: ignore[attr-defined]
 
-    def _event(self, issue: SimpleNamespace, kind: str, actor: str, at: datetime, data: dict[str, Any], tuesday=False):  # type: ignore[no-untyped-def]
+    def _event(
+        self, issue: SimpleNamespace, kind: str, actor: str, at: datetime, data: dict[str, Any], tuesday: bool = False
+    ) -> None:
         apply(issue, kind, data, at)  # type: ignore[arg-type]
         ev = SimpleNamespace(
             issue_id=issue.id,
@@ -94,7 +96,7 @@ class Seeder:
         created += timedelta(minutes=rng.randrange(600))
         phone = f"13{rng.randrange(10**9):09d}"
         text = f"第{number}号:{village.name}村民反映问题需要协调处理,联系电话{phone}"
-        data = {
+        data: dict[str, Any] = {
             "title": f"第{number}号 {village.name}村民反映的问题",
             "text": text,
             "level": "township" if at_township else "village",
@@ -146,7 +148,12 @@ class Seeder:
             else:
                 at += timedelta(hours=rng.uniform(1, 24))
                 deadline = (at + timedelta(days=rng.randrange(3, 15))).astimezone(SHANGHAI).date()
-                assign = {"owner_id": "t001", "department_id": None, "deadline": deadline.isoformat(), "tuesday": False}
+                assign: dict[str, Any] = {
+                    "owner_id": "t001",
+                    "department_id": None,
+                    "deadline": deadline.isoformat(),
+                    "tuesday": False,
+                }
                 self._event(issue, "assigned", "t101", at, assign)
                 if rng.random() < 0.7:
                     self._event(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 
 from sqlmodel import Session, col, select
 
@@ -18,7 +19,7 @@ from models.vocabulary import ROLE_NAMES
 BOT_ID = "console-bot"
 
 
-def run_console(app: App, input_fn=input, print_fn=print) -> int:  # type: ignore[no-untyped-def]
+def run_console(app: App, input_fn: Callable[[str], str] = input, print_fn: Callable[[str], object] = print) -> int:
     directory = app.dispatcher.directory
     with Session(app.engine) as s:
         people = list(s.exec(select(Person).order_by(Person.role, Person.id)))
@@ -45,7 +46,7 @@ def run_console(app: App, input_fn=input, print_fn=print) -> int:  # type: ignor
             _say(app, person, line, print_fn)
 
 
-def _say(app: App, person: Person, text: str, print_fn) -> None:  # type: ignore[no-untyped-def]
+def _say(app: App, person: Person, text: str, print_fn: Callable[[str], object]) -> None:
     with Session(app.engine) as s:
         cid = next(iter(conversations_of(s, person.unit_id)), "console-direct")
         mentions = [m for name in re.findall(r"@(\S+)", text) for m in people_named(s, name)]

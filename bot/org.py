@@ -91,7 +91,7 @@ class _LineLoader(yaml.SafeLoader):
     pass
 
 
-class _Map(dict):  # type: ignore[type-arg]
+class _Map(dict[Any, Any]):
     line = 0
 
 
@@ -104,7 +104,7 @@ def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
 
 
-class _Seq(list):  # type: ignore[type-arg]
+class _Seq(list[Any]):
     lines: list[int]  # the line of each item: a scalar item has no line of its own
 
 

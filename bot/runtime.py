@@ -56,11 +56,15 @@ class Runtime:
         self.scheduler: SchedulerHandle | None = None
         self._web_runner: web.AppRunner | None = None
 
+    def _wake_sender(self) -> None:
+        if self.sender is not None:
+            self.sender.wake()
+
     async def start(self) -> None:
         self.http = aiohttp.ClientSession()
         api = DingTalkApi(self.http, self.options.endpoint, self.credentials)
         secrets = {name: self.app.settings.robot_secrets.get(name, "") for name in self.app.org.secret_envs}
-        self.pipeline = Pipeline(self.app.dispatcher, on_processed=lambda: self.sender and self.sender.wake())
+        self.pipeline = Pipeline(self.app.dispatcher, on_processed=self._wake_sender)
         self.sender = OutboxSender(self.app.engine, api, self.pipeline.run_db, self.clock, self.app.org.robots, secrets)
         await self.pipeline.start()
         self.sender.start()

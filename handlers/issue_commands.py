@@ -83,8 +83,8 @@ def submit(ctx: Context, text: str) -> Result:
         "source_msg_id": ctx.msg.msg_id,
         "conversation_id": ctx.msg.conversation_id,
     }
-    duplicates = near_duplicates(ctx.session, ctx.directory, data, ctx.at)  # before this one is stored
-    issue = new_issue(data, ctx.at)
+    duplicates = near_duplicates(ctx.session, ctx.directory, dict(data), ctx.at)  # before this one is stored
+    issue = new_issue(dict(data), ctx.at)
     _event(ctx, issue, Kind.CREATED, data)
     attach_inline(ctx, issue)
     text_out = r.receipt(issue, place(ctx, issue), r.facts_line(issue), duplicates, intake.ambiguous)
@@ -256,7 +256,8 @@ def return_down(ctx: Context) -> Result:
     issue = ctx.target
     ctx.require_open(issue)
     to_level = DOWN.get(issue.level)
-    target = {Level.TOWNSHIP: issue.township_id, Level.VILLAGE: issue.village_id}.get(to_level or "")
+    below: dict[str, int | None] = {Level.TOWNSHIP: issue.township_id, Level.VILLAGE: issue.village_id}
+    target = below.get(to_level or "")
     if to_level is None or target is None:
         raise Refusal(f"#{issue.id} 已在最基层,无法退回。")
     reason = _need(ctx.cmd.args, "退回原因", f"退回 #{issue.id} 请先核实当事人诉求")
@@ -330,6 +331,7 @@ def approve_extension(ctx: Context) -> Result:
     ctx.require_open(issue)
     if issue.extension_days is None or issue.deadline is None:
         raise Refusal(f"#{issue.id} 没有待审批的延期申请。")
+    assert issue.id is not None
     request = next(e for e in reversed(q.events_of(ctx.session, issue.id)) if e.kind == Kind.EXTENSION_REQUESTED)
     deadline = add_days(issue.deadline, issue.extension_days, bool(request.data.get("workdays")), ctx.calendar)
     _event(ctx, issue, Kind.EXTENSION_APPROVED, {"deadline": deadline.isoformat(), "days": issue.extension_days})

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from alembic import command
@@ -49,13 +50,13 @@ def make_engine(url: str, access: Access = Access.PREPARE) -> Engine:
 def _sqlite_engine(url: str, access: Access) -> Engine:
     path = make_url(url).database or ""
     on_disk = path not in ("", ":memory:") and not path.startswith("file:")
-    connect_args = {"check_same_thread": False, "timeout": 30}
+    connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
     if on_disk and access is Access.PREPARE:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     if on_disk and access is not Access.PREPARE:
         # A URI, so that the file is never created (mode=rw) or never written (mode=ro).
         uri = f"file:{quote(str(Path(path).absolute()))}?mode={'ro' if access is Access.READ else 'rw'}"
-        engine = create_engine(url, creator=lambda: sqlite3.connect(uri, uri=True, **connect_args))  # type: ignore[arg-type]
+        engine = create_engine(url, creator=lambda: sqlite3.connect(uri, uri=True, **connect_args))
     else:
         engine = create_engine(url, connect_args=connect_args)
     if access is Access.READ:

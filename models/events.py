@@ -164,4 +164,4 @@ EVENT_KINDS: dict[str, EventKind] = {
     )
 }
 STATUS_KINDS = tuple(k.kind for k in EVENT_KINDS.values() if k.moves_status)
-EVENT_NAMES = {k.kind: k.label for k in EVENT_KINDS.values()}
+EVENT_NAMES: dict[str, str] = {k.kind: k.label for k in EVENT_KINDS.values()}

@@ -124,7 +124,7 @@ def record(
         session.add(issue)
         session.flush()
     assert issue.id is not None
-    row = {
+    row: dict[str, Any] = {
         "issue_id": issue.id,
         "seq": issue.event_count + 1,
         "kind": kind,

@@ -51,7 +51,8 @@ def binding(session: Session, conversation_id: str) -> GroupBinding | None:
 
 
 def events_of(session: Session, issue_id: int) -> list[IssueEvent]:
-    return list(session.exec(select(IssueEvent).where(IssueEvent.issue_id == issue_id).order_by(IssueEvent.seq)).all())
+    query = select(IssueEvent).where(col(IssueEvent.issue_id) == issue_id).order_by(col(IssueEvent.seq))
+    return list(session.exec(query).all())
 
 
 def revisited(session: Session, issue: Issue) -> list[str]:
@@ -79,9 +80,9 @@ def list_issues(
     q = select(Issue).where(visible_clause(unit, person_id))
     open_ = open_clause()
     if mode == "待办":
-        q = q.where(open_, or_(Issue.unit_id == unit.id, Issue.owner_id == person_id))
+        q = q.where(open_, or_(col(Issue.unit_id) == unit.id, col(Issue.owner_id) == person_id))
     elif mode == "我的":
-        q = q.where(or_(Issue.owner_id == person_id, Issue.reporter_id == person_id))
+        q = q.where(or_(col(Issue.owner_id) == person_id, col(Issue.reporter_id) == person_id))
     elif mode == "逾期":
         q = q.where(overdue_clause(today))
     elif mode == "本单位":

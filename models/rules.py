@@ -70,22 +70,24 @@ def in_subtree(unit: UnitInfo, issue: Issue) -> bool:
     own, a village its own, a department those assigned to it."""
     if unit.kind == UnitKind.DISTRICT:
         return True
-    value = {
+    values: dict[str, int | None] = {
         UnitKind.TOWNSHIP: issue.township_id,
         UnitKind.VILLAGE: issue.village_id,
         UnitKind.DEPARTMENT: issue.department_id,
-    }.get(unit.kind)
+    }
+    value = values.get(unit.kind)
     return value is not None and value == unit.id
 
 
 def in_subtree_clause(unit: UnitInfo) -> ColumnElement[bool]:
     if unit.kind == UnitKind.DISTRICT:
         return true()
-    column = {
+    columns: dict[str, int | None] = {
         UnitKind.TOWNSHIP: Issue.township_id,
         UnitKind.VILLAGE: Issue.village_id,
         UnitKind.DEPARTMENT: Issue.department_id,
-    }.get(unit.kind)
+    }
+    column = columns.get(unit.kind)
     return col(column) == unit.id if column is not None else false()
 
 
@@ -95,7 +97,7 @@ def visible(unit: UnitInfo, person_id: str, issue: Issue) -> bool:
 
 
 def visible_clause(unit: UnitInfo, person_id: str) -> ColumnElement[bool]:
-    return or_(in_subtree_clause(unit), Issue.owner_id == person_id, Issue.reporter_id == person_id)
+    return or_(in_subtree_clause(unit), col(Issue.owner_id) == person_id, col(Issue.reporter_id) == person_id)
 
 
 def may_own(directory: Directory, level: str, unit_id: int, owner: Person) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models.lifecycle import event_hash, replay
 from models.tables import Issue, IssueEvent
@@ -15,8 +15,8 @@ CHECKED_FIELDS = ("level", "status", "unit_id", "owner_id", "deadline", "duplica
 
 def verify_chains(session: Session) -> list[str]:
     problems: list[str] = []
-    issues = {i.id: i for i in session.exec(select(Issue)).all()}
-    events = session.exec(select(IssueEvent).order_by(IssueEvent.issue_id, IssueEvent.seq)).all()
+    issues = {i.id: i for i in session.exec(select(Issue)).all() if i.id is not None}  # stored: all have one
+    events = session.exec(select(IssueEvent).order_by(col(IssueEvent.issue_id), col(IssueEvent.seq))).all()
     seen: set[int] = set()
     for issue_id, group in groupby(events, key=lambda e: e.issue_id):
         chain = list(group)

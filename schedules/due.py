@@ -27,7 +27,7 @@ def tuesday_cases(session: Session) -> list[Issue]:
     q = (
         select(Issue)
         .join(last, last.c.issue_id == Issue.id)
-        .join(IssueEvent, (IssueEvent.issue_id == Issue.id) & (IssueEvent.seq == last.c.seq))
+        .join(IssueEvent, (col(IssueEvent.issue_id) == Issue.id) & (col(IssueEvent.seq) == last.c.seq))
         .where(
             Issue.level == "district",
             col(Issue.status).in_(["assigned", "resolved"]),
@@ -75,7 +75,7 @@ def week_of(session: Session, unit: UnitInfo, week: Period, year: Period, today:
     def touched(kind: str) -> int:
         q = (
             select(func.count(func.distinct(IssueEvent.issue_id)))
-            .join(Issue, Issue.id == IssueEvent.issue_id)
+            .join(Issue, col(Issue.id) == IssueEvent.issue_id)
             .where(scope, alive, IssueEvent.kind == kind)
             .where(IssueEvent.at >= week.start_at, IssueEvent.at < week.end_at)
         )

@@ -390,13 +390,16 @@ class Emulator:
                 "data": json.dumps({"reason": "rebalance"}),
             }
             await conn.ws.send_str(json.dumps(frame))
-            handle = asyncio.get_running_loop().call_later(close_after_s, lambda ws=conn.ws: self._spawn(ws.close()))
+            handle = asyncio.get_running_loop().call_later(close_after_s, self._close_soon, conn.ws)
             self._timers.add(handle)
 
     async def drop_all(self) -> None:
         """Cut every socket at once (no disconnect notice)."""
         for conn in list(self.connections.values()):
             await conn.ws.close(code=1011)
+
+    def _close_soon(self, ws: web.WebSocketResponse) -> None:
+        self._spawn(ws.close())
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

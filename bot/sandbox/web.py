@@ -19,6 +19,7 @@ from bot.sandbox.emulator import Emulator
 from bot.sandbox.markdown import Mentions, render_markdown, render_plain
 from models.calendar import WorkdayCalendar
 from models.clock import SHANGHAI, ShiftedClock, local, short_date
+from models.directory import UnitInfo
 from models.vocabulary import ROLE_NAMES
 
 BOT_NAME = "两难助手"
@@ -76,12 +77,17 @@ def groups_of(org: Org) -> list[Group]:
 
 def personas_of(org: Org) -> list[Persona]:
     directory = org.directory
-    bound = {directory.resolve(unit).id: cid for cid, unit, _ in reversed(org.groups)}  # type: ignore[union-attr]
+    bound: dict[int, str] = {}
+    for cid, unit_name, _line in reversed(org.groups):  # the first group of a unit wins
+        group_unit = directory.resolve(unit_name)
+        assert group_unit is not None  # load_org refused the file otherwise
+        bound[group_unit.id] = cid
     personas = []
     for p in org.people:
         unit = directory.resolve(p.unit)
         assert unit is not None
-        home, up = None, unit
+        home: str | None = None
+        up: UnitInfo | None = unit
         while home is None and up is not None:
             home = bound.get(up.id)
             up = directory.units.get(up.parent_id) if up.parent_id else None

@@ -4,6 +4,8 @@ event loop as `liandong run` (`--web HOST:PORT`)."""
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
+from multidict import MultiDict
 from sqlalchemy import Engine
 
 from bot.app import App
@@ -49,7 +51,7 @@ def _unauthorized(request: web.Request, presented: bool) -> web.Response:
 
 
 @web.middleware
-async def guard(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Routing errors first (so an unknown path is 404 for everyone), then the token."""
     failure = request.match_info.http_exception
     if failure is not None:
@@ -70,7 +72,7 @@ async def guard(request: web.Request, handler: web.RequestHandler) -> web.Stream
         return _unauthorized(request, token is not None)
     if header is None and from_query is not None:
         # Into an HttpOnly cookie, and out of the address bar, history and projector screen at once.
-        rest = request.query.copy()
+        rest = MultiDict(request.query)
         rest.popall("token")
         response = web.Response(status=303, headers={"Location": str(request.rel_url.with_query(rest))})
         response.set_cookie(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -10,6 +11,7 @@ from typing import TypeVar
 
 from aiohttp import web
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
 from bot.web.auth import Tokens
@@ -58,7 +60,7 @@ def reader(engine: Engine) -> Engine:
     return read
 
 
-def _read_only(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _read_only(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
     dbapi_conn.isolation_level = None  # transactions are begun by the listener above
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA busy_timeout=30000")

@@ -9,7 +9,7 @@ import io
 import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, overload
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -64,6 +64,10 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 Row = tuple[Any, ...]
 
 
+@overload
+def _wall(dt: datetime) -> datetime: ...
+@overload
+def _wall(dt: None) -> None: ...
 def _wall(dt: datetime | None) -> datetime | None:
     """Shanghai wall time without a zone: spreadsheet cells have no time zones."""
     return dt.astimezone(SHANGHAI).replace(tzinfo=None, microsecond=0) if dt else None
@@ -74,7 +78,17 @@ def ledger_rows(session: Session, scope: UnitInfo, query: IssueQuery, names: Nam
     names from dicts, and the closing time of merged duplicates fetched only for them."""
     t = Issue.__table__.c  # type: ignore[attr-defined]
     closed_at = type_coerce(case((t.status == "closed", t.updated_at)), t.updated_at.type)
-    columns = (t.id, t.title, t.township_id, t.village_id, t.unit_id, t.category, t.risk, t.litigation_risk, t.level)
+    columns: tuple[Any, ...] = (
+        t.id,
+        t.title,
+        t.township_id,
+        t.village_id,
+        t.unit_id,
+        t.category,
+        t.risk,
+        t.litigation_risk,
+        t.level,
+    )
     columns += (t.status, t.reporter_id, t.owner_id, t.department_id, t.created_at, t.deadline, t.resolved_at)
     columns += (closed_at, t.tuesday, t.phones, t.result)
     query_ = select(*columns).where(*clauses(scope, query, today)).order_by(t.id)
@@ -105,7 +119,7 @@ def ledger_rows(session: Session, scope: UnitInfo, query: IssueQuery, names: Nam
     ) in session.connection().execute(query_):
         created_wall, resolved_wall = _wall(created), _wall(res)
         ended = resolved_wall or _wall(closed)
-        open_days = max(((ended.date() if ended else today) - created_wall.date()).days, 0)  # type: ignore[union-attr]
+        open_days = max(((ended.date() if ended else today) - created_wall.date()).days, 0)
         rows.append(
             (
                 iid,

@@ -77,7 +77,7 @@ async def dashboard(request: web.Request) -> web.Response:
 def _period_form(period: dict[str, str], today: date) -> str:
     first = today.replace(day=1)
     last_year = today.year - 1
-    quick = [
+    quick: list[tuple[str, dict[str, Any]]] = [
         ("本年", {"from": f"{today.year}-01-01", "to": f"{today.year}-12-31"}),
         ("本月", {"from": first.isoformat(), "to": today.isoformat()}),
         ("上月", {"from": (first - timedelta(days=1)).replace(day=1).isoformat(), "to": first - timedelta(days=1)}),
@@ -289,7 +289,7 @@ def _issue_body(d: dict[str, Any]) -> str:
         facts.append(("合并", f"已作为重复件并入 #{d['duplicate_of']}"))
     dl = "".join(f"<dt>{h(k)}</dt><dd>{h(v)}</dd>" for k, v in facts)
     steps = []
-    pictures = []
+    pictures: list[tuple[dict[str, Any], str]] = []
     for ev in d["events"]:
         codes = "".join(f"<code>{h(c)}</code> " for c in ev["pictures"])
         pictures.extend((ev, c) for c in ev["pictures"])

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, func
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from models.clock import day_start
 from models.counts import LevelCounts, Period
@@ -58,6 +59,12 @@ class Week:
     resolved: int
 
 
+def _rows_of(*columns: Any) -> Select[*tuple[Any, ...]]:
+    """A select whose results are always rows, for any number of columns: sqlmodel's select()
+    is typed for four columns at most, and with one column returns bare values."""
+    return Select(*columns)
+
+
 def levels_json(c: LevelCounts) -> dict[str, dict[str, int]]:
     return {
         "district": {
@@ -93,7 +100,7 @@ def township_rows(
     ]
     is_open = open_clause()
     tallies = session.exec(
-        select(
+        _rows_of(
             Issue.township_id,
             func.count(),
             func.sum(case((col(Issue.status) == "resolved", 1), else_=0)),
@@ -101,13 +108,13 @@ def township_rows(
             func.sum(case((overdue_clause(today), 1), else_=0)),
         )
         .where(*cohort)
-        .group_by(Issue.township_id)
+        .group_by(col(Issue.township_id))
     ).all()
     durations: dict[int, list[float]] = defaultdict(list)
     for township_id, created, resolved in session.exec(
         select(Issue.township_id, Issue.created_at, Issue.resolved_at).where(*cohort, col(Issue.status) == "resolved")
     ):
-        if resolved is not None:
+        if resolved is not None and township_id is not None:  # the cohort has a township
             durations[township_id].append((resolved - created).total_seconds() / 86400)
     found = {t: (n, int(r or 0), int(o or 0), int(d or 0)) for t, n, r, o, d in tallies}
     rows = []
@@ -134,13 +141,13 @@ def trend(session: Session, scope: UnitInfo, today: date, weeks: int = TREND_WEE
 
     created = col(Issue.created_at)
     new_row = session.exec(
-        select(*[func.sum(case((bucket(created, i), 1), else_=0)) for i in range(weeks)]).where(
+        _rows_of(*[func.sum(case((bucket(created, i), 1), else_=0)) for i in range(weeks)]).where(
             *in_scope, created >= bounds[0], created < bounds[-1]
         )
     ).one()
     at = col(IssueEvent.at)
     resolved_row = session.exec(
-        select(*[func.count(func.distinct(case((bucket(at, i), IssueEvent.issue_id)))) for i in range(weeks)])
+        _rows_of(*[func.count(func.distinct(case((bucket(at, i), IssueEvent.issue_id)))) for i in range(weeks)])
         .join(Issue, col(Issue.id) == IssueEvent.issue_id)
         .where(*in_scope, IssueEvent.kind == "resolved", at >= bounds[0], at < bounds[-1])
     ).one()
