@@ -108,7 +108,7 @@ def seed(chat: Chat) -> Seeded:
                 msgtype="picture",
                 pictures=a.pictures,
             )
-            r = chat.app.dispatcher.dispatch(msg)
+            r = chat.send(msg)
         else:
             r = chat.say(a.who, text, at=a.at, mentions=a.mentions)
         assert r.outcome == "ok", (a, r.reply)
