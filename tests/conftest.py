@@ -1,18 +1,21 @@
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import Row
 from sqlmodel import Session, col, select
 
 from bot.app import App, build
 from bot.config import Settings
 from bot.sandbox.emulator import Sent
+from bot.transport.sender import CLAIM_LIMIT
 from handlers.incoming import AtUser, Incoming
 from models.clock import SHANGHAI, FrozenClock
 from models.outbox import reply_key
@@ -21,19 +24,39 @@ from models.tables import GroupBinding, InboxMessage, Issue, IssueEvent, OutboxM
 pytest_plugins = ["tests.dingtalk", "tests.web_support"]
 
 BOT_ID = "$:LWCP_v1:$bot"
+INBOX = InboxMessage.__table__  # type: ignore[attr-defined]
 WEBHOOK_TTL = timedelta(minutes=90)
 
 
-@dataclass(frozen=True)
 class Heard:
     """What came of a chat message, seen from outside: the reply DingTalk received through the
-    message's session webhook, and the outcome the inbox recorded."""
+    message's session webhook, and the outcome the inbox recorded. Inside `Chat.batched()` the
+    reply is read when first asked for (everything said so far is sent then)."""
 
-    reply: str  # as the DingTalk client shows it: an @<staffId> of someone in `at` reads @name
-    at: tuple[str, ...]  # the at.atUserIds DingTalk received
-    outcome: str  # ok | refused | error, or duplicate when the msgId had been processed before
-    issue_id: int | None
-    sent: Sent  # the reply as it went over the wire
+    __slots__ = ("_chat", "issue_id", "msg_id", "outcome")
+
+    def __init__(self, chat: Chat, msg_id: str, outcome: str, issue_id: int | None) -> None:
+        self._chat, self.msg_id = chat, msg_id
+        self.outcome = outcome  # ok | refused | error, or duplicate when the msgId had been processed before
+        self.issue_id = issue_id
+
+    @property
+    def sent(self) -> Sent:
+        """The reply as it went over the wire (text with @<staffId>)."""
+        return self._chat.reply_to(self.msg_id)
+
+    @property
+    def reply(self) -> str:
+        """As the DingTalk client shows it: an @<staffId> of someone in `at` reads @name."""
+        return self._chat.shown(self.sent)
+
+    @property
+    def at(self) -> tuple[str, ...]:
+        """The at.atUserIds DingTalk received."""
+        return tuple(self.sent.at_user_ids)
+
+    def __repr__(self) -> str:
+        return f"Heard({self.msg_id!r}, {self.outcome!r}, issue_id={self.issue_id!r})"
 
 
 class Chat:
@@ -49,9 +72,13 @@ class Chat:
 
         self.dingtalk = recording_dingtalk()
         self.dingtalk.reset()
-        self.sender = self.dingtalk.sender(app.engine, clock)
+        self.send_clock = FrozenClock(clock.at)  # the sender's now: when the message was answered
+        self.sender = self.dingtalk.sender(app.engine, self.send_clock)
         self.received: list[Sent] = []  # everything DingTalk received from this bot, in order
         self._webhooks: dict[str, str] = {}  # msgId → the session webhook its Incoming carries
+        self._replies: dict[str, list[Sent]] = {}  # session webhook → what came through it
+        self._waiting: dict[str, datetime] = {}  # msgId → when it was answered, not yet sent
+        self._batching = False
 
     def group_of(self, person_id: str) -> str:
         with Session(self.app.engine) as s:
@@ -93,8 +120,11 @@ class Chat:
         if msg.session_webhook is None:
             webhook = self.webhook(msg.msg_id, msg.conversation_id)
             msg = dataclasses.replace(msg, session_webhook=webhook, session_webhook_expires=self.clock.at + WEBHOOK_TTL)
-        before = self._inbox(msg.msg_id)
-        self.app.dispatcher.dispatch(msg)
+        else:
+            self._webhooks.setdefault(msg.msg_id, msg.session_webhook)
+        fresh = self.app.dispatcher.receive(msg)
+        before = None if fresh else self._inbox(msg.msg_id)
+        self.app.dispatcher.process(msg.msg_id)
         return self._heard(msg.msg_id, before)
 
     def process(self, msg_id: str) -> Heard:
@@ -103,6 +133,18 @@ class Chat:
         self.app.dispatcher.process(msg_id)
         return self._heard(msg_id, before)
 
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """For seeding many messages: the outbox is sent when a reply is asked for, every
+        CLAIM_LIMIT messages, and at the end, as of the earliest message not yet answered
+        (each reply still through its own session webhook, each checked to arrive once)."""
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+        self.deliver()
+
     def webhook(self, msg_id: str, conversation_id: str) -> str:
         """The session webhook of a msgId: DingTalk gives every message its own."""
         if msg_id not in self._webhooks:
@@ -110,10 +152,33 @@ class Chat:
         return self._webhooks[msg_id]
 
     def deliver(self) -> list[Sent]:
-        """Run the outbox sender until nothing is due; what DingTalk received meanwhile."""
+        """Run the outbox sender on what is due; what DingTalk received meanwhile. Every message
+        answered since the last delivery must have had exactly one reply, else this fails."""
+        self.send_clock.at = min(self._waiting.values(), default=self.clock.at)
         new = self.dingtalk.deliver(self.sender)
         self.received.extend(new)
+        for s in new:
+            if s.webhook:
+                self._replies.setdefault(s.webhook, []).append(s)
+        waiting, self._waiting = self._waiting, {}
+        for msg_id in waiting:
+            self.reply_to(msg_id)
         return new
+
+    def reply_to(self, msg_id: str) -> Sent:
+        """The one message DingTalk received through this msgId's session webhook."""
+        if msg_id in self._waiting:
+            self.deliver()
+        replies = self._replies.get(self._webhooks.get(msg_id, ""), [])
+        if len(replies) != 1:
+            with Session(self.app.engine) as s:
+                row = s.exec(select(OutboxMessage).where(OutboxMessage.key == reply_key(msg_id))).first()
+            state = (row.status, row.attempts, row.last_error, row.channel) if row else "no outbox row"
+            raise AssertionError(
+                f"the reply to {msg_id} reached DingTalk {len(replies)} times through its session webhook "
+                f"(outbox row: {state})"
+            )
+        return replies[0]
 
     def received_in(self, conversation_id: str) -> list[Sent]:
         """What DingTalk received for one conversation, whichever way it was sent."""
@@ -133,33 +198,21 @@ class Chat:
                 text = text.replace(f"@{uid}", f"@{names[uid]}")
         return text
 
-    def _heard(self, msg_id: str, before: InboxMessage | None) -> Heard:
-        self.deliver()
-        webhook = self._webhooks.get(msg_id)
-        replies = [s for s in self.received if webhook and s.webhook == webhook]
-        if len(replies) != 1:
-            with Session(self.app.engine) as s:
-                row = s.exec(select(OutboxMessage).where(OutboxMessage.key == reply_key(msg_id))).first()
-            state = (row.status, row.attempts, row.last_error, row.channel) if row else "no outbox row"
-            raise AssertionError(
-                f"the reply to {msg_id} reached DingTalk {len(replies)} times through its session webhook "
-                f"(outbox row: {state})"
-            )
+    def _heard(self, msg_id: str, before: Row[Any] | None) -> Heard:
         inbox = self._inbox(msg_id)
         assert inbox is not None and inbox.status == "done", (msg_id, inbox)
         duplicate = before is not None and before.status == "done"
-        reply = replies[0]
-        return Heard(
-            self.shown(reply),
-            tuple(reply.at_user_ids),
-            "duplicate" if duplicate else inbox.outcome or "",
-            inbox.issue_id,
-            reply,
-        )
+        heard = Heard(self, msg_id, "duplicate" if duplicate else inbox.outcome or "", inbox.issue_id)
+        self._waiting.setdefault(msg_id, self.clock.at)
+        if not self._batching or len(self._waiting) >= CLAIM_LIMIT:
+            self.deliver()
+        return heard
 
-    def _inbox(self, msg_id: str) -> InboxMessage | None:
-        with Session(self.app.engine) as s:
-            return s.get(InboxMessage, msg_id)
+    def _inbox(self, msg_id: str) -> Row[Any] | None:
+        with self.app.engine.connect() as c:
+            return c.execute(
+                select(INBOX.c.status, INBOX.c.outcome, INBOX.c.issue_id).where(INBOX.c.msg_id == msg_id)
+            ).first()
 
     def issue(self, number: int) -> Issue:
         with Session(self.app.engine) as s:

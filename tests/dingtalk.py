@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.runtime import Runtime, RuntimeOptions
 from bot.sandbox.emulator import ROBOT_CODE, Emulator, Faults, Sent
 from bot.transport.dingtalk_api import Credentials, DingTalkApi
-from bot.transport.sender import OutboxSender
+from bot.transport.sender import CLAIM_LIMIT, OutboxSender
 from models.clock import Clock
 from models.tables import InboxMessage, Issue, OutboxMessage
 
@@ -129,9 +129,10 @@ class RecordingDingTalk:
         return OutboxSender(engine, api, _in_place, clock)
 
     def deliver(self, sender: OutboxSender) -> list[Sent]:
-        """Send whatever is due now; what DingTalk received meanwhile."""
+        """Send whatever is due now (a pass claims up to CLAIM_LIMIT rows; a row that failed waits
+        for its retry time); what DingTalk received meanwhile."""
         start = len(self.emulator.sent)
-        self.run(sender.flush())
+        self.run(_send_due(sender))
         return self.emulator.sent[start:]
 
     def reset(self) -> None:
@@ -168,6 +169,11 @@ def _close_recording_dingtalk() -> Iterator[None]:
 
 async def _client() -> aiohttp.ClientSession:
     return aiohttp.ClientSession()
+
+
+async def _send_due(sender: OutboxSender) -> None:
+    while await sender.send_due() >= CLAIM_LIMIT:
+        pass
 
 
 async def _in_place(fn: Any, *args: Any) -> Any:

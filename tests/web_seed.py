@@ -91,6 +91,11 @@ def script() -> list[Act]:
 
 
 def seed(chat: Chat) -> Seeded:
+    with chat.batched():  # replies are sent a hundred at a time
+        return _seed(chat)
+
+
+def _seed(chat: Chat) -> Seeded:
     ids: dict[str, int] = {}
     for a in script():
         text = a.text.format(id=ids.get(a.key, 0))
