@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
@@ -16,12 +17,13 @@ from handlers import grammar, verbs
 from handlers.context import Context, Refusal
 from handlers.incoming import Incoming
 from handlers.replies import Notice, Reply, Result
+from models import outbox
 from models import queries as q
 from models.calendar import WorkdayCalendar
 from models.clock import Clock, SystemClock
 from models.db import unit_of_work
 from models.directory import Directory
-from models.tables import InboxMessage, OutboxMessage
+from models.tables import InboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -172,28 +174,28 @@ class Dispatcher:
     def _finish(
         self, session: Session, row: _InboxRow, msg: Incoming, result: Result, outcome: str, reason: str | None
     ) -> None:
-        """The outbox rows and the inbox outcome (Core statements: both are plain row writes,
-        and nothing later in the batch needs them as objects)."""
+        """The outbox rows (in one multi-row insert) and the inbox outcome (Core statements: both
+        are plain row writes, and nothing later in the batch needs them as objects)."""
         now = self.clock.now()
         reply = result.reply
         rows = [
-            _outbox_row(
-                key=f"reply:{msg.msg_id}",
-                kind="reply",
+            outbox.row(
+                outbox.reply_key(msg.msg_id),
+                "reply",
+                title=reply.title,
+                text=reply.text,
+                created_at=now,
                 conversation_id=msg.conversation_id,
                 # A one-to-one chat has no group to fall back to once its webhook expires.
                 user_ids=[msg.sender_staff_id] if msg.conversation_type == "1" and msg.sender_staff_id else [],
-                at_user_ids=list(reply.at),
-                title=reply.title,
-                text=reply.text,
+                at_user_ids=reply.at,
                 session_webhook=msg.session_webhook,
                 webhook_expires_at=msg.session_webhook_expires,
-                created_at=now,
             )
         ]
         for notice in result.notices:
             rows.extend(self._notice_rows(session, msg, notice, now))
-        session.execute(insert(OUTBOX), rows)
+        outbox.write(session, rows)
         session.execute(
             update(INBOX)
             .where(INBOX.c.msg_id == row.msg_id)
@@ -201,22 +203,24 @@ class Dispatcher:
         )
         row.status, row.issue_id = "done", result.issue_id  # a msgId twice in one batch is a duplicate
 
-    def _notice_rows(self, session: Session, msg: Incoming, notice: Notice, now) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-        cids = [notice.conversation_id] if notice.conversation_id else q.conversations_of(session, notice.unit_id or 0)
-        cids = [c for c in cids if c != msg.conversation_id]
-        base = {"title": "两难助手", "text": notice.text, "at_user_ids": list(notice.at), "created_at": now}
-        if cids:
-            return [
-                _outbox_row(key=f"{notice.key}:{msg.msg_id}:{c}", kind="group", conversation_id=c, **base) for c in cids
-            ]
-        if notice.unit_id and notice.at and not q.conversations_of(session, notice.unit_id):
-            # No group for that unit: tell the people who must act one to one.
-            return [_outbox_row(key=f"{notice.key}:{msg.msg_id}:users", kind="user", user_ids=list(notice.at), **base)]
-        return []
+    @staticmethod
+    def _notice_rows(session: Session, msg: Incoming, notice: Notice, now: datetime) -> list[dict[str, Any]]:
+        """A notice goes to the unit's groups (or the conversation named) but not back where the
+        message came from; a unit with no group: to the people it @-mentions, one to one."""
+        return outbox.to_unit(
+            session,
+            outbox.notice_key(notice.key, msg.msg_id),
+            unit_id=notice.unit_id,
+            title=outbox.BOT_TITLE,
+            text=notice.text,
+            people=list(notice.at),
+            created_at=now,
+            conversation_id=notice.conversation_id,
+            skip=lambda cid: cid == msg.conversation_id,
+        )
 
 
 INBOX = InboxMessage.__table__  # type: ignore[attr-defined]
-OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 LOOKUP_CHUNK = 500  # msgIds per IN (...) look-up
 
 
@@ -234,27 +238,6 @@ class _Batch:
     # Objects loaded for one message (the sender) stay in the session's identity map for the rest
     # of the batch instead of being collected and loaded again by the next message.
     keep: list[object] = field(default_factory=list)
-
-
-def _outbox_row(**values: Any) -> dict[str, Any]:
-    """Every column of a new outbox row, the defaults of the model filled in (one insert may
-    carry several rows, which must name the same columns)."""
-    row = {
-        "conversation_id": None,
-        "user_ids": [],
-        "at_user_ids": [],
-        "session_webhook": None,
-        "webhook_expires_at": None,
-        "status": "pending",
-        "attempts": 0,
-        "last_error": None,
-        "sent_at": None,
-        "next_attempt_at": None,
-        "claimed_until": None,
-        "channel": None,
-    }
-    row.update(values)
-    return row
 
 
 def _chunks(ids: list[str]) -> Iterator[list[str]]:

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from sqlmodel import col, select
 
 from models.counts import Period
+from models.outbox import group_key, job_key
 from models.tables import GroupBinding
 from schedules import due, render
 from schedules.context import JobContext
@@ -34,7 +35,6 @@ def weekly_digest(ctx: JobContext) -> int:
         unit = ctx.directory.get(b.unit_id)
         numbers = due.week_of(ctx.session, unit, week, year, day, ctx.now)
         text = render.digest(ctx.directory, ctx.directory.full_name(unit), week, numbers, day)
-        written += ctx.to_group(
-            f"sched:weekly_digest:{week.start}:{b.conversation_id}", b.conversation_id, "每周通报", text
-        )
+        key = group_key(job_key("weekly_digest", week.start), b.conversation_id)
+        written += ctx.to_group(key, b.conversation_id, "每周通报", text)
     return written

@@ -13,6 +13,7 @@ from sqlmodel import select
 from models import queries as q
 from models.calendar import WorkdayCalendar
 from models.lifecycle import record
+from models.outbox import group_key, job_key
 from models.tables import Issue, LadderStep
 from schedules import due, render
 from schedules.context import JobContext
@@ -40,8 +41,10 @@ class _Ladder:
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
         self.today = ctx.day
-        self.base = f"sched:overdue_ladder:{self.today}"
         self.marked: set[tuple[int, str]] = set()
+
+    def key(self, step: str, *parts: str) -> str:
+        return job_key("overdue_ladder", self.today, step, *parts)
 
     def reached(self) -> dict[str, list[Issue]]:
         issues = due.with_deadlines(self.ctx.session)
@@ -73,7 +76,7 @@ class _Ladder:
             by_owner[i.owner_id or ""].append(i)
         written = 0
         for owner_id, mine in by_owner.items():
-            key = f"{self.base}:due_soon:{owner_id}:{_ids(mine)}"
+            key = self.key("due_soon", owner_id, _ids(mine))
             if self.ctx.to_users(key, [owner_id], "到期提醒", render.due_soon(self.ctx.directory, mine)):
                 self.mark(mine, "due_soon", key)
                 written += 1
@@ -85,7 +88,7 @@ class _Ladder:
             by_unit[i.unit_id].append(i)
         written = 0
         for unit_id, here in by_unit.items():
-            key = f"{self.base}:overdue:unit{unit_id}:{_ids(here)}"
+            key = self.key("overdue", f"unit{unit_id}", _ids(here))
             pairs = self.ctx.with_owners(here)
             if self.ctx.groups_or_each_owner(
                 key, unit_id, "催办", pairs, lambda some: render.overdue(self.ctx.directory, some, self.today)
@@ -105,7 +108,7 @@ class _Ladder:
                     by_lead[lead.id].append(i)
         written = 0
         for lead_id, theirs in by_lead.items():
-            key = f"{self.base}:leads:{lead_id}:{_ids(theirs)}"
+            key = self.key("leads", lead_id, _ids(theirs))
             pairs = self.ctx.with_owners(theirs)
             if self.ctx.to_users(
                 key, [lead_id], "逾期提醒", render.overdue_to_leads(self.ctx.directory, pairs, self.today, LEADS_AFTER)
@@ -117,9 +120,10 @@ class _Ladder:
     def district(self, issues: list[Issue]) -> int:
         if not issues:
             return 0
-        key = f"{self.base}:district:{_ids(issues)}"
+        key = self.key("district", _ids(issues))
         text = render.overdue_notice(self.ctx.directory, self.ctx.with_owners(issues), self.today, DISTRICT_AFTER)
-        written = sum(self.ctx.to_group(f"{key}:{cid}", cid, "逾期通报", text) for cid in self.ctx.district_groups())
+        groups = self.ctx.district_groups()
+        written = sum(self.ctx.to_group(group_key(key, cid), cid, "逾期通报", text) for cid in groups)
         if written:
             self.mark(issues, "district", key)
         return written

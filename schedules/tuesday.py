@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from models.clock import local
+from models.outbox import group_key, job_key
 from schedules import due, render
 from schedules.context import JobContext
 from schedules.timing import working_tuesdays
@@ -26,8 +27,8 @@ def tuesday_preview(ctx: JobContext) -> int:
     else:
         later = next((t for t in (tuesday + timedelta(weeks=k) for k in range(1, 9)) if working(t)), None)
         text = render.tuesday_holiday(tuesday, later, len(pairs))
-    key = f"sched:tuesday_preview:{tuesday}"
-    return sum(ctx.to_group(f"{key}:{cid}", cid, "周二无会日预告", text) for cid in ctx.district_groups())
+    key = job_key("tuesday_preview", tuesday)
+    return sum(ctx.to_group(group_key(key, cid), cid, "周二无会日预告", text) for cid in ctx.district_groups())
 
 
 def tuesday_morning(ctx: JobContext) -> int:
@@ -39,7 +40,7 @@ def tuesday_morning(ctx: JobContext) -> int:
         return 0
     return int(
         ctx.groups_or_each_owner(
-            f"sched:tuesday_morning:{day}",
+            job_key("tuesday_morning", day),
             ctx.directory.district.id,
             "周二无会日",
             pairs,
@@ -58,5 +59,5 @@ def tuesday_evening(ctx: JobContext) -> int:
     if not done and not still_open:
         return 0
     text = render.tuesday_evening(ctx.directory, day, ctx.with_owners(done), ctx.with_owners(still_open), ctx.calendar)
-    key = f"sched:tuesday_evening:{day}"
-    return sum(ctx.to_group(f"{key}:{cid}", cid, "周二无会日", text) for cid in ctx.district_groups())
+    key = job_key("tuesday_evening", day)
+    return sum(ctx.to_group(group_key(key, cid), cid, "周二无会日", text) for cid in ctx.district_groups())

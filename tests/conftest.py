@@ -1,33 +1,84 @@
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import itertools
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlmodel import Session, select
+from sqlalchemy import Row
+from sqlmodel import Session, col, select
 
 from bot.app import App, build
 from bot.config import Settings
-from bot.dispatch import Outcome
+from bot.sandbox.emulator import Sent
+from bot.transport.sender import CLAIM_LIMIT
 from handlers.incoming import AtUser, Incoming
 from models.clock import SHANGHAI, FrozenClock
-from models.tables import GroupBinding, Issue, IssueEvent, OutboxMessage, Person
+from models.outbox import reply_key
+from models.tables import GroupBinding, InboxMessage, Issue, IssueEvent, OutboxMessage, Person
 
 pytest_plugins = ["tests.dingtalk", "tests.web_support"]
 
 BOT_ID = "$:LWCP_v1:$bot"
+INBOX = InboxMessage.__table__  # type: ignore[attr-defined]
+WEBHOOK_TTL = timedelta(minutes=90)
+
+
+class Heard:
+    """What came of a chat message, seen from outside: the reply DingTalk received through the
+    message's session webhook, and the outcome the inbox recorded. Inside `Chat.batched()` the
+    reply is read when first asked for (everything said so far is sent then)."""
+
+    __slots__ = ("_chat", "issue_id", "msg_id", "outcome")
+
+    def __init__(self, chat: Chat, msg_id: str, outcome: str, issue_id: int | None) -> None:
+        self._chat, self.msg_id = chat, msg_id
+        self.outcome = outcome  # ok | refused | error, or duplicate when the msgId had been processed before
+        self.issue_id = issue_id
+
+    @property
+    def sent(self) -> Sent:
+        """The reply as it went over the wire (text with @<staffId>)."""
+        return self._chat.reply_to(self.msg_id)
+
+    @property
+    def reply(self) -> str:
+        """As the DingTalk client shows it: an @<staffId> of someone in `at` reads @name."""
+        return self._chat.shown(self.sent)
+
+    @property
+    def at(self) -> tuple[str, ...]:
+        """The at.atUserIds DingTalk received."""
+        return tuple(self.sent.at_user_ids)
+
+    def __repr__(self) -> str:
+        return f"Heard({self.msg_id!r}, {self.outcome!r}, issue_id={self.issue_id!r})"
 
 
 class Chat:
-    """Drives the dispatcher the way a transport would, with DingTalk-shaped Incoming."""
+    """Drives the dispatcher the way a transport would, with DingTalk-shaped Incoming; then the
+    real outbox sender delivers to a recording DingTalk, and `say` answers what it received."""
 
     def __init__(self, app: App, clock: FrozenClock) -> None:
         self.app = app
         self.clock = clock
         self.ids = itertools.count(1)
         self.at = datetime(2020, 3, 2, 9, 0, tzinfo=SHANGHAI)  # a Monday
+        from tests.dingtalk import recording_dingtalk  # a plugin of this conftest: imported once it is registered
+
+        self.dingtalk = recording_dingtalk()
+        self.dingtalk.reset()
+        self.send_clock = FrozenClock(clock.at)  # the sender's now: when the message was answered
+        self.sender = self.dingtalk.sender(app.engine, self.send_clock)
+        self.received: list[Sent] = []  # everything DingTalk received from this bot, in order
+        self._webhooks: dict[str, str] = {}  # msgId → the session webhook its Incoming carries
+        self._replies: dict[str, list[Sent]] = {}  # session webhook → what came through it
+        self._waiting: dict[str, datetime] = {}  # msgId → when it was answered, not yet sent
+        self._batching = False
 
     def group_of(self, person_id: str) -> str:
         with Session(self.app.engine) as s:
@@ -46,7 +97,7 @@ class Chat:
         msg_id: str | None = None,
         cid: str | None = None,
         msgtype: str = "text",
-    ) -> Outcome:
+    ) -> Heard:
         if at is not None:
             self.at = at
         self.clock.at = self.at
@@ -59,10 +110,109 @@ class Chat:
             create_at=self.at,
             at_users=(AtUser(dingtalk_id=BOT_ID), *(AtUser(staff_id=m) for m in mentions)),
             bot_user_id=BOT_ID,
-            session_webhook="http://127.0.0.1:1/session",
             msgtype=msgtype,
         )
-        return self.app.dispatcher.dispatch(msg)
+        return self.send(msg)
+
+    def send(self, msg: Incoming) -> Heard:
+        """One Incoming as the transport hands it over (a session webhook added where it has
+        none), then the outbox sent: what DingTalk received in reply."""
+        if msg.session_webhook is None:
+            webhook = self.webhook(msg.msg_id, msg.conversation_id)
+            msg = dataclasses.replace(msg, session_webhook=webhook, session_webhook_expires=self.clock.at + WEBHOOK_TTL)
+        else:
+            self._webhooks.setdefault(msg.msg_id, msg.session_webhook)
+        fresh = self.app.dispatcher.receive(msg)
+        before = None if fresh else self._inbox(msg.msg_id)
+        self.app.dispatcher.process(msg.msg_id)
+        return self._heard(msg.msg_id, before)
+
+    def process(self, msg_id: str) -> Heard:
+        """Process a message already stored (a redelivery, or after a restart); what DingTalk received."""
+        before = self._inbox(msg_id)
+        self.app.dispatcher.process(msg_id)
+        return self._heard(msg_id, before)
+
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """For seeding many messages: the outbox is sent when a reply is asked for, every
+        CLAIM_LIMIT messages, and at the end, as of the earliest message not yet answered
+        (each reply still through its own session webhook, each checked to arrive once)."""
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+        self.deliver()
+
+    def webhook(self, msg_id: str, conversation_id: str) -> str:
+        """The session webhook of a msgId: DingTalk gives every message its own."""
+        if msg_id not in self._webhooks:
+            self._webhooks[msg_id] = self.dingtalk.emulator.open_session(conversation_id)
+        return self._webhooks[msg_id]
+
+    def deliver(self) -> list[Sent]:
+        """Run the outbox sender on what is due; what DingTalk received meanwhile. Every message
+        answered since the last delivery must have had exactly one reply, else this fails."""
+        self.send_clock.at = min(self._waiting.values(), default=self.clock.at)
+        new = self.dingtalk.deliver(self.sender)
+        self.received.extend(new)
+        for s in new:
+            if s.webhook:
+                self._replies.setdefault(s.webhook, []).append(s)
+        waiting, self._waiting = self._waiting, {}
+        for msg_id in waiting:
+            self.reply_to(msg_id)
+        return new
+
+    def reply_to(self, msg_id: str) -> Sent:
+        """The one message DingTalk received through this msgId's session webhook."""
+        if msg_id in self._waiting:
+            self.deliver()
+        replies = self._replies.get(self._webhooks.get(msg_id, ""), [])
+        if len(replies) != 1:
+            with Session(self.app.engine) as s:
+                row = s.exec(select(OutboxMessage).where(OutboxMessage.key == reply_key(msg_id))).first()
+            state = (row.status, row.attempts, row.last_error, row.channel) if row else "no outbox row"
+            raise AssertionError(
+                f"the reply to {msg_id} reached DingTalk {len(replies)} times through its session webhook "
+                f"(outbox row: {state})"
+            )
+        return replies[0]
+
+    def received_in(self, conversation_id: str) -> list[Sent]:
+        """What DingTalk received for one conversation, whichever way it was sent."""
+        return [s for s in self.received if s.conversation_id == conversation_id]
+
+    def received_by(self, staff_id: str) -> list[Sent]:
+        """The one-to-one messages DingTalk received for one person."""
+        return [s for s in self.received if s.channel == "user" and staff_id in s.user_ids]
+
+    def shown(self, sent: Sent) -> str:
+        """A message as the DingTalk client shows it: @<staffId> of someone @-mentioned reads @name."""
+        text = sent.text
+        if sent.at_user_ids:
+            with Session(self.app.engine) as s:
+                names = dict(s.exec(select(Person.id, Person.name).where(col(Person.id).in_(sent.at_user_ids))).all())
+            for uid in sorted(names, key=len, reverse=True):
+                text = text.replace(f"@{uid}", f"@{names[uid]}")
+        return text
+
+    def _heard(self, msg_id: str, before: Row[Any] | None) -> Heard:
+        inbox = self._inbox(msg_id)
+        assert inbox is not None and inbox.status == "done", (msg_id, inbox)
+        duplicate = before is not None and before.status == "done"
+        heard = Heard(self, msg_id, "duplicate" if duplicate else inbox.outcome or "", inbox.issue_id)
+        self._waiting.setdefault(msg_id, self.clock.at)
+        if not self._batching or len(self._waiting) >= CLAIM_LIMIT:
+            self.deliver()
+        return heard
+
+    def _inbox(self, msg_id: str) -> Row[Any] | None:
+        with self.app.engine.connect() as c:
+            return c.execute(
+                select(INBOX.c.status, INBOX.c.outcome, INBOX.c.issue_id).where(INBOX.c.msg_id == msg_id)
+            ).first()
 
     def issue(self, number: int) -> Issue:
         with Session(self.app.engine) as s:

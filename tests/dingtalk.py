@@ -1,21 +1,31 @@
-"""Fixtures shared by the transport tests: the emulator on a loopback port and a running bot."""
+"""Fixtures shared by the transport tests: the emulator on a loopback port and a running bot;
+and, for the synchronous chat tests, a recording DingTalk that the real outbox sender delivers to."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.app import App, build
 from bot.config import Settings
 from bot.runtime import Runtime, RuntimeOptions
-from bot.sandbox.emulator import Emulator
+from bot.sandbox.emulator import ROBOT_CODE, Emulator, Faults, Sent
+from bot.transport.dingtalk_api import Credentials, DingTalkApi
+from bot.transport.sender import CLAIM_LIMIT, OutboxSender
 from models.clock import Clock
 from models.tables import InboxMessage, Issue, OutboxMessage
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -89,3 +99,82 @@ async def rig(tmp_path: Path, emulator_server: tuple[Emulator, TestServer]) -> A
     yield Rig(emulator, server, app, runtime)
     await runtime.stop()
     app.engine.dispose()
+
+
+class RecordingDingTalk:
+    """The emulator on a loopback port, served by an event loop in a thread of its own, so that
+    synchronous tests (and async ones, whose loop is busy) can run the real OutboxSender against
+    it and read back what DingTalk received (aiogram's MockedSession, Bolt's mock web API
+    server). One per test process: starting it costs a thread and a socket, a delivery about a
+    millisecond."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="recording-dingtalk", daemon=True)
+        self._thread.start()
+        self.emulator = Emulator()
+        self.server = TestServer(self.emulator.app(), host="127.0.0.1")
+        self.run(self.server.start_server())
+        self.emulator.base_url = str(self.server.make_url("")).rstrip("/")
+        self.http = self.run(_client())
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def sender(self, engine: Engine, clock: Clock) -> OutboxSender:
+        """The bot's outbox sender, its database side run in place (no custom robots: a robot's
+        webhook would point outside the emulator)."""
+        creds = Credentials(self.emulator.client_id, self.emulator.client_secret, ROBOT_CODE)
+        api = DingTalkApi(self.http, self.emulator.base_url, creds)
+        return OutboxSender(engine, api, _in_place, clock)
+
+    def deliver(self, sender: OutboxSender) -> list[Sent]:
+        """Send whatever is due now (a pass claims up to CLAIM_LIMIT rows; a row that failed waits
+        for its retry time); what DingTalk received meanwhile."""
+        start = len(self.emulator.sent)
+        self.run(_send_due(sender))
+        return self.emulator.sent[start:]
+
+    def reset(self) -> None:
+        self.emulator.faults = Faults()
+
+    def close(self) -> None:
+        self.run(self.http.close())
+        self.run(self.server.close())
+        self.emulator.close()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        self.loop.close()
+
+
+_recording: RecordingDingTalk | None = None
+
+
+def recording_dingtalk() -> RecordingDingTalk:
+    """The process's recording DingTalk, started on first use."""
+    global _recording
+    if _recording is None:
+        _recording = RecordingDingTalk()
+    return _recording
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_recording_dingtalk() -> Iterator[None]:
+    yield
+    global _recording
+    if _recording is not None:
+        _recording.close()
+        _recording = None
+
+
+async def _client() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession()
+
+
+async def _send_due(sender: OutboxSender) -> None:
+    while await sender.send_due() >= CLAIM_LIMIT:
+        pass
+
+
+async def _in_place(fn: Any, *args: Any) -> Any:
+    return fn(*args)

@@ -80,7 +80,7 @@ def test_sender_known_only_by_union_id(chat: Chat) -> None:
         text="上报 村里道路塌方,影响通行",
         create_at=chat.at,
     )
-    r = chat.app.dispatcher.dispatch(msg)
+    r = chat.send(msg)
     assert r.outcome == "ok" and chat.issue(r.issue_id or 0).reporter_id == "v001"
 
 

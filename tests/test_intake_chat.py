@@ -7,12 +7,11 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from bot.dispatch import Outcome
 from handlers.incoming import AtUser, Incoming
 from models.clock import SHANGHAI
 from models.tables import IssueEvent
 from models.verify import verify_chains
-from tests.conftest import BOT_ID, Chat
+from tests.conftest import BOT_ID, Chat, Heard
 
 POST = "上报 上洋村村民李某反映宅基地审批8个月未批复,扬言要申请行政复议,要求月底前答复,联系电话13812345678"
 
@@ -25,7 +24,7 @@ def events(chat: Chat, issue: int, kind: str) -> list[IssueEvent]:
 
 def send_pictures(
     chat: Chat, person: str, codes: tuple[str, ...], *, text: str = "", msgtype: str = "picture", msg_id: str = ""
-) -> Outcome:
+) -> Heard:
     chat.clock.at = chat.at
     msg = Incoming(
         msg_id=msg_id or f"pic{next(chat.ids)}",
@@ -39,7 +38,7 @@ def send_pictures(
         msgtype=msgtype,
         pictures=codes,
     )
-    return chat.app.dispatcher.dispatch(msg)
+    return chat.send(msg)
 
 
 def test_the_receipt_shows_what_was_understood(chat: Chat) -> None:
@@ -96,7 +95,7 @@ def test_a_picture_within_10_minutes_attaches_to_the_senders_post(chat: Chat) ->
         "v001",
         "p1",
     )
-    again = chat.app.dispatcher.process("p1")  # a redelivery changes nothing and answers the same
+    again = chat.process("p1")  # a redelivery changes nothing and answers the same
     assert (again.outcome, again.reply) == ("duplicate", r.reply) and len(events(chat, 1, "picture")) == 1
     assert "照片 2 张" in chat.say("v001", "查 #1").reply
     assert verify_chains(Session(chat.app.engine)) == []

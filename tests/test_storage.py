@@ -55,7 +55,7 @@ def test_a_failing_outbox_write_rolls_back_the_issue_and_events(chat: Chat, monk
         row = s.get(InboxMessage, "m1")
         assert row is not None and row.status == "pending"  # kept, to be processed again
     monkeypatch.setattr(dispatch.Dispatcher, "_finish", real)
-    r = chat.app.dispatcher.process("m1")
+    r = chat.process("m1")
     assert r.outcome == "ok" and r.reply.startswith("已登记 #1")
 
 
@@ -72,7 +72,7 @@ def test_receive_is_idempotent_per_msg_id(chat: Chat) -> None:
         create_at=chat.at,
     )
     assert chat.app.dispatcher.receive(msg) is False
-    again = chat.app.dispatcher.process("same")
+    again = chat.process("same")
     assert again.outcome == "duplicate" and again.reply == first.reply
     with Session(chat.app.engine) as s:
         assert len(s.exec(select(Issue)).all()) == 1

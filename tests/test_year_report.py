@@ -74,6 +74,11 @@ class Year:
 
 
 def script_2020(y: Year) -> None:
+    with y.chat.batched():  # thousands of messages: replies are sent a hundred at a time
+        _script_2020(y)
+
+
+def _script_2020(y: Year) -> None:
     start = date(2020, 1, 2)
     township: list[tuple[int, str, date]] = []  # (issue, who may act for the township, day it got there)
     for i in range(1920):

@@ -91,6 +91,11 @@ def script() -> list[Act]:
 
 
 def seed(chat: Chat) -> Seeded:
+    with chat.batched():  # replies are sent a hundred at a time
+        return _seed(chat)
+
+
+def _seed(chat: Chat) -> Seeded:
     ids: dict[str, int] = {}
     for a in script():
         text = a.text.format(id=ids.get(a.key, 0))
@@ -108,7 +113,7 @@ def seed(chat: Chat) -> Seeded:
                 msgtype="picture",
                 pictures=a.pictures,
             )
-            r = chat.app.dispatcher.dispatch(msg)
+            r = chat.send(msg)
         else:
             r = chat.say(a.who, text, at=a.at, mentions=a.mentions)
         assert r.outcome == "ok", (a, r.reply)

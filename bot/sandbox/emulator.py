@@ -52,6 +52,7 @@ class Sent:
     text: str
     at_user_ids: list[str]
     at: float
+    webhook: str | None = None  # the session webhook it came through (one per incoming message)
 
 
 @dataclass
@@ -182,7 +183,8 @@ class Emulator:
         conversation = self._sessions.get(request.query.get("session", ""))
         if conversation is None or self.faults.session_expired:
             return web.json_response({"errcode": 300001, "errmsg": "session webhook expired"})
-        await self._record("session", conversation, [], await request.json())
+        webhook = f"{self.base_url}{request.path_qs}"
+        await self._record("session", conversation, [], await request.json(), webhook)
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     async def _group_send(self, request: web.Request) -> web.Response:
@@ -231,10 +233,12 @@ class Emulator:
         await self._record("robot", f"robot:{token}", [], await request.json())
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
-    async def _record(self, channel: str, conversation: str | None, users: list[str], body: dict[str, Any]) -> None:
+    async def _record(
+        self, channel: str, conversation: str | None, users: list[str], body: dict[str, Any], webhook: str | None = None
+    ) -> None:
         title, text = _title_text(body)
         at_ids = list((body.get("at") or {}).get("atUserIds") or [])
-        sent = Sent(channel, conversation, users, title, text, at_ids, time.time())
+        sent = Sent(channel, conversation, users, title, text, at_ids, time.time(), webhook)
         self.sent.append(sent)
         if conversation:
             self.history[conversation].append({"from": "bot", "title": title, "text": text, "at": at_ids})
@@ -260,8 +264,6 @@ class Emulator:
         """A bot-message payload as DingTalk sends it: every @mention cut out of the text (the
         space stays), the bot itself first in atUsers, newer fields present."""
         now_ms = int(self.clock.now().timestamp() * 1000)
-        session = uuid.uuid4().hex
-        self._sessions[session] = conversation_id
         at_users = [{"dingtalkId": BOT_USER_ID}] + [
             {"dingtalkId": f"$:LWCP_v1:${m}", "staffId": m, "unionId": f"union-{m}"} for m in mentions or []
         ]
@@ -279,7 +281,7 @@ class Emulator:
             "senderCorpId": CORP_ID,
             "conversationType": conversation_type,
             "senderId": f"$:LWCP_v1:${staff_id}",
-            "sessionWebhook": f"{self.base_url}/robot/sendBySession?session={session}",
+            "sessionWebhook": self.open_session(conversation_id),
             "robotCode": ROBOT_CODE,
             "msgtype": msgtype,
             "isInAtList": True,
@@ -295,6 +297,12 @@ class Emulator:
             for key in ("senderStaffId", "robotCode", "chatbotCorpId"):
                 payload.pop(key)
         return payload
+
+    def open_session(self, conversation_id: str) -> str:
+        """A new session webhook into this conversation, as each incoming message carries."""
+        session = uuid.uuid4().hex
+        self._sessions[session] = conversation_id
+        return f"{self.base_url}/robot/sendBySession?session={session}"
 
     async def deliver(self, payload: dict[str, Any]) -> str:
         """Push a bot message to one connected client, chosen at random (as DingTalk does)."""

@@ -21,6 +21,7 @@ from bot.org import RobotConfig
 from bot.transport.dingtalk_api import DingTalkApi, SendError, markdown_body
 from models.clock import Clock
 from models.db import unit_of_work
+from models.outbox import mentions
 from models.queries import people
 from models.tables import OutboxMessage
 
@@ -315,10 +316,6 @@ _MARK_SENT = (
 
 
 def _delivery(row: Row[Any], names: dict[str, str]) -> Delivery:
-    text = row.text
-    for uid in row.at_user_ids:
-        if uid in names:
-            text = text.replace(f"@{names[uid]}", f"@{uid}")
     assert row.id is not None
     return Delivery(
         id=row.id,
@@ -327,7 +324,7 @@ def _delivery(row: Row[Any], names: dict[str, str]) -> Delivery:
         user_ids=list(row.user_ids),
         at_user_ids=list(row.at_user_ids),
         title=row.title,
-        text=text,
+        text=mentions(row.text, row.at_user_ids, names),
         session_webhook=row.session_webhook,
         webhook_expires_at=row.webhook_expires_at,
         attempts=row.attempts,

@@ -1,0 +1,276 @@
+"""The one outbox writer, for chat and jobs alike: the shape of a row, the idempotency key of
+every kind of message, "write unless this key exists", where a message to a unit goes (its
+bound groups, else the people who must act, one to one), and how a mention is written for
+DingTalk. The sender (bot/transport/sender.py) delivers what is written here.
+
+Rows are written with Core statements (a plain append: the ORM's object bookkeeping is most of
+the cost of a row), several rows in one multi-row insert, and `ON CONFLICT (key) DO NOTHING`
+where the database has it, so a key that exists is never written twice and costs no look-up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Insert, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from models import queries as q
+from models.tables import OutboxMessage
+
+OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+BOT_TITLE = "两难助手"  # the title of replies and notices
+
+
+# --- idempotency keys: one function per family; each format is part of the at-most-once promise
+
+
+def reply_key(msg_id: str) -> str:
+    """The one reply to a chat message."""
+    return f"reply:{msg_id}"
+
+
+def notice_key(notice: str, msg_id: str) -> str:
+    """The base of a notice a chat message causes elsewhere (`notice` tells several apart)."""
+    return f"{notice}:{msg_id}"
+
+
+def job_key(job: str, period: object, *parts: object) -> str:
+    """The base of a scheduled message: the job, the period it is about, what it is about."""
+    return ":".join(str(p) for p in ("sched", job, period, *parts))
+
+
+def group_key(base: str, conversation_id: str) -> str:
+    """One group's copy of a message."""
+    return f"{base}:{conversation_id}"
+
+
+def users_key(base: str) -> str:
+    """A notice sent one to one to everyone it @-mentions, where the unit has no group."""
+    return f"{base}:users"
+
+
+def person_key(base: str, person_id: str) -> str:
+    """One person's own part of a message, one to one, where the unit has no group."""
+    return f"{base}:user:{person_id}"
+
+
+def forced_key(key: str, now: datetime) -> str:
+    """A forced rerun (CLI --force): a new key, so it is sent again."""
+    return f"{key}:force:{now.isoformat()}"
+
+
+# --- the row
+
+
+def row(
+    key: str,
+    kind: str,
+    *,
+    title: str,
+    text: str,
+    created_at: datetime,
+    conversation_id: str | None = None,
+    user_ids: Iterable[str] = (),
+    at_user_ids: Iterable[str] = (),
+    session_webhook: str | None = None,
+    webhook_expires_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Every column of a new outbox row (kind: reply | group | user), the model's defaults filled
+    in: the rows of one multi-row insert must name the same columns."""
+    return {
+        "key": key,
+        "kind": kind,
+        "conversation_id": conversation_id,
+        "user_ids": list(user_ids),
+        "at_user_ids": list(at_user_ids),
+        "title": title,
+        "text": text,
+        "session_webhook": session_webhook,
+        "webhook_expires_at": webhook_expires_at,
+        "status": "pending",
+        "attempts": 0,
+        "last_error": None,
+        "created_at": created_at,
+        "sent_at": None,
+        "next_attempt_at": None,
+        "claimed_until": None,
+        "channel": None,
+    }
+
+
+def target(r: Mapping[str, Any]) -> str:
+    """Where a row goes, for logs and previews: a conversation id, or "user:<id>,<id>"."""
+    return r["conversation_id"] or "user:" + ",".join(r["user_ids"])
+
+
+# --- writing
+
+
+def write(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert the rows whose key does not exist yet, in one statement; how many were written
+    (exact for one row; for several, as the driver counts an executemany)."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    statement = _UNLESS_EXISTS.get(dialect)
+    if statement is None:  # no ON CONFLICT here: look the keys up first
+        keys = [r["key"] for r in rows]
+        known = set(session.execute(select(OUTBOX.c.key).where(OUTBOX.c.key.in_(keys))).scalars())
+        rows = [r for r in rows if r["key"] not in known]
+        if not rows:
+            return 0
+        statement = insert(OUTBOX)
+    result = session.execute(statement, list(rows))
+    return max(0, result.rowcount)  # type: ignore[attr-defined]
+
+
+_UNLESS_EXISTS: dict[str, Insert] = {
+    "sqlite": sqlite.insert(OUTBOX).on_conflict_do_nothing(index_elements=[OUTBOX.c.key]),
+    "postgresql": postgresql.insert(OUTBOX).on_conflict_do_nothing(index_elements=[OUTBOX.c.key]),
+}
+
+
+# --- where a message to a unit goes
+
+
+def to_unit(
+    session: Session,
+    base: str,
+    *,
+    unit_id: int | None,
+    title: str,
+    text: str,
+    people: Sequence[str],
+    created_at: datetime,
+    conversation_id: str | None = None,
+    skip: Callable[[str], bool] | None = None,
+    each: Callable[[str], str] | None = None,
+) -> list[dict[str, Any]]:
+    """The rows of a message to a unit: one in each of its bound groups (or in the conversation
+    named), @-mentioning `people`, except the groups `skip` says no to. Only where the unit has
+    no group at all do the people who must act hear of it one to one: each their own text under
+    their own key when `each` gives it, else one message to all of them."""
+    groups = q.conversations_of(session, unit_id) if unit_id and not conversation_id else []
+    cids = [c for c in ([conversation_id] if conversation_id else groups) if not (skip and skip(c))]
+    if cids:
+        at = list(people)
+        return [
+            row(
+                group_key(base, c),
+                "group",
+                title=title,
+                text=text,
+                created_at=created_at,
+                conversation_id=c,
+                at_user_ids=at,
+            )
+            for c in cids
+        ]
+    if not unit_id or not people:
+        return []
+    if conversation_id:
+        groups = q.conversations_of(session, unit_id)
+    if groups:  # the unit has groups; they were left out, not missing
+        return []
+    if each is None:
+        return [
+            row(
+                users_key(base),
+                "user",
+                title=title,
+                text=text,
+                created_at=created_at,
+                user_ids=people,
+                at_user_ids=people,
+            )
+        ]
+    return [
+        row(person_key(base, p), "user", title=title, text=each(p), created_at=created_at, user_ids=[p]) for p in people
+    ]
+
+
+# --- the writer a job uses
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A message a job wrote (or would write, in a preview)."""
+
+    key: str
+    target: str  # a conversation id, or "user:<id>,<id>"
+    text: str
+    at: tuple[str, ...]
+
+
+@dataclass
+class Outbox:
+    """Writes one row at a time, each unless its key exists, and keeps what it wrote. `force`
+    writes again under new keys; `groups` limits group messages to these conversations."""
+
+    session: Session
+    now: datetime
+    force: bool = False
+    groups: frozenset[str] | None = None
+    sent: list[Sent] = field(default_factory=list)
+
+    def allowed(self, conversation_id: str) -> bool:
+        return self.groups is None or conversation_id in self.groups
+
+    def to_group(self, key: str, cid: str, title: str, text: str, at: Iterable[str] = ()) -> bool:
+        """One group message; False when this key was already written (or the group is filtered out)."""
+        if not self.allowed(cid):
+            return False
+        at = list(dict.fromkeys(at))
+        return self.put(
+            row(key, "group", title=title, text=text, conversation_id=cid, at_user_ids=at, created_at=self.now)
+        )
+
+    def to_users(self, key: str, user_ids: Iterable[str], title: str, text: str) -> bool:
+        """One one-to-one message (DingTalk batch send) to these people."""
+        ids = list(dict.fromkeys(user_ids))
+        if not ids:
+            return False
+        return self.put(row(key, "user", title=title, text=text, user_ids=ids, created_at=self.now))
+
+    def to_unit(
+        self, base: str, unit_id: int, title: str, text: str, people: Iterable[str], each: Callable[[str], str]
+    ) -> bool:
+        """In each group of the unit, @-mentioning `people`; where the unit has no group, each
+        person their own text, one to one. True when anything was written."""
+        ids = list(dict.fromkeys(people))
+        rows = to_unit(
+            self.session,
+            base,
+            unit_id=unit_id,
+            title=title,
+            text=text,
+            people=ids,
+            created_at=self.now,
+            skip=lambda c: not self.allowed(c),
+            each=each,
+        )
+        return any([self.put(r) for r in rows])
+
+    def put(self, r: dict[str, Any]) -> bool:
+        if self.force:
+            r["key"] = forced_key(r["key"], self.now)
+        if not write(self.session, [r]):
+            return False
+        self.sent.append(Sent(r["key"], target(r), r["text"], tuple(r["at_user_ids"])))
+        return True
+
+
+# --- mentions
+
+
+def mentions(text: str, at_user_ids: Iterable[str], names: Mapping[str, str]) -> str:
+    """The text as DingTalk needs it: each "@name" of a person @-mentioned becomes "@<staffId>"
+    (DingTalk renders a mention only from the id in the text, and shows the name)."""
+    for uid in at_user_ids:
+        if uid in names:
+            text = text.replace(f"@{names[uid]}", f"@{uid}")
+    return text
