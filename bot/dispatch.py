@@ -23,6 +23,7 @@ from models.calendar import WorkdayCalendar
 from models.clock import Clock, SystemClock
 from models.db import unit_of_work
 from models.directory import Directory
+from models.masking import mask
 from models.tables import InboxMessage
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ class Dispatcher:
             raise Refusal("消息含无法识别的字符,请重新输入后发送。")
         actor = q.find_sender(session, msg.sender_staff_id, msg.sender_union_id, msg.sender_id)
         if actor is None:
-            raise Refusal(f"{msg.sender_nick or '你'}还未登记,请联系管理员添加。")
+            raise Refusal(f"{mask(msg.sender_nick) or '你'}还未登记,请联系管理员添加。")
         if batch is not None:
             batch.keep.append(actor)
         if msg.msgtype not in ("text", "richText", "picture"):

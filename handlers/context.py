@@ -13,9 +13,12 @@ from handlers.incoming import Incoming
 from models.calendar import WorkdayCalendar
 from models.clock import local
 from models.directory import Directory, UnitInfo
+from models.masking import mask
 from models.rules import leads, visible
 from models.tables import Issue, Person
 from models.vocabulary import Status
+
+MAX_ISSUE_NUMBER = 2**31 - 1
 
 
 class Refusal(Exception):
@@ -47,9 +50,10 @@ class Context:
         return self.targets[0]
 
     def issue(self, number: int) -> Issue:
-        issue = self.session.get(Issue, number)
+        # A number past any issue's is not looked up (the database's integers end at 2**63).
+        issue = self.session.get(Issue, number) if number <= MAX_ISSUE_NUMBER else None
         if issue is None:
-            raise Refusal(f"未找到 #{number},请核对编号。")
+            raise Refusal(f"未找到 #{mask(str(number))},请核对编号。")
         if not visible(self.unit, self.actor.id, issue):
             raise Refusal(f"#{number} 不在你的范围内。")
         return issue

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 _MENTION = re.compile(r"(?<!\S)@\S+")
-_REF = re.compile(r"#\s*(\d{1,9})")
+_REF = re.compile(r"#\s*(\d{1,40})")  # the whole number as typed (查 # followed by a phone number, too)
 _SEPARATORS = " :,;.-、。，：；"
 MAX_LENGTH = 4000
 

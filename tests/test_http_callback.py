@@ -87,3 +87,53 @@ async def test_malformed_bodies_get_400_and_the_server_lives_on(client, raw: byt
     assert ok.status == 200
     await pipeline.drain()
     assert count(app, InboxMessage) == 1
+
+
+def _poisoned(field: str, value: object) -> bytes:
+    payload = json.loads(body())
+    payload[field] = value
+    return json.dumps(payload).encode()  # ensure_ascii: a lone surrogate travels as \ud800
+
+
+async def test_one_poison_message_does_not_fail_its_neighbours(client) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    http, app, pipeline = client
+    now = int(time.time() * 1000)
+    good = [
+        Emulator().user_message("cid-shangyang", "v001", "张三", f"上报 上洋村第{i}处道路塌方,影响通行")
+        for i in range(20)
+    ]
+    bodies = [json.dumps(g, ensure_ascii=False).encode() for g in good]
+    bad = [
+        _poisoned("msgId", "\ud800"),
+        _poisoned("senderStaffId", "v0\udfff01"),
+        _poisoned("conversationId", "c\ud800"),
+    ]
+    resps = await asyncio.gather(
+        *(http.post("/dingtalk/callback", data=b, headers=headers(now)) for b in [*bodies[:10], *bad, *bodies[10:]])
+    )
+    assert sorted(r.status for r in resps) == [200] * 20 + [400] * 3
+    await pipeline.drain()
+    assert count(app, InboxMessage) == 20 and count(app, Issue) == 20
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _poisoned("createAt", 1e400),  # JSON's 1e400 is infinity
+        _poisoned("createAt", True),
+        _poisoned("createAt", 1.5),
+        _poisoned("msgId", "a\nINFO forged log line"),
+        ("[" * 100_000 + "]" * 100_000).encode(),  # deeper than the parser goes
+        b'{"msgId": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+    ids=["createAt-1e400", "createAt-true", "createAt-float", "msgId-newline", "nested", "nested-field"],
+)
+async def test_hostile_bodies_are_refused_cleanly(client, raw: bytes, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    http, app, pipeline = client
+    resp = await http.post("/dingtalk/callback", data=raw, headers=headers(int(time.time() * 1000)))
+    assert resp.status == 400
+    assert not any(r.exc_info for r in caplog.records) and "forged log line" not in caplog.text
+    await pipeline.drain()
+    assert count(app, InboxMessage) == 0

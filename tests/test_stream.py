@@ -222,3 +222,22 @@ async def test_stop_while_the_connection_is_opening_does_not_hang(tmp_path, emul
     await asyncio.wait_for(runtime.stop(), timeout=10)
     await emulator.wait_for(lambda: not emulator.connections, timeout=10)
     app.engine.dispose()
+
+
+async def test_a_poisoned_or_nested_frame_is_acked_as_bad_and_its_neighbours_are_stored(rig: Rig) -> None:
+    conn = next(iter(rig.emulator.connections.values()))
+
+    def frame(message_id: str, data: str) -> str:
+        headers = {"topic": "/v1.0/im/bot/messages/get", "messageId": message_id, "contentType": "application/json"}
+        return json.dumps({"specVersion": "1.0", "type": "CALLBACK", "headers": headers, "data": data})
+
+    poisoned = rig.payload(SUBMISSION, msg_id="\ud800")
+    await conn.ws.send_str(frame("poison-1", json.dumps(poisoned)))
+    await conn.ws.send_str(frame("nested-1", "[" * 100_000 + "]" * 100_000))
+    await conn.ws.send_str("[" * 100_000 + "]" * 100_000)  # a whole frame too deep to parse
+    for i in range(5):
+        await rig.emulator.deliver(rig.payload(f"上报 上洋村第{i}处道路塌方,影响通行"))
+    await rig.emulator.wait_for(lambda: rig.emulator.acks.get("poison-1") == 400)
+    await rig.emulator.wait_for(lambda: rig.emulator.acks.get("nested-1") == 400)
+    await rig.emulator.wait_for(lambda: len(rig.emulator.sent) == 5)
+    assert rig.emulator.opened == 1 and rig.count(InboxMessage) == 5

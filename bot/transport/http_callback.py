@@ -7,13 +7,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import time
 
 from aiohttp import web
 
-from bot.transport.payload import BadPayload, to_incoming
+from bot.transport.payload import BadPayload, decode, to_incoming
 from bot.transport.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ async def callback(request: web.Request) -> web.Response:
     if (request.content_length or 0) > MAX_BODY:
         return web.json_response({"error": "body too large"}, status=413)
     try:
-        incoming = to_incoming(json.loads(await request.text()))
+        incoming = to_incoming(decode(await request.text()))
     except (ValueError, BadPayload) as e:
         log.warning("rejected a callback body: %s", type(e).__name__)
         return web.json_response({"error": "bad request"}, status=400)

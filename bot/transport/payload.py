@@ -4,6 +4,9 @@ cannot be a message."""
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from typing import Any
 
 from handlers.incoming import AtUser, Incoming
@@ -16,19 +19,56 @@ class BadPayload(ValueError):
     """Not a bot message we can store (the reason never includes the content)."""
 
 
+# An identifier is stored, logged and compared: a lone surrogate cannot be stored as UTF-8 (it
+# would fail the whole burst's shared insert), and a control character would forge a log line.
+_BAD_ID = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# A nick is echoed in replies: no line breaks, no controls, no bidi overrides that reverse the line.
+_NICK_DROP = re.compile(r"[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+MAX_ID = 256
+
+
+def decode(raw: str | bytes) -> Any:
+    """JSON text → a value; nesting too deep for the parser is refused like any bad JSON."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise BadPayload(f"not JSON ({type(e).__name__})") from None
+
+
 def _str(data: dict[str, Any], key: str) -> str | None:
+    """An identifier: a string (or an integer) of printable characters."""
     value = data.get(key)
     if value is None or value == "":
         return None
-    if not isinstance(value, str | int):
+    if isinstance(value, bool) or not isinstance(value, str | int):
         raise BadPayload(f"{key} has type {type(value).__name__}")
-    return str(value)
+    text = str(value)
+    if len(text) > MAX_ID or _BAD_ID.search(text):
+        raise BadPayload(f"{key} is not a valid identifier")
+    return text
+
+
+def _text(value: Any) -> str:
+    """Free text (a message, a nick): kept, with what cannot be stored as UTF-8 marked as such
+    (U+FFFD, which the dispatcher answers with a request to send again)."""
+    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else ""
 
 
 def _ms(data: dict[str, Any], key: str) -> int | None:
+    """Milliseconds since the epoch: an integer, or the digits of one; never a bool or a float
+    that is not a whole number (1e400 parses as infinity)."""
     value = data.get(key)
     if value in (None, ""):
         return None
+    if isinstance(value, bool):
+        raise BadPayload(f"{key} is not a number")
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise BadPayload(f"{key} is not a whole number")
+        value = int(value)
+    if isinstance(value, str) and not value.isascii():
+        raise BadPayload(f"{key} is not a number")
     try:
         ms = int(value)
     except (TypeError, ValueError) as e:
@@ -57,7 +97,7 @@ def to_incoming(data: Any) -> Incoming:
         sender_staff_id=_str(data, "senderStaffId"),
         sender_union_id=_str(data, "senderUnionId"),
         sender_id=_str(data, "senderId"),
-        sender_nick=_str(data, "senderNick") or "",
+        sender_nick=_NICK_DROP.sub("", _text(data.get("senderNick")))[:64],
         text=text,
         create_at=from_ms(create_at),
         at_users=tuple(_at_users(data.get("atUsers"))),
@@ -74,13 +114,13 @@ def _content(data: dict[str, Any], msgtype: str) -> tuple[str, list[str]]:
         text = data.get("text")
         if not isinstance(text, dict) or not isinstance(text.get("content", ""), str):
             raise BadPayload("text.content missing")
-        return text.get("content", ""), []
+        return _text(text.get("content", "")), []
     content = data.get("content")
     if msgtype == "picture":
         if not isinstance(content, dict):
             raise BadPayload("picture content missing")
-        code = content.get("downloadCode") or content.get("pictureDownloadCode")
-        return "", [str(code)] if code else []
+        code = _str(content, "downloadCode") or _str(content, "pictureDownloadCode")
+        return "", [code] if code else []
     if msgtype == "richText":
         parts = content.get("richText") if isinstance(content, dict) else None
         if not isinstance(parts, list):
@@ -90,9 +130,9 @@ def _content(data: dict[str, Any], msgtype: str) -> tuple[str, list[str]]:
             if not isinstance(part, dict):
                 continue
             if isinstance(part.get("text"), str):
-                texts.append(part["text"])
-            elif part.get("downloadCode"):
-                codes.append(str(part["downloadCode"]))
+                texts.append(_text(part["text"]))
+            elif code := _str(part, "downloadCode"):
+                codes.append(code)
         return "".join(texts), codes
     return "", []  # audio, video, file, unknown: answered politely by the dispatcher
 

@@ -18,7 +18,7 @@ import aiohttp
 from dingtalk_stream import AckMessage, CallbackHandler, CallbackMessage, Credential, DingTalkStreamClient
 from dingtalk_stream.frames import Headers, SystemMessage
 
-from bot.transport.payload import BOT_TOPIC, BadPayload, to_incoming
+from bot.transport.payload import BOT_TOPIC, BadPayload, decode, to_incoming
 from bot.transport.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class BotMessageHandler(CallbackHandler):
         try:
             incoming = to_incoming(message.data)
         except BadPayload as e:
-            log.warning("rejected bot message frame %s: %s", message.headers.message_id, e)
+            log.warning("rejected bot message frame %r: %s", message.headers.message_id, e)
             return AckMessage.STATUS_BAD_REQUEST, None
         await self.pipeline.accept(incoming)  # raises when it could not be stored: no ack then
         return AckMessage.STATUS_OK, None
@@ -145,10 +145,10 @@ class StreamClient(DingTalkStreamClient):
                 if raw.type != aiohttp.WSMsgType.TEXT:
                     continue
                 try:
-                    frame = json.loads(raw.data)
+                    frame = decode(raw.data)
                     if not isinstance(frame, dict):
-                        raise ValueError("frame is not an object")
-                except ValueError:
+                        raise BadPayload("frame is not an object")
+                except BadPayload:
                     log.warning("ignored a malformed frame (%d bytes)", len(raw.data))
                     continue
                 if frame.get("type") == SystemMessage.TYPE:
@@ -188,8 +188,10 @@ class StreamClient(DingTalkStreamClient):
     async def _callback(self, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]) -> None:
         try:
             msg = CallbackMessage.from_dict(frame)
-        except (ValueError, TypeError, AttributeError):
-            log.warning("ignored a malformed callback frame")
+        except (ValueError, TypeError, AttributeError, RecursionError):
+            # Answered when it names itself, so that it is not delivered again and again.
+            log.warning("refused a malformed callback frame")
+            await self._refuse(ws, frame)
             return
         handler = self.callback_handler_map.get(msg.headers.topic)
         if handler is None:
@@ -201,9 +203,21 @@ class StreamClient(DingTalkStreamClient):
             try:
                 ack = await handler.raw_process(msg)
             except Exception:
-                log.exception("frame %s not stored; it will be delivered again", msg.headers.message_id)
+                log.exception("frame %r not stored; it will be delivered again", msg.headers.message_id)
                 return
         await self._send_ack(ws, ack)
+
+    @classmethod
+    async def _refuse(cls, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]) -> None:
+        headers = frame.get("headers")
+        message_id = headers.get("messageId") if isinstance(headers, dict) else None
+        if not isinstance(message_id, str) or not message_id:
+            return
+        ack = AckMessage()
+        ack.code, ack.message = AckMessage.STATUS_BAD_REQUEST, "malformed"
+        ack.headers.message_id = message_id
+        ack.headers.content_type = Headers.CONTENT_TYPE_APPLICATION_JSON
+        await cls._send_ack(ws, ack)
 
     @staticmethod
     async def _send_ack(ws: aiohttp.ClientWebSocketResponse, ack: AckMessage) -> None:
