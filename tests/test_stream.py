@@ -241,3 +241,16 @@ async def test_a_poisoned_or_nested_frame_is_acked_as_bad_and_its_neighbours_are
     await rig.emulator.wait_for(lambda: rig.emulator.acks.get("nested-1") == 400)
     await rig.emulator.wait_for(lambda: len(rig.emulator.sent) == 5)
     assert rig.emulator.opened == 1 and rig.count(InboxMessage) == 5
+
+
+async def test_backoff_starts_over_after_a_connection_that_worked(rig: Rig) -> None:
+    stream = rig.runtime.stream
+    assert stream is not None
+    for round_ in range(5):
+        opened = rig.emulator.opened
+        for i in range(10):
+            await rig.emulator.deliver(rig.payload(f"上报 上洋村第{round_}-{i}号道路塌方,影响通行"))
+        await rig.emulator.wait_for(lambda r=round_: len(rig.emulator.sent) == 10 * (r + 1), timeout=30)
+        await rig.emulator.drop_all()
+        await rig.emulator.wait_for(lambda o=opened: rig.emulator.opened > o, timeout=30)
+    assert stream.backoff_attempts == [1, 1, 1, 1, 1]  # never growing: each connection had worked

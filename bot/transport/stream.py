@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import random
+import time
 import urllib.parse
 from typing import Any
 
@@ -39,6 +40,9 @@ class BotMessageHandler(CallbackHandler):
             return AckMessage.STATUS_BAD_REQUEST, None
         await self.pipeline.accept(incoming)  # raises when it could not be stored: no ack then
         return AckMessage.STATUS_OK, None
+
+
+HEALTHY_S = 60.0  # a connection that lived this long had nothing wrong with it
 
 
 def _backoff_s(attempt: int, rng: random.Random, cap: float) -> float:
@@ -71,6 +75,8 @@ class StreamClient(DingTalkStreamClient):
         self._sockets: set[aiohttp.ClientWebSocketResponse] = set()
         self._stopping = asyncio.Event()
         self.connections_opened = 0
+        self.frames_received = 0  # callback frames read, on every connection
+        self.backoff_attempts: list[int] = []  # the backoff step taken after each dropped connection
 
     def get_host_ip(self) -> str:
         return "127.0.0.1"  # the SDK would open a socket toward 8.8.8.8 to learn this
@@ -104,11 +110,16 @@ class StreamClient(DingTalkStreamClient):
                 log.warning("stream connect failed (%s)", type(e).__name__)
                 await self._pause(attempt)
                 continue
+            frames, opened_at = self.frames_received, time.monotonic()
             if await self._serve(ws):
                 attempt = 0  # asked to move: the new connection opens at once
-            else:
-                attempt = min(attempt + 1, 16)  # dropped: back off a little, more if it keeps dropping
-                await self._pause(attempt)
+                continue
+            # Dropped. A connection that worked (it delivered, or it lived a while) starts the backoff
+            # over; only one that keeps failing at once backs off further and further.
+            healthy = self.frames_received > frames or time.monotonic() - opened_at >= HEALTHY_S
+            attempt = 1 if healthy else min(attempt + 1, 16)
+            self.backoff_attempts.append(attempt)
+            await self._pause(attempt)
 
     async def _pause(self, attempt: int) -> None:
         with contextlib.suppress(TimeoutError):
@@ -154,6 +165,7 @@ class StreamClient(DingTalkStreamClient):
                 if frame.get("type") == SystemMessage.TYPE:
                     await self._system(ws, frame, moving)
                     continue
+                self.frames_received += 1
                 await self._slots.acquire()
                 self._track(asyncio.create_task(self._callback(ws, frame)), release=True)
         finally:
