@@ -197,6 +197,12 @@ async def test_pictures_are_queued_with_their_event_even_while_dingtalk_is_unrea
     rows = rig.rows()
     assert len(pictures) == 1 and [(p.issue_id, p.event_seq, p.status) for p in rows] == [(1, 2, "pending")] * 2
     assert [p.code for p in rows] == codes
+    # A worker started later (after a restart) takes up what was queued.
+    down = rig.runtime.photos
+    assert down is not None
+    later = worker.PhotoFetcher(rig.app.engine, down.api, down.store, down.run_db, rig.clock)
+    await later.idle()
+    assert [p.status for p in rig.rows()] == ["stored", "stored"] and len(rig.files()) == 2
 
 
 def test_the_store_keeps_images_only_by_their_hash(tmp_path: Path) -> None:
