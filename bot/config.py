@@ -14,6 +14,7 @@ from handlers.intake.categories import ENV_FILE as CATEGORY_FILE_ENV
 from models.db import DEFAULT_URL
 
 DEFAULT_ENDPOINT = "https://api.dingtalk.com"
+DEFAULT_PHOTOS_DIR = Path("./data/photos")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Settings:
     robot_code: str | None = None
     openapi_endpoint: str = DEFAULT_ENDPOINT  # DINGTALK_OPENAPI_ENDPOINT
     category_file: Path | None = None  # LIANDONG_CATEGORY_FILE; None: the categories shipped with the bot
+    photos_dir: Path = DEFAULT_PHOTOS_DIR  # LIANDONG_PHOTOS_DIR: pictures kept on receipt (bot.photos_store)
     # The custom robots' signing secrets: environment variable name -> value (see with_robot_secrets).
     robot_secrets: Mapping[str, str] = field(default_factory=dict)
 
@@ -39,6 +41,7 @@ class Settings:
             robot_code=env.get("DINGTALK_ROBOT_CODE") or None,
             openapi_endpoint=env.get("DINGTALK_OPENAPI_ENDPOINT") or DEFAULT_ENDPOINT,
             category_file=Path(env[CATEGORY_FILE_ENV]) if env.get(CATEGORY_FILE_ENV) else None,
+            photos_dir=Path(env.get("LIANDONG_PHOTOS_DIR") or DEFAULT_PHOTOS_DIR),
         )
 
     def with_robot_secrets(self, names: Iterable[str], environ: Mapping[str, str] | None = None) -> Settings:

@@ -1,6 +1,6 @@
-"""The running bot: the inbox pipeline, the outbox sender, and a receiver (stream or HTTP
-callback). `stop()` is the clean shutdown: no new frames, in-flight ones finished, the inbox
-processed, the outbox flushed."""
+"""The running bot: the inbox pipeline, the outbox sender, the photo fetcher, and a receiver
+(stream or HTTP callback). `stop()` is the clean shutdown: no new frames, in-flight ones
+finished, the inbox processed, the outbox flushed."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from dingtalk_stream import Credential
 
 from bot.app import App
 from bot.config import DEFAULT_ENDPOINT
+from bot.photos_store import PhotoStore
 from bot.transport.dingtalk_api import Credentials, DingTalkApi
 from bot.transport.http_callback import callback_app
+from bot.transport.photos import PhotoFetcher
 from bot.transport.pipeline import Pipeline
 from bot.transport.sender import OutboxSender
 from bot.transport.stream import BotMessageHandler, StreamClient
@@ -50,6 +52,7 @@ class Runtime:
         self.http: aiohttp.ClientSession | None = None
         self.pipeline: Pipeline | None = None
         self.sender: OutboxSender | None = None
+        self.photos: PhotoFetcher | None = None
         self.stream: StreamClient | None = None
         self._stream_task: asyncio.Task[None] | None = None
         self._site_runner: web.AppRunner | None = None
@@ -59,6 +62,8 @@ class Runtime:
     def _wake_sender(self) -> None:
         if self.sender is not None:
             self.sender.wake()
+        if self.photos is not None:  # a message may have queued pictures to fetch
+            self.photos.wake()
 
     async def start(self) -> None:
         self.http = aiohttp.ClientSession()
@@ -66,8 +71,11 @@ class Runtime:
         secrets = {name: self.app.settings.robot_secrets.get(name, "") for name in self.app.org.secret_envs}
         self.pipeline = Pipeline(self.app.dispatcher, on_processed=self._wake_sender)
         self.sender = OutboxSender(self.app.engine, api, self.pipeline.run_db, self.clock, self.app.org.robots, secrets)
+        store = PhotoStore(self.app.settings.photos_dir)
+        self.photos = PhotoFetcher(self.app.engine, api, store, self.pipeline.run_db, self.clock)
         await self.pipeline.start()
         self.sender.start()
+        self.photos.start()
         if self.options.scheduler:
             self.scheduler = await start_scheduler(
                 self.app.job_runner(self.clock),
@@ -124,6 +132,8 @@ class Runtime:
             await self._web_runner.cleanup()
         if self.pipeline:
             await self.pipeline.drain()
+        if self.photos:
+            await self.photos.stop()
         if self.sender:
             await self.sender.flush()
             await self.sender.stop()

@@ -227,7 +227,10 @@ def feedback(ctx: Context) -> Result:
     text = _need(ctx.cmd.args, "进展", f"反馈 #{issue.id} 已约谈当事人")
     _event(ctx, issue, Kind.FEEDBACK, {"text": text})
     attach_inline(ctx, issue)
-    return Result(Reply(f"#{issue.id} 已记录进展。现场照片请在10分钟内发送。"), issue_id=issue.id)
+    return Result(
+        Reply(f"#{issue.id} 已记录进展。现场照片请与文字一起发送(同一条消息内@我),或10分钟内在与我的单聊中发送。"),
+        issue_id=issue.id,
+    )
 
 
 def resolve(ctx: Context) -> Result:

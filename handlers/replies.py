@@ -82,7 +82,10 @@ def pictures_attached(issue: Issue, count: int) -> str:
 
 
 NO_PICTURE = "没有收到图片,请重新发送。"
-PICTURE_TOO_LATE = "照片需在「上报」或「反馈」后10分钟内由本人发送;请先「反馈 #12 说明」,再发照片。"
+PICTURE_TOO_LATE = (
+    "照片需在「上报」或「反馈」后10分钟内由本人发送;请先「反馈 #12 说明」,再发照片。"
+    "在群里,照片请与文字一起发送(同一条消息内@我)或在与我的单聊中发送。"
+)
 
 
 def deadline_text(d: date | None) -> str:

@@ -181,3 +181,29 @@ class LadderStep(SQLModel, table=True):
     outbox_key: str
 
     __table_args__ = (UniqueConstraint("issue_id", "deadline", "step", name="uq_ladder_issue_deadline_step"),)
+
+
+class PhotoDownload(SQLModel, table=True):
+    """A picture kept as evidence: queued with the `picture` event that names it (same
+    transaction), then fetched from DingTalk by bot.transport.photos while its download code is
+    still valid, and stored content-addressed (bot.photos_store). The timeline reads it beside
+    the event: stored (with its sha256) or lost."""
+
+    __tablename__ = "photo_downloads"
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issues.id", index=True)
+    event_seq: int  # the `picture` event of that issue which carries the code
+    msg_id: str
+    code: str  # DingTalk's temporary downloadCode
+    status: str = Field(default="pending", index=True)  # pending | stored | lost
+    attempts: int = 0
+    last_error: str | None = None
+    sha256: str | None = Field(default=None, index=True)
+    size: int | None = None
+    content_type: str | None = None
+    created_at: datetime
+    next_attempt_at: datetime | None = None  # a retry waits until then
+    claimed_until: datetime | None = None  # a worker holds the row until then
+    finished_at: datetime | None = None
+
+    __table_args__ = (UniqueConstraint("msg_id", "code", name="uq_photo_msg_code"),)

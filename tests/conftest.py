@@ -241,7 +241,7 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def app(tmp_path: Path, clock: FrozenClock) -> Iterator[App]:
-    application = build(Settings(database_url=f"sqlite:///{tmp_path}/t.db"), clock)
+    application = build(Settings(database_url=f"sqlite:///{tmp_path}/t.db", photos_dir=tmp_path / "photos"), clock)
     yield application
     application.engine.dispose()
 

@@ -64,6 +64,7 @@ def settings(tmp_path: Path, org: Path | None = None) -> Settings:
     kw = {"org_file": org} if org else {}
     return Settings(
         database_url=f"sqlite:///{tmp_path}/bot.db",
+        photos_dir=tmp_path / "photos",
         client_id="sandbox-id",
         client_secret="sandbox-secret",
         robot_code="dingsandboxrobot",

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from handlers.incoming import AtUser, Incoming
 from models.clock import SHANGHAI
-from models.tables import IssueEvent
+from models.tables import IssueEvent, PhotoDownload
 from models.verify import verify_chains
 from tests.conftest import BOT_ID, Chat, Heard
 
@@ -193,3 +193,18 @@ def test_words_that_start_with_改_are_not_the_command(chat: Chat) -> None:
     assert r.outcome == "ok" and r.reply.startswith("已登记 #1")
     r = chat.say("v001", "改造工程款拖欠了半年,农民工天天来村委会讨薪", at=datetime(2020, 3, 3, 9, tzinfo=SHANGHAI))
     assert r.reply.startswith("已登记 #2") and chat.issue(2).category == "劳资纠纷"
+
+
+def test_feedback_says_how_a_photo_reaches_the_bot_and_pictures_are_queued_for_keeping(chat: Chat) -> None:
+    chat.say("v001", POST)
+    r = chat.say("v001", "反馈 #1 已约谈当事人")
+    assert r.reply == "#1 已记录进展。现场照片请与文字一起发送(同一条消息内@我),或10分钟内在与我的单聊中发送。"
+    assert "现场照片请在10分钟内发送" not in r.reply  # a picture alone in a group never reaches the bot
+    send_pictures(chat, "v001", ("a", "b", "a"), text="反馈 #1 已到现场核实", msgtype="richText")
+    with Session(chat.app.engine) as s:
+        rows = list(s.exec(select(PhotoDownload).order_by(col(PhotoDownload.id))))
+    (picture,) = events(chat, 1, "picture")
+    assert [(p.issue_id, p.event_seq, p.code, p.status) for p in rows] == [
+        (1, picture.seq, "a", "pending"),
+        (1, picture.seq, "b", "pending"),
+    ]

@@ -57,7 +57,7 @@ def seeded_env(directory: Path) -> WebEnv:
     org, tokens = org_with_tokens(directory)
     url = f"sqlite:///{directory}/web.db"
     clock = FrozenClock(NOW)
-    app = build(Settings(database_url=url, org_file=org), clock)
+    app = build(Settings(database_url=url, org_file=org, photos_dir=directory / "photos"), clock)
     chat = Chat(app, clock)
     return WebEnv(app, chat, seed(chat), tokens, url, org)
 

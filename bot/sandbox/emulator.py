@@ -1,7 +1,8 @@
 """A local DingTalk: the stream gateway (connections/open + websocket frames as DingTalk sends
 them, ping and disconnect), session webhooks, access tokens, OpenAPI group and one-to-one
-send, custom robots with signing and their 20/minute limit. It records everything and has
-switches for faults. Tests and the sandbox page drive the bot through it."""
+send, custom robots with signing and their 20/minute limit, and the files users send the bot
+(download codes that expire, as DingTalk's do). It records everything and has switches for
+faults. Tests and the sandbox page drive the bot through it."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import json
 import random
 import time
 import uuid
+import zlib
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -27,6 +30,20 @@ BOT_TOPIC = "/v1.0/im/bot/messages/get"
 BOT_USER_ID = "$:LWCP_v1:$sandbox-bot"
 CORP_ID = "dingsandboxcorp"
 ROBOT_CODE = "dingsandboxrobot"
+FILE_TTL = timedelta(hours=1)  # how long a download code stays valid here (DingTalk only says 临时)
+URL_TTL = timedelta(minutes=10)  # the temporary download URL a code is exchanged for
+
+
+def png(width: int = 4, height: int = 3, rgb: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    """A real (tiny) PNG: signature, IHDR, one IDAT of unfiltered RGB rows, IEND."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 @dataclass
@@ -95,6 +112,9 @@ class Emulator:
         self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending: list[dict[str, Any]] = []  # frames waiting for a connection
+        self._files: dict[str, tuple[bytes, datetime]] = {}  # download code → (bytes, valid until)
+        self._file_urls: dict[str, tuple[str, datetime]] = {}  # URL token → (download code, valid until)
+        self.downloads: defaultdict[str, int] = defaultdict(int)  # download code → times asked for a URL
 
     # --- the HTTP application ---
 
@@ -108,6 +128,7 @@ class Emulator:
         app.router.add_post("/v1.0/robot/oToMessages/batchSend", self._user_send)
         app.router.add_post("/v1.0/robot/messageFiles/download", self._download)
         app.router.add_post("/robot/send", self._robot_send)
+        app.router.add_get("/files/{token}", self._file)
         return app
 
     @web.middleware
@@ -202,10 +223,49 @@ class Emulator:
         return web.json_response({"processQueryKey": uuid.uuid4().hex, "invalidStaffIdList": []})
 
     async def _download(self, request: web.Request) -> web.Response:
+        """`POST /v1.0/robot/messageFiles/download {downloadCode, robotCode}` → `{downloadUrl}`; a
+        code it does not know, or one past its time, is refused as DingTalk words it."""
         if not self._authorized(request):
             return web.json_response({"code": "InvalidAuthentication", "message": "token"}, status=401)
-        code = (await request.json()).get("downloadCode", "")
-        return web.json_response({"downloadUrl": f"{self.base_url}/files/{code}.png"})
+        body = await request.json()
+        code = str(body.get("downloadCode") or "")
+        self.downloads[code] += 1
+        if body.get("robotCode") != ROBOT_CODE:
+            return web.json_response({"code": "invalidParameter", "message": "robotCode 无效"}, status=400)
+        known = self._files.get(code)
+        now = self.clock.now()
+        if known is None or known[1] <= now:
+            return web.json_response({"code": "invalidParameter", "message": "下载码有误或者已经过期"}, status=400)
+        token = uuid.uuid4().hex
+        self._file_urls[token] = (code, now + URL_TTL)
+        return web.json_response({"downloadUrl": f"{self.base_url}/files/{token}"})
+
+    async def _file(self, request: web.Request) -> web.Response:
+        found = self._file_urls.get(request.match_info["token"])
+        if found is None or found[1] <= self.clock.now() or found[0] not in self._files:
+            return web.Response(status=403, text="AccessDenied: Request has expired")
+        return web.Response(body=self._files[found[0]][0], content_type="application/octet-stream")
+
+    def add_file(self, data: bytes | None = None, ttl: timedelta = FILE_TTL) -> str:
+        """A file a user sent: its download code, valid for `ttl` by the emulator's clock."""
+        code = f"dlc-{uuid.uuid4().hex}"
+        self._files[code] = (png() if data is None else data, self.clock.now() + ttl)
+        return code
+
+    def picture_message(self, conversation_id: str, staff_id: str, nick: str, code: str, **kw: Any) -> dict[str, Any]:
+        """A `picture` message as DingTalk sends it (in a group only the 1:1 chat carries one alone)."""
+        content = {"downloadCode": code, "pictureDownloadCode": code}
+        return self.user_message(conversation_id, staff_id, nick, "", msgtype="picture", content=content, **kw)
+
+    def rich_text_message(
+        self, conversation_id: str, staff_id: str, nick: str, text: str, codes: list[str], **kw: Any
+    ) -> dict[str, Any]:
+        """A `richText` message: the text (after the @ the client cut out) and the pictures, in one message."""
+        parts: list[dict[str, Any]] = [{"text": " " + text}]
+        parts += [{"type": "picture", "downloadCode": c, "pictureDownloadCode": c} for c in codes]
+        return self.user_message(
+            conversation_id, staff_id, nick, "", msgtype="richText", content={"richText": parts}, **kw
+        )
 
     async def _robot_send(self, request: web.Request) -> web.Response:
         token = request.query.get("access_token", "")

@@ -28,6 +28,11 @@ class SendError(Exception):
         self.blocked_s = blocked_s  # the server asked us to keep away this long
 
 
+class FileTooLarge(SendError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, retryable=False)
+
+
 @dataclass(frozen=True)
 class Credentials:
     client_id: str
@@ -88,11 +93,40 @@ class DingTalkApi:
         self._check_errcode(data)
 
     async def download_url(self, download_code: str) -> str:
+        """The temporary URL of a file a user sent the bot. DingTalk's 下载机器人接收消息的文件内容
+        (https://open.dingtalk.com/document/orgapp/download-the-file-content-of-the-robot-receiving-message):
+        `POST /v1.0/robot/messageFiles/download` with header x-acs-dingtalk-access-token and body
+        {downloadCode, robotCode} answers {downloadUrl}; the code is a 临时下载码 (temporary) and the
+        URL a 临时下载链接. A wrong or expired code is refused with a 4xx whose message reads
+        下载码有误或者已经过期 (we did not find the exact error code documented, so any 4xx that is
+        neither a token nor a rate-limit answer counts as a bad code: SendError retryable=False)."""
         data = await self._openapi(
             "/v1.0/robot/messageFiles/download",
             {"robotCode": self.credentials.robot_code, "downloadCode": download_code},
         )
-        return str(data.get("downloadUrl") or "")
+        url = str(data.get("downloadUrl") or "")
+        if not url:
+            raise SendError("no downloadUrl in answer", retryable=True)
+        return url
+
+    async def fetch_file(self, url: str, max_bytes: int) -> bytes:
+        """GET a download URL, at most max_bytes (more is refused, not truncated)."""
+        try:
+            async with self.http.get(url, timeout=self.timeout) as resp:
+                if resp.status >= 500:
+                    raise SendError(f"HTTP {resp.status}", retryable=True)
+                if resp.status >= 400:  # the temporary URL expired: ask for a new one next time
+                    raise SendError(f"download HTTP {resp.status}", retryable=True)
+                if resp.content_length is not None and resp.content_length > max_bytes:
+                    raise FileTooLarge(f"{resp.content_length} bytes")
+                data = bytearray()
+                async for chunk in resp.content.iter_chunked(65536):
+                    data.extend(chunk)
+                    if len(data) > max_bytes:
+                        raise FileTooLarge(f"over {max_bytes} bytes")
+                return bytes(data)
+        except (TimeoutError, aiohttp.ClientError) as e:
+            raise SendError(f"{type(e).__name__}", retryable=True) from e
 
     async def _openapi(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         token = await self.access_token()

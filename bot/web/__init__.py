@@ -9,9 +9,10 @@ from multidict import MultiDict
 from sqlalchemy import Engine
 
 from bot.app import App
+from bot.photos_store import PhotoStore
 from bot.web import api, pages
 from bot.web.auth import COOKIE, Tokens, bearer, new_token
-from bot.web.context import CONTEXT, UNIT_KEY, WebContext, context, reader
+from bot.web.context import CONTEXT, PHOTOS, UNIT_KEY, WebContext, context, reader
 from bot.web.layout import CSS_URL, message_page
 from models.clock import Clock
 
@@ -20,12 +21,14 @@ ROUTES = (
     ("/api/stats", api.get_stats),
     ("/api/issues", api.get_issues),
     ("/api/issues/{id:[0-9]+}", api.get_issue),
+    ("/api/issues/{id:[0-9]+}/photos/{sha256:[0-9a-f]+}", api.get_photo),
     ("/api/export.xlsx", api.get_export_xlsx),
     ("/api/export.csv", api.get_export_csv),
     ("/api/openapi.json", api.get_openapi),
     ("/dashboard", pages.dashboard),
     ("/dashboard/issues", pages.issues),
     ("/dashboard/issues/{id:[0-9]+}", pages.issue_page),
+    ("/dashboard/issues/{id:[0-9]+}/photos/{sha256:[0-9a-f]+}", api.get_photo),
     (CSS_URL, pages.stylesheet),
 )
 PUBLIC = frozenset({"/api/openapi.json", CSS_URL, "/"})  # nothing in them comes from the data
@@ -106,6 +109,7 @@ def create_web_app(app: App, clock: Clock | None = None, tokens: Tokens | None =
     )
     web_app = web.Application(middlewares=[guard])
     web_app[CONTEXT] = ctx
+    web_app[PHOTOS] = PhotoStore(app.settings.photos_dir)
     web_app.router.add_get("/", _root)
     for path, handler in ROUTES:
         web_app.router.add_get(path, handler)

@@ -14,9 +14,9 @@ from sqlmodel import Session
 
 from bot.web import export
 from bot.web import params as P
-from bot.web.context import WebContext, context, unit_of
+from bot.web.context import PHOTOS, WebContext, context, unit_of
 from bot.web.openapi import MAX_ISSUE_ID, document
-from bot.web.reads import one, page_of
+from bot.web.reads import one, page_of, photos_of, stored_photo
 from bot.web.stats import stats_json, township_rows
 from bot.web.views import Names, detail, people_of, summary
 from models.counts import Period, count_levels
@@ -96,7 +96,7 @@ async def load_detail(ctx: WebContext, scope: UnitInfo, issue_id: int) -> dict[s
             return None
         events = events_of(session, issue.id)
         names = Names.load(session, ctx.directory, [*people_of([issue]), *(e.actor_id for e in events)])
-        return detail(issue, events, names, today)
+        return detail(issue, events, names, today, photos_of(session, issue.id))
 
     return await ctx.read(read)
 
@@ -107,6 +107,24 @@ async def get_issue(request: web.Request) -> web.Response:
     if found is None:
         return error(404, "not_found", f"没有 #{issue_id},或不在本令牌的范围内")
     return json_response(found)
+
+
+async def get_photo(request: web.Request) -> web.Response:
+    """A kept picture, by the sha256 the timeline shows: only for a reader whose scope holds the
+    issue (anything else is 404, as for the issue itself). Served as stored; the page scales it."""
+    ctx, scope = context(request), unit_of(request)
+    issue_id, sha256 = int(request.match_info["id"]), request.match_info["sha256"]
+    row = await ctx.read(lambda s: stored_photo(s, scope, issue_id, sha256)) if issue_id <= MAX_ISSUE_ID else None
+    data = await asyncio.to_thread(request.app[PHOTOS].read, sha256) if row is not None else None
+    if row is None or data is None:
+        if request.path.startswith("/api/"):
+            return error(404, "not_found", f"#{issue_id} 没有这张照片,或不在本令牌的范围内")
+        return web.Response(status=404, text="未找到", content_type="text/plain", charset="utf-8")
+    return web.Response(
+        body=data,
+        content_type=row.content_type or "application/octet-stream",
+        headers={"Content-Disposition": f'inline; filename="{sha256[:16]}"'},
+    )
 
 
 def _exporter(

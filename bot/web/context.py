@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
+from bot.photos_store import PhotoStore
 from bot.web.auth import Tokens
 from models.clock import Clock, local
 from models.directory import Directory, UnitInfo
@@ -69,6 +70,7 @@ def _read_only(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> 
 
 
 CONTEXT = web.AppKey("liandong_web", WebContext)
+PHOTOS = web.AppKey("liandong_photos", PhotoStore)  # where the kept pictures are (bot.photos_store)
 UNIT_KEY = web.RequestKey("liandong_unit", UnitInfo)  # the request's unit, set by the auth middleware
 
 

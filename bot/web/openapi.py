@@ -96,6 +96,15 @@ SUMMARY = {
     "created_at": _s(format="date-time"),
     "resolved_at": _s(True, format="date-time"),
 }
+PHOTO = {
+    "status": _s(enum=["stored", "pending", "lost", "not_kept"]),
+    "status_name": _s(),
+    "sha256": _s(True, description="已保存照片内容的 SHA-256"),
+    "bytes": {"type": "integer", "nullable": True},
+    "content_type": _s(True),
+    "url": _s(True, description="照片地址(同一令牌可读)"),
+    "error": _s(True, description="未能保存的原因"),
+}
 EVENT = {
     "seq": {"type": "integer", "minimum": 1},
     "kind": _s(),
@@ -107,7 +116,7 @@ EVENT = {
     "unit": _s(True),
     "note": _s(),
     "tuesday": BOOL,
-    "pictures": {"type": "array", "items": _s(), "description": "钉钉图片下载码"},
+    "pictures": {"type": "array", "items": _ref("Photo"), "description": "照片事件的各张照片(钉钉下载码不外露)"},
     "hash": _s(),
     "prev_hash": _s(),
 }
@@ -206,6 +215,27 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/issues/{id}/photos/{sha256}": {
+                "get": {
+                    "operationId": "getPhoto",
+                    "summary": "问题进程中已保存的一张照片(原图,JPEG/PNG/GIF/WebP)",
+                    "parameters": [
+                        _param("id", {"type": "integer", "minimum": 1, "maximum": MAX_ISSUE_ID}, "问题编号", "path"),
+                        _param("sha256", _s(pattern="^[0-9a-f]{64}$"), "照片内容的 SHA-256", "path"),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "照片",
+                            "content": {
+                                m: {"schema": {"type": "string", "format": "binary"}}
+                                for m in ("image/jpeg", "image/png", "image/gif", "image/webp")
+                            },
+                        },
+                        "401": ERRORS["401"],
+                        "404": ERRORS["404"],
+                    },
+                }
+            },
             "/api/export.xlsx": {
                 "get": {
                     "operationId": "exportXlsx",
@@ -239,6 +269,7 @@ def document() -> dict[str, Any]:
             "schemas": {
                 "Error": _obj({"error": _s(), "message": _s()}),
                 "IssueSummary": _obj(SUMMARY),
+                "Photo": _obj(PHOTO),
                 "Event": _obj(EVENT),
                 "IssueDetail": _obj(DETAIL),
                 "IssuePage": _obj(

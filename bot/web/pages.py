@@ -289,22 +289,20 @@ def _issue_body(d: dict[str, Any]) -> str:
         facts.append(("合并", f"已作为重复件并入 #{d['duplicate_of']}"))
     dl = "".join(f"<dt>{h(k)}</dt><dd>{h(v)}</dd>" for k, v in facts)
     steps = []
-    pictures: list[tuple[dict[str, Any], str]] = []
+    pictures: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for ev in d["events"]:
-        codes = "".join(f"<code>{h(c)}</code> " for c in ev["pictures"])
-        pictures.extend((ev, c) for c in ev["pictures"])
+        pictures.extend((ev, p) for p in ev["pictures"])
+        shots = "".join(f"<li>{_photo_state(p)}</li>" for p in ev["pictures"])
         steps.append(
             f'<li data-seq="{ev["seq"]}"><div class="when">{h(_when(ev["at"]))} · {h(ev["level_name"])}'
             f" · {h(ev['unit'])}</div><div><b>{h(ev['actor'])}</b> {h(ev['kind_name'])}"
             f"{':' + h(ev['note']) if ev['note'] else ''}</div>"
-            + (f'<div class="codes">{codes}</div>' if codes else "")
+            + (f'<ul class="photos-state">{shots}</ul>' if shots else "")
             + f'<div class="hash" title="本事件哈希(链接上一事件)">{h(ev["hash"][:16])}</div></li>'
         )
     if pictures:
-        items = "".join(
-            f"<li>{h(_when(ev['at']))} {h(ev['actor'])}:下载码 <code>{h(c)}</code></li>" for ev, c in pictures
-        )
-        pics = f"<ul>{items}</ul><p class='empty'>照片以钉钉下载码保存,需用机器人凭据换取图片后查看。</p>"
+        items = "".join(_photo_item(d["id"], ev, p) for ev, p in pictures)
+        pics = f'<ul class="photos">{items}</ul>'
     else:
         pics = '<p class="empty">暂无照片。</p>'
     return f"""<section class="card"><h2>#{d["id"]} {h(d["title"])}</h2><dl class="facts">{dl}</dl></section>
@@ -312,6 +310,26 @@ def _issue_body(d: dict[str, Any]) -> str:
 <section class="card" id="timeline"><h2>办理进程({len(d["events"])} 条)</h2><ol class="timeline">{"".join(steps)}</ol>
 </section>
 <section class="card" id="pictures"><h2>照片({len(pictures)} 张)</h2>{pics}</section>"""
+
+
+def _photo_state(p: dict[str, Any]) -> str:
+    """A picture's line in the timeline: kept with its hash, being fetched, or lost and why."""
+    if p["status"] == "stored":
+        return f'<span class="photo-stored" title="SHA-256">照片已保存 · {h(p["sha256"][:16])}</span>'
+    why = f"({h(p['error'])})" if p["error"] else ""
+    return f'<span class="photo-{h(p["status"])}">照片{h(p["status_name"])}{why}</span>'
+
+
+def _photo_item(issue_id: int, ev: dict[str, Any], p: dict[str, Any]) -> str:
+    who = f"{h(_when(ev['at']))} {h(ev['actor'])}"
+    if p["status"] != "stored":
+        return f'<li data-photo="{h(p["status"])}">{who}:{_photo_state(p)}</li>'
+    src = f"/dashboard/issues/{issue_id}/photos/{p['sha256']}"
+    return (
+        f'<li data-photo="stored"><a href="{attr(src)}"><img class="photo" src="{attr(src)}" '
+        f'alt="#{issue_id} 照片 {h(p["sha256"][:16])}" loading="lazy"></a>'
+        f'<div>{who} · <span class="hash">{h(p["sha256"][:16])}</span></div></li>'
+    )
 
 
 async def stylesheet(request: web.Request) -> web.Response:

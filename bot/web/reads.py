@@ -12,7 +12,7 @@ from bot.web.params import IssueQuery
 from models.clock import day_start
 from models.directory import UnitInfo
 from models.rules import in_subtree_clause, overdue_clause
-from models.tables import Issue
+from models.tables import Issue, PhotoDownload
 
 
 def _like(text: str) -> str:
@@ -63,3 +63,23 @@ def overdue(session: Session, scope: UnitInfo, today: date, limit: int) -> tuple
     total = session.exec(select(func.count()).select_from(Issue).where(*where)).one()
     rows = session.exec(select(Issue).where(*where).order_by(col(Issue.deadline), col(Issue.id)).limit(limit))
     return list(rows), total
+
+
+def photos_of(session: Session, issue_id: int) -> list[PhotoDownload]:
+    """The pictures queued for an issue, in the order they arrived (the caller checked the scope)."""
+    query = select(PhotoDownload).where(col(PhotoDownload.issue_id) == issue_id).order_by(col(PhotoDownload.id))
+    return list(session.exec(query).all())
+
+
+def stored_photo(session: Session, scope: UnitInfo, issue_id: int, sha256: str) -> PhotoDownload | None:
+    """A kept picture of an issue inside the scope, or None (not found and not allowed are both 404)."""
+    return session.exec(
+        select(PhotoDownload)
+        .join(Issue, col(Issue.id) == col(PhotoDownload.issue_id))
+        .where(
+            col(PhotoDownload.issue_id) == issue_id,
+            col(PhotoDownload.sha256) == sha256,
+            col(PhotoDownload.status) == "stored",
+            in_subtree_clause(scope),
+        )
+    ).first()

@@ -15,7 +15,7 @@ from models.directory import Directory
 from models.events import EVENT_NAMES
 from models.masking import mask
 from models.rules import days_overdue
-from models.tables import Issue, IssueEvent, Person
+from models.tables import Issue, IssueEvent, Person, PhotoDownload
 from models.vocabulary import LEVEL_NAMES, STATUS_NAMES
 
 
@@ -114,7 +114,44 @@ def _note(ev: IssueEvent, names: Names) -> str:
     return str(d.get("reason") or d.get("opinion") or d.get("text") or d.get("result") or "")
 
 
-def event_view(ev: IssueEvent, names: Names) -> dict[str, Any]:
+PHOTO_STATUS_NAMES = {
+    "stored": "已保存",
+    "pending": "正在从钉钉下载",
+    "lost": "未能保存",
+    "not_kept": "未保存(早期记录只存了钉钉下载码)",
+}
+
+
+def photo_view(issue_id: int, row: PhotoDownload | None) -> dict[str, Any]:
+    """One picture of a timeline event: kept (its sha256 and where to fetch it), being fetched, or
+    lost. None stands for a code recorded before pictures were kept. The download code itself
+    is DingTalk's temporary token and is never shown."""
+    if row is None:
+        status, sha, error = "not_kept", None, None
+    else:
+        status, sha, error = row.status, row.sha256, row.last_error if row.status == "lost" else None
+    stored = status == "stored" and sha is not None
+    return {
+        "status": status,
+        "status_name": PHOTO_STATUS_NAMES.get(status, status),
+        "sha256": sha if stored else None,
+        "bytes": row.size if stored and row else None,
+        "content_type": row.content_type if stored and row else None,
+        "url": f"/api/issues/{issue_id}/photos/{sha}" if stored else None,
+        "error": error,
+    }
+
+
+def _pictures(ev: IssueEvent, photos: dict[int, list[PhotoDownload]]) -> list[dict[str, Any]]:
+    if ev.kind != "picture":
+        return []
+    rows = photos.get(ev.seq)
+    if rows:
+        return [photo_view(ev.issue_id, r) for r in rows]
+    return [photo_view(ev.issue_id, None) for _ in dict.fromkeys(ev.data.get("codes") or ())]
+
+
+def event_view(ev: IssueEvent, names: Names, photos: dict[int, list[PhotoDownload]] | None = None) -> dict[str, Any]:
     return {
         "seq": ev.seq,
         "kind": ev.kind,
@@ -126,13 +163,18 @@ def event_view(ev: IssueEvent, names: Names) -> dict[str, Any]:
         "unit": names.unit(ev.unit_id),
         "note": mask(_note(ev, names)),
         "tuesday": ev.tuesday,
-        "pictures": list(ev.data.get("codes") or ()) if ev.kind == "picture" else [],
+        "pictures": _pictures(ev, photos or {}),
         "hash": ev.hash,
         "prev_hash": ev.prev_hash,
     }
 
 
-def detail(issue: Issue, events: list[IssueEvent], names: Names, today: date) -> dict[str, Any]:
+def detail(
+    issue: Issue, events: list[IssueEvent], names: Names, today: date, photos: Iterable[PhotoDownload] = ()
+) -> dict[str, Any]:
+    by_event: dict[int, list[PhotoDownload]] = {}
+    for p in photos:
+        by_event.setdefault(p.event_seq, []).append(p)
     return {
         **summary(issue, names, today),
         "text": mask(issue.text),
@@ -142,5 +184,5 @@ def detail(issue: Issue, events: list[IssueEvent], names: Names, today: date) ->
         "opinion": mask(issue.opinion) if issue.opinion else None,
         "result": mask(issue.result) if issue.result else None,
         "duplicate_of": issue.duplicate_of,
-        "events": [event_view(ev, names) for ev in events],
+        "events": [event_view(ev, names, by_event) for ev in events],
     }

@@ -1,0 +1,221 @@
+"""The photo worker: DingTalk's download codes are temporary, so every picture is fetched as
+soon as it is recorded. Claims due `photo_downloads` rows, asks DingTalk for the file's URL
+(`POST /v1.0/robot/messageFiles/download`), GETs it, keeps the bytes content-addressed
+(bot.photos_store) and records the sha256 on the row. Transient failures are retried with
+backoff; a code DingTalk refuses (wrong or expired) is tried CODE_ATTEMPTS times, and a file
+that is too large or not an image once, before the row is recorded as lost. It runs beside the
+outbox sender and never holds up a reply."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, or_, select, update
+from sqlmodel import Session
+
+from bot.photos_store import NotAnImage, PhotoStore, TooLarge
+from bot.transport.dingtalk_api import DingTalkApi, FileTooLarge, SendError
+from bot.transport.sender import RunDb, backoff_s
+from models.clock import Clock
+from models.db import unit_of_work
+from models.tables import PhotoDownload
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8  # timeouts, 5xx, a download URL that expired under way
+CODE_ATTEMPTS = 3  # DingTalk refused the code: it will not become valid, but a glitch gets two more tries
+CLAIM_S = 120
+CLAIM_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    code: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Fetched:
+    row_id: int
+    sha256: str | None = None
+    size: int | None = None
+    content_type: str | None = None
+    error: str | None = None
+    retryable: bool = True
+    final: bool = False  # no retry can help (too large, not an image)
+
+
+class PhotoFetcher:
+    def __init__(
+        self,
+        engine: Engine,
+        api: DingTalkApi,
+        store: PhotoStore,
+        run_db: RunDb,
+        clock: Clock,
+        concurrency: int = 4,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self.api = api
+        self.store = store
+        self.run_db = run_db
+        self.clock = clock
+        self.limit = asyncio.Semaphore(concurrency)
+        self.rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight = 0
+        self._stopping = False
+        self._settled = asyncio.Condition()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="liandong-photos")
+
+    async def stop(self) -> None:
+        """Let the pass under way finish; rows not yet fetched wait in the table for the next start."""
+        self._stopping = True
+        self._wake.set()
+        if self._task:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                claimed = await self.fetch_due()
+            except Exception:
+                log.exception("photo pass failed")
+                claimed = 0
+            if claimed >= CLAIM_LIMIT or (claimed and self._wake.is_set()):
+                continue
+            delay = await self.run_db(self._next_due_in)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    async def fetch_due(self) -> int:
+        """One pass: claim what is due, fetch it, record every outcome; how many rows it claimed."""
+        self._in_flight += 1
+        try:
+            jobs = await self.run_db(self._claim)
+            if jobs:
+                results = await asyncio.gather(*(self._guarded(j) for j in jobs))
+                await self.run_db(self._record, list(results))
+            return len(jobs)
+        finally:
+            self._in_flight -= 1
+            async with self._settled:
+                self._settled.notify_all()
+
+    async def idle(self) -> None:
+        """Wait until no pass is under way and nothing is due now (for shutdown and tests)."""
+        while True:
+            async with self._settled:
+                await self._settled.wait_for(lambda: self._in_flight == 0)
+            if not await self.fetch_due():
+                return
+
+    async def _guarded(self, job: Job) -> Fetched:
+        async with self.limit:
+            return await self._fetch(job)
+
+    async def _fetch(self, job: Job) -> Fetched:
+        try:
+            url = await self.api.download_url(job.code)
+            data = await self.api.fetch_file(url, self.store.max_bytes)
+            sha256, kind = await asyncio.to_thread(self.store.put, data)
+        except (FileTooLarge, TooLarge) as e:
+            return Fetched(job.id, error=f"too large: {e}"[:200], final=True)
+        except NotAnImage as e:
+            return Fetched(job.id, error=str(e)[:200], final=True)
+        except SendError as e:
+            return Fetched(job.id, error=str(e)[:200], retryable=e.retryable)
+        except Exception as e:  # a bug must not lose the row: it is retried and visible
+            log.exception("fetching photo row %s failed", job.id)
+            return Fetched(job.id, error=type(e).__name__)
+        return Fetched(job.id, sha256=sha256, size=len(data), content_type=kind)
+
+    # --- database side (run on the database thread) ---
+
+    def _claim(self) -> list[Job]:
+        now = self.clock.now()
+        with unit_of_work(self.engine) as session:
+            rows = session.execute(_DUE, {"now": now}).all()
+            if not rows:
+                return []
+            ids = [r.id for r in rows]
+            session.execute(
+                update(PHOTOS).where(PHOTOS.c.id.in_(ids)).values(claimed_until=now + timedelta(seconds=CLAIM_S))
+            )
+            return [Job(r.id, r.code, r.attempts) for r in rows]
+
+    def _next_due_in(self) -> float:
+        with Session(self.engine) as session:
+            nxt = session.execute(_NEXT_DUE).scalar()
+        if nxt is None:
+            return 30.0
+        return max(0.05, min(30.0, (nxt - self.clock.now()).total_seconds()))
+
+    def _record(self, results: list[Fetched]) -> None:
+        now = self.clock.now()
+        with unit_of_work(self.engine) as session:
+            found = session.execute(
+                select(PHOTOS.c.id, PHOTOS.c.attempts).where(PHOTOS.c.id.in_([r.row_id for r in results]))
+            )
+            attempts: dict[int, int] = {row.id: row.attempts for row in found}
+            for r in results:
+                if r.row_id not in attempts:
+                    continue
+                change = self._change(r, attempts[r.row_id] + 1, now)
+                session.execute(update(PHOTOS).where(PHOTOS.c.id == r.row_id).values(**change))
+
+    def _change(self, r: Fetched, attempts: int, now: datetime) -> dict[str, Any]:
+        change: dict[str, Any] = {"attempts": attempts, "claimed_until": None}
+        if r.sha256 is not None:
+            change.update(
+                status="stored",
+                sha256=r.sha256,
+                size=r.size,
+                content_type=r.content_type,
+                last_error=None,
+                finished_at=now,
+                next_attempt_at=None,
+            )
+            return change
+        change["last_error"] = r.error
+        cap = MAX_ATTEMPTS if r.retryable else CODE_ATTEMPTS
+        if r.final or attempts >= cap:
+            change.update(status="lost", finished_at=now, next_attempt_at=None)
+            log.warning("photo row %s lost after %s attempts: %s", r.row_id, attempts, r.error)
+        else:
+            change["next_attempt_at"] = now + timedelta(seconds=backoff_s(attempts, self.rng))
+        return change
+
+
+PHOTOS = PhotoDownload.__table__  # type: ignore[attr-defined]
+_DUE = (
+    select(PHOTOS.c.id, PHOTOS.c.code, PHOTOS.c.attempts)
+    .where(
+        PHOTOS.c.status == "pending",
+        or_(PHOTOS.c.next_attempt_at.is_(None), PHOTOS.c.next_attempt_at <= bindparam("now")),
+        or_(PHOTOS.c.claimed_until.is_(None), PHOTOS.c.claimed_until < bindparam("now")),
+    )
+    .order_by(PHOTOS.c.id)
+    .limit(CLAIM_LIMIT)
+)
+_NEXT_DUE = (
+    select(PHOTOS.c.next_attempt_at)
+    .where(PHOTOS.c.status == "pending", PHOTOS.c.next_attempt_at.is_not(None))
+    .order_by(PHOTOS.c.next_attempt_at)
+    .limit(1)
+)

@@ -1,0 +1,227 @@
+"""Photos kept on receipt: a picture through the real SDK and the emulator is fetched at once
+(the emulator serves a real PNG for a download code it issued), stored once, content-addressed,
+and served only to readers whose scope holds the case; an expired code is retried, then
+recorded as lost and shown as such. Clocks are frozen; retries are made due by moving them."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlmodel import Session, col, select
+
+from bot.app import App, build
+from bot.photos_store import MAX_BYTES, NotAnImage, PhotoStore, TooLarge, sniff
+from bot.runtime import Runtime
+from bot.sandbox.emulator import Emulator, png
+from bot.transport import photos as worker
+from bot.web import create_web_app
+from bot.web.auth import Tokens
+from handlers import replies as r
+from models.clock import FrozenClock
+from models.tables import IssueEvent, PhotoDownload
+from tests.dingtalk import settings, start_runtime
+
+GROUP, PRIVATE = "cid-shangyang", "cid-private-v001"
+SUBMISSION = "上报 上洋村村民反映宅基地审批8个月未批复,联系电话13812345678"
+IN_SCOPE, OUT_OF_SCOPE = "ld_test_huayuan_photo", "ld_test_hangbu_photo"
+
+
+@dataclass
+class PhotoRig:
+    emulator: Emulator
+    app: App
+    runtime: Runtime
+    clock: FrozenClock
+    photos_dir: Path
+
+    async def deliver(self, payload: dict[str, Any]) -> None:
+        """Push a message and wait until the bot acknowledged it (it is in the inbox then)."""
+        before = len(self.emulator.acks)
+        await self.emulator.deliver(payload)
+        await self.emulator.wait_for(lambda: len(self.emulator.acks) > before)
+
+    async def settle(self) -> None:
+        """Everything delivered is processed, its replies sent and its pictures fetched (or retried later)."""
+        await self.runtime.pipeline.drain()  # type: ignore[union-attr]
+        await self.runtime.sender.idle()  # type: ignore[union-attr]
+        await self.runtime.photos.idle()  # type: ignore[union-attr]
+
+    async def later(self, delta: timedelta) -> None:
+        """Move both clocks on (retries become due) and let the worker run what is due."""
+        self.clock.at += delta
+        await self.settle()
+
+    def rows(self) -> list[PhotoDownload]:
+        with Session(self.app.engine) as s:
+            return list(s.exec(select(PhotoDownload).order_by(col(PhotoDownload.id))))
+
+    def files(self) -> list[Path]:
+        return [p for p in self.photos_dir.rglob("*") if p.is_file()]
+
+    def web(self) -> TestClient:
+        directory = self.app.dispatcher.directory
+        tokens = Tokens()
+        tokens.add(IN_SCOPE, directory.find("花园街道"))  # type: ignore[arg-type]
+        tokens.add(OUT_OF_SCOPE, directory.find("航埠镇"))  # type: ignore[arg-type]
+        return TestClient(TestServer(create_web_app(self.app, self.clock, tokens), host="127.0.0.1"))
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def photo_rig(tmp_path: Path, emulator_server: tuple[Emulator, TestServer]) -> AsyncIterator[PhotoRig]:
+    """The real runtime (SDK stream client, outbox sender, photo worker) against the emulator, the
+    bot and the emulator on one frozen clock (so download codes expire when the test says)."""
+    emulator, server = emulator_server
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    emulator.clock = clock
+    app = build(settings(tmp_path), clock)
+    runtime = await start_runtime(app, server, clock)
+    await emulator.wait_for(lambda: len(emulator.connections) == 1)
+    yield PhotoRig(emulator, app, runtime, clock, tmp_path / "photos")
+    await runtime.stop()
+    app.engine.dispose()
+
+
+async def test_a_picture_is_kept_once_and_served_only_in_scope(photo_rig: PhotoRig) -> None:
+    rig, em = photo_rig, photo_rig.emulator
+    first, again = em.add_file(), em.add_file()  # the same photo sent twice: two codes, one file
+    # In a group: the picture in the same message as the @ and the text (richText).
+    await rig.deliver(em.rich_text_message(GROUP, "v001", "张三", SUBMISSION, [first]))
+    await rig.settle()
+    # In the 1:1 chat: a picture on its own, within 10 minutes; DingTalk redelivers it.
+    rig.clock.at += timedelta(minutes=3)
+    alone = em.picture_message(PRIVATE, "v001", "张三", again, conversation_type="1")
+    await rig.deliver(alone)
+    await rig.deliver(alone)
+    await rig.settle()
+
+    expected = png()
+    digest = hashlib.sha256(expected).hexdigest()
+    rows = rig.rows()
+    assert [(p.issue_id, p.status, p.sha256, p.size, p.content_type) for p in rows] == [
+        (1, "stored", digest, len(expected), "image/png")
+    ] * 2
+    assert [p.event_seq for p in rows] == [2, 3]  # each beside its own `picture` event
+    assert (em.downloads[first], em.downloads[again]) == (1, 1)  # each code exchanged once
+    (kept,) = rig.files()
+    assert kept.name == digest and kept.read_bytes() == expected
+    replies = [s.text for s in em.sent]
+    assert any(t.startswith("已登记 #1") for t in replies) and "已将 1 张照片附到 #1。" in replies
+
+    async with rig.web() as web:
+        page = await (await web.get("/dashboard/issues/1", headers=auth(IN_SCOPE))).text()
+        src = f"/dashboard/issues/1/photos/{digest}"
+        assert page.count(f'<img class="photo" src="{src}"') == 2 and f"照片已保存 · {digest[:16]}" in page
+        assert first not in page and again not in page  # DingTalk's codes are not shown
+        shot = await web.get(src, headers=auth(IN_SCOPE))
+        assert shot.status == 200 and shot.content_type == "image/png" and await shot.read() == expected
+        detail = await (await web.get("/api/issues/1", headers=auth(IN_SCOPE))).json()
+        (pic,) = next(e for e in detail["events"] if e["seq"] == 2)["pictures"]
+        assert pic["status"] == "stored" and pic["sha256"] == digest
+        api_shot = await web.get(pic["url"], headers=auth(IN_SCOPE))
+        assert api_shot.status == 200 and await api_shot.read() == expected
+        # A reader whose scope does not hold the case: 404, as for a photo that does not exist.
+        for path in (src, pic["url"], "/dashboard/issues/1"):
+            assert (await web.get(path, headers=auth(OUT_OF_SCOPE))).status == 404, path
+        assert (await web.get(f"/dashboard/issues/1/photos/{'0' * 64}", headers=auth(IN_SCOPE))).status == 404
+        assert (await web.get(src)).status == 401
+
+
+async def test_an_expired_code_is_retried_then_recorded_as_lost_and_shown(photo_rig: PhotoRig) -> None:
+    rig, em = photo_rig, photo_rig.emulator
+    code = em.add_file(ttl=timedelta(minutes=5))
+    await rig.deliver(em.user_message(GROUP, "v001", "张三", SUBMISSION))
+    await rig.settle()
+    rig.clock.at += timedelta(minutes=6)  # the code expired before the picture was processed
+    await rig.deliver(em.picture_message(PRIVATE, "v001", "张三", code, conversation_type="1"))
+    await rig.settle()
+    (row,) = rig.rows()
+    assert (row.status, row.attempts) == ("pending", 1) and "HTTP 400" in (row.last_error or "")
+    assert "已将 1 张照片附到 #1。" in [s.text for s in em.sent]  # the reply did not wait for the fetch
+    for _ in range(worker.CODE_ATTEMPTS - 1):
+        await rig.later(timedelta(minutes=15))  # past any backoff
+    (row,) = rig.rows()
+    assert (row.status, row.attempts, row.sha256) == ("lost", worker.CODE_ATTEMPTS, None)
+    assert em.downloads[code] == worker.CODE_ATTEMPTS and rig.files() == []
+    await rig.later(timedelta(hours=1))
+    assert em.downloads[code] == worker.CODE_ATTEMPTS  # lost stays lost
+
+    async with rig.web() as web:
+        page = await (await web.get("/dashboard/issues/1", headers=auth(IN_SCOPE))).text()
+        assert 'data-photo="lost"' in page and "照片未能保存" in page and "<img" not in page
+        detail = await (await web.get("/api/issues/1", headers=auth(IN_SCOPE))).json()
+        (pic,) = next(e for e in detail["events"] if e["kind"] == "picture")["pictures"]
+        assert pic["status"] == "lost" and pic["url"] is None and "HTTP 400" in pic["error"]
+
+
+async def test_a_server_error_is_retried_and_then_kept(photo_rig: PhotoRig) -> None:
+    rig, em = photo_rig, photo_rig.emulator
+    em.faults.fail_next["/v1.0/robot/messageFiles/download"] = 2
+    code = em.add_file()
+    await rig.deliver(em.rich_text_message(GROUP, "v001", "张三", SUBMISSION, [code]))
+    await rig.settle()
+    assert [(p.status, p.attempts) for p in rig.rows()] == [("pending", 1)]
+    await rig.later(timedelta(minutes=15))
+    await rig.later(timedelta(minutes=15))
+    assert [(p.status, p.attempts) for p in rig.rows()] == [("stored", 3)]
+
+
+async def test_a_file_that_is_not_an_image_is_lost_at_once(photo_rig: PhotoRig) -> None:
+    rig, em = photo_rig, photo_rig.emulator
+    code = em.add_file(b"%PDF-1.4 not a picture")
+    await rig.deliver(em.rich_text_message(GROUP, "v001", "张三", SUBMISSION, [code]))
+    await rig.settle()
+    (row,) = rig.rows()
+    assert (row.status, row.attempts) == ("lost", 1) and rig.files() == []
+
+
+async def test_pictures_are_queued_with_their_event_even_while_dingtalk_is_unreachable(photo_rig: PhotoRig) -> None:
+    rig, em = photo_rig, photo_rig.emulator
+    codes = [em.add_file(), em.add_file(png(2, 2, (0, 0, 255)))]
+    await rig.runtime.photos.stop()  # type: ignore[union-attr]  # the worker is down
+    await rig.deliver(em.rich_text_message(GROUP, "v001", "张三", "反馈 #9 无此件", codes))
+    await rig.deliver(em.rich_text_message(GROUP, "v001", "张三", SUBMISSION, codes))
+    await rig.runtime.pipeline.drain()  # type: ignore[union-attr]
+    with Session(rig.app.engine) as s:
+        pictures = list(s.exec(select(IssueEvent).where(IssueEvent.kind == "picture")))
+    rows = rig.rows()
+    assert len(pictures) == 1 and [(p.issue_id, p.event_seq, p.status) for p in rows] == [(1, 2, "pending")] * 2
+    assert [p.code for p in rows] == codes
+    # A worker started later (after a restart) takes up what was queued.
+    down = rig.runtime.photos
+    assert down is not None
+    later = worker.PhotoFetcher(rig.app.engine, down.api, down.store, down.run_db, rig.clock)
+    await later.idle()
+    assert [p.status for p in rig.rows()] == ["stored", "stored"] and len(rig.files()) == 2
+
+
+def test_the_store_keeps_images_only_by_their_hash(tmp_path: Path) -> None:
+    store = PhotoStore(tmp_path, max_bytes=1000)
+    data = png()
+    digest, kind = store.put(data)
+    assert (digest, kind) == (hashlib.sha256(data).hexdigest(), "image/png")
+    assert store.put(data) == (digest, kind) and store.read(digest) == data
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [digest]
+    with pytest.raises(NotAnImage):
+        store.put(b"<html>hello</html>")
+    with pytest.raises(TooLarge):
+        store.put(data + b"\0" * 1000)
+    assert store.read("../../etc/passwd") is None and store.read("0" * 64) is None
+    assert MAX_BYTES == 10 * 1024 * 1024
+    assert sniff(b"\xff\xd8\xff\xe0") == "image/jpeg" and sniff(b"GIF89a..") == "image/gif"
+    assert sniff(b"RIFF\0\0\0\0WEBPVP8 ") == "image/webp" and sniff(b"BM") is None
+
+
+def test_the_replies_say_how_a_photo_reaches_the_bot() -> None:
+    assert "照片请与文字一起发送(同一条消息内@我)或在与我的单聊中发送" in r.PICTURE_TOO_LATE
+    assert "10分钟内发送" not in r.PICTURE_TOO_LATE
