@@ -181,3 +181,14 @@ class LadderStep(SQLModel, table=True):
     outbox_key: str
 
     __table_args__ = (UniqueConstraint("issue_id", "deadline", "step", name="uq_ladder_issue_deadline_step"),)
+
+
+class GroupMember(SQLModel, table=True):
+    """Someone known to be in a group beyond the org file's default (the people of the group's
+    unit and of the units below it without a group of their own): listed under the group's
+    `members:` (source "file"), or seen posting there (source "seen"). models/audience.py."""
+
+    __tablename__ = "group_members"
+    conversation_id: str = Field(primary_key=True)
+    person_id: str = Field(primary_key=True)
+    source: str = "seen"  # file | seen
