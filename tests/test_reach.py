@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlmodel import Session, select
 
 from bot.org import load_org
@@ -160,3 +161,13 @@ def test_the_members_list_of_a_group_makes_its_people_members(chat: Chat) -> Non
     with Session(chat.app.engine) as s:
         assert "t101" in audience.members(s, "cid-district")
         assert "v001" not in audience.members(s, "cid-district") and "p001" in audience.members(s, "cid-district")
+
+
+def test_a_reply_whose_session_webhook_expired_names_the_lead_plainly_and_tells_him_directly(chat: Chat) -> None:
+    chat.dingtalk.emulator.faults.session_expired = True
+    with pytest.raises(AssertionError, match="0 times through its session webhook"):
+        chat.say("t001", TOWNSHIP_CASE)  # the reply falls back to the OpenAPI group send
+    honest(chat, chat.received)
+    [group] = chat.received_in("cid-huayuan")
+    assert group.channel == "group" and "王五 请研判" in group.text and group.at_user_ids == []
+    assert pinged(chat.received) == ["t101"]  # the OpenAPI cannot @ him: he hears it one to one
