@@ -38,7 +38,8 @@ class Settings:
             org_file=Path(org or env.get("LIANDONG_ORG_FILE") or SAMPLE),
             client_id=env.get("DINGTALK_CLIENT_ID") or None,
             client_secret=env.get("DINGTALK_CLIENT_SECRET") or None,
-            robot_code=env.get("DINGTALK_ROBOT_CODE") or None,
+            # An internal app's robot code is its AppKey (the ClientID): the default when unset.
+            robot_code=env.get("DINGTALK_ROBOT_CODE") or env.get("DINGTALK_CLIENT_ID") or None,
             openapi_endpoint=env.get("DINGTALK_OPENAPI_ENDPOINT") or DEFAULT_ENDPOINT,
             category_file=Path(env[CATEGORY_FILE_ENV]) if env.get(CATEGORY_FILE_ENV) else None,
             photos_dir=Path(env.get("LIANDONG_PHOTOS_DIR") or DEFAULT_PHOTOS_DIR),

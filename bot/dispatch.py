@@ -17,7 +17,7 @@ from handlers import grammar, verbs
 from handlers.context import Context, Refusal
 from handlers.incoming import Incoming
 from handlers.replies import Notice, Reply, Result
-from models import outbox
+from models import audience, outbox
 from models import queries as q
 from models.calendar import WorkdayCalendar
 from models.clock import Clock, SystemClock
@@ -38,10 +38,17 @@ class Outcome:
 
 
 class Dispatcher:
-    def __init__(self, engine: Engine, calendar: WorkdayCalendar | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        calendar: WorkdayCalendar | None = None,
+        clock: Clock | None = None,
+        duty_leads: tuple[str, ...] = (),
+    ) -> None:
         self.engine = engine
         self.calendar = calendar or WorkdayCalendar()
         self.clock = clock or SystemClock()
+        self.duty_leads = duty_leads  # the org file's duty_leads: who takes an escalation to the district
         with Session(engine) as session:
             self.directory = Directory.load(session)
 
@@ -168,7 +175,14 @@ class Dispatcher:
         if msg.msgtype not in ("text", "richText", "picture"):
             raise Refusal("暂只支持文字消息,请用文字描述。")
         ctx = Context(
-            msg, verbs.parse(msg.text), actor, self.directory.get(actor.unit_id), session, self.directory, self.calendar
+            msg,
+            verbs.parse(msg.text),
+            actor,
+            self.directory.get(actor.unit_id),
+            session,
+            self.directory,
+            self.calendar,
+            duty_leads=self.duty_leads,
         )
         return verbs.handle(ctx)
 
@@ -196,7 +210,10 @@ class Dispatcher:
         ]
         for notice in result.notices:
             rows.extend(self._notice_rows(session, msg, notice, now))
-        outbox.write(session, rows)
+        if msg.conversation_type != "1" and msg.sender_staff_id:  # a poster is a member of the group
+            audience.seen_posting(session, [(msg.conversation_id, msg.sender_staff_id)])
+        # Everyone asked to act is reached: by a real @ where they are a member, else one to one.
+        outbox.write(session, outbox.reach(session, rows, outbox.notice_key("act", msg.msg_id), now))
         session.execute(
             update(INBOX)
             .where(INBOX.c.msg_id == row.msg_id)

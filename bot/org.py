@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import yaml
 from sqlmodel import Session, select
 
+from models.audience import sync_members
 from models.calendar import CalendarConfig, parse_calendar
 from models.directory import AmbiguousUnit, Directory, UnitInfo
 from models.tables import GroupBinding, Person, Unit
@@ -72,6 +73,8 @@ class Org:
     people: list[PersonSpec] = field(default_factory=list)
     groups: list[GroupSpec] = field(default_factory=list)
     robots: dict[str, RobotConfig] = field(default_factory=dict)  # conversation_id -> its custom robot
+    members: dict[str, tuple[str, ...]] = field(default_factory=dict)  # conversation_id -> its `members:` list
+    duty_leads: tuple[str, ...] = ()  # `duty_leads:` who takes an escalation to the district (all leads if empty)
     api_tokens: list[ApiToken] = field(default_factory=list)
     calendar: CalendarConfig = field(default_factory=CalendarConfig)  # the optional `calendar:` section
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # the optional `schedule:` section
@@ -237,6 +240,17 @@ def _validate(path: Path, raw: Any) -> Org:
             if not isinstance(robot, dict) or not str(robot.get("webhook", "")).startswith(("http://", "https://")):
                 raise fail(line, f"群「{cid}」的 robot 应写成 {{webhook: https://…, secret_env: 环境变量名}}")
             org.robots[cid] = RobotConfig(str(robot["webhook"]), _opt(robot, "secret_env"))
+        listed = g.get("members")
+        if listed is not None:
+            if not isinstance(listed, list) or not all(str(x) in ids for x in listed):
+                raise fail(line, f"群「{cid}」的 members 应为已登记人员 id 的列表")
+            org.members[cid] = tuple(dict.fromkeys(str(x) for x in listed))
+    duty = raw.get("duty_leads")
+    if duty is not None:
+        district_leads = {p.id for p in org.people if p.role == "district_lead"}
+        if not isinstance(duty, list) or not all(str(x) in district_leads for x in duty):
+            raise fail(getattr(raw, "line", 1), "duty_leads 应为区领导(district_lead)人员 id 的列表")
+        org.duty_leads = tuple(dict.fromkeys(str(x) for x in duty))
     _api_tokens(org, raw, fail, resolve)
 
     def section(key: str, parse: Callable[[Any], Any]) -> Any:  # the optional calendar: and schedule:
@@ -318,4 +332,5 @@ def sync_org(session: Session, org: Org) -> Directory:
             binding.unit_id = unit_id
             session.add(binding)
     session.flush()
+    sync_members(session, org.members)
     return Directory.load(session)

@@ -35,6 +35,7 @@ class Context:
     directory: Directory
     calendar: WorkdayCalendar
     targets: tuple[Issue, ...] = ()
+    duty_leads: tuple[str, ...] = ()  # the org file's duty_leads: who takes an escalation to the district
 
     @property
     def at(self) -> datetime:

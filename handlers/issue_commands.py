@@ -117,7 +117,10 @@ def escalate(ctx: Context) -> Result:
         Kind.ESCALATED,
         {"from_level": issue.level, "to_level": to_level, "unit_id": to_unit.id, "reason": reason},
     )
-    leads = q.leads_of(ctx.session, to_level, to_unit.id)
+    if to_level == Level.DISTRICT:  # the duty leads take it, not every district lead
+        leads = q.duty_leads(ctx.session, to_unit.id, ctx.duty_leads)
+    else:
+        leads = q.leads_of(ctx.session, to_level, to_unit.id)
     verb = "研判" if to_level == Level.TOWNSHIP else "交办"
     ask = f"{r.mention(leads)} 请{verb}。" if leads else f"请{to_unit.name}{verb}。"
     notice_text = f"新上报 #{issue.id}【{place(ctx, issue)}】{issue.title}"
@@ -240,7 +243,7 @@ def resolve(ctx: Context) -> Result:
     used = ctx.calendar.workdays_between(local(issue.created_at).date(), ctx.today)
     _event(ctx, issue, Kind.RESOLVED, {"result": result})
     reporters = [p for p in q.people(ctx.session, q.followers(ctx.session, issue)) if p.id != ctx.actor.id]
-    text = f"#{issue.id} 已化解 ✅ 用时 {used} 个工作日。"
+    text = f"#{issue.id}【已化解】用时 {used} 个工作日。"
     if reporters:
         text += f"{r.mention(reporters)} 请回访当事人,如不满意回复「不满意 #{issue.id} 原因」。"
     notices = _to_origin(ctx, issue, text, _ids(reporters))
@@ -323,7 +326,7 @@ def extend(ctx: Context) -> Result:
     days, workdays, reason = parsed
     reason = _need(reason, "延期原因", f"延期 #{issue.id} 5个工作日 等待鉴定结果")
     _event(ctx, issue, Kind.EXTENSION_REQUESTED, {"days": days, "workdays": workdays, "reason": reason})
-    leads = q.leads_of(ctx.session, issue.level, issue.unit_id)
+    leads = [p for p in q.assigning_lead(ctx.session, issue) if p.id != ctx.actor.id]  # who set the deadline
     unit = "个工作日" if workdays else "天"
     text = f"#{issue.id} 申请延期{days}{unit}:{mask(reason)}\n{r.mention(leads)} 同意请回复「同意延期 #{issue.id}」。"
     return Result(Reply(text, _ids(leads)), issue_id=issue.id)

@@ -18,6 +18,7 @@ from sqlalchemy import Insert, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from models import audience
 from models import queries as q
 from models.tables import OutboxMessage
 
@@ -193,6 +194,43 @@ def to_unit(
     ]
 
 
+# --- who must act, and how each is reached (models/audience.py)
+
+
+def reach(session: Session, rows: Sequence[dict[str, Any]], base: str, created_at: datetime) -> list[dict[str, Any]]:
+    """The rows of one outgoing message, each naming in `at_user_ids` the people it asks to act,
+    made to reach them: in a group (or a reply's conversation) only its members stay in the at
+    list and the others' `@姓名` becomes a plain name; a one-to-one row reaches its recipients;
+    and each person asked to act whom no row reaches gets the text one to one (key
+    person_key(base, id)), once however many rows asked for them."""
+    wanted = list(dict.fromkeys(u for r in rows for u in r["at_user_ids"]))
+    if not wanted:
+        return list(rows)
+    names = {p.id: p.name for p in q.people(session, wanted)}
+    reached: set[str] = set()
+    first_text: dict[str, str] = {}
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        want = list(r["at_user_ids"])
+        for u in want:
+            first_text.setdefault(u, r["text"])
+        if r["kind"] == "user":
+            at = [u for u in want if u in r["user_ids"]]
+        else:
+            inside = set(r["user_ids"]) if r["user_ids"] else audience.members(session, r["conversation_id"] or "")
+            at = [u for u in want if u in inside]
+        reached.update(at, r["user_ids"])
+        others = [names[u] for u in want if u not in at and u in names]
+        out.append({**r, "at_user_ids": at, "text": audience.plain(r["text"], others)})
+    for u in wanted:
+        if u not in reached:
+            text = audience.plain(first_text[u], names.values())
+            out.append(
+                row(person_key(base, u), "user", title=rows[0]["title"], text=text, created_at=created_at, user_ids=[u])
+            )
+    return out
+
+
 # --- the writer a job uses
 
 
@@ -225,9 +263,9 @@ class Outbox:
         if not self.allowed(cid):
             return False
         at = list(dict.fromkeys(at))
-        return self.put(
-            row(key, "group", title=title, text=text, conversation_id=cid, at_user_ids=at, created_at=self.now)
-        )
+        r = row(key, "group", title=title, text=text, conversation_id=cid, at_user_ids=at, created_at=self.now)
+        written = [self.put(x) for x in reach(self.session, [r], key, self.now)]
+        return written[0]
 
     def to_users(self, key: str, user_ids: Iterable[str], title: str, text: str) -> bool:
         """One one-to-one message (DingTalk batch send) to these people."""
@@ -253,7 +291,7 @@ class Outbox:
             skip=lambda c: not self.allowed(c),
             each=each,
         )
-        return any([self.put(r) for r in rows])
+        return any([self.put(r) for r in reach(self.session, rows, base, self.now)])
 
     def put(self, r: dict[str, Any]) -> bool:
         if self.force:

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from models.clock import local
 from models.directory import UnitInfo
 from models.events import Kind
-from models.rules import leads_clause, open_clause, overdue_clause, visible_clause
+from models.rules import assigner, leads_clause, open_clause, overdue_clause, visible_clause
 from models.tables import GroupBinding, InboxMessage, Issue, IssueEvent, OutboxMessage, Person
 
 PAGE_SIZE = 8
@@ -39,6 +39,19 @@ def people_named(session: Session, name: str) -> list[Person]:
 def leads_of(session: Session, level: str, unit_id: int) -> list[Person]:
     """The people who lead issues at this level in this unit (models.rules.leads)."""
     return list(session.exec(select(Person).where(leads_clause(level, unit_id)).order_by(Person.id)).all())
+
+
+def assigning_lead(session: Session, issue: Issue) -> list[Person]:
+    """The lead who assigned the case or last approved its extension (models.rules.assigner);
+    for a case never assigned by a known person, the leads of its level."""
+    found = assigner(events_of(session, issue.id)) if issue.id is not None else None
+    lead = people(session, [found]) if found else []
+    return lead or leads_of(session, issue.level, issue.unit_id)
+
+
+def duty_leads(session: Session, district_id: int, ids: Sequence[str]) -> list[Person]:
+    """Who takes an escalation to the district: the org file's duty_leads, else all district leads."""
+    return people(session, ids) if ids else leads_of(session, "district", district_id)
 
 
 def conversations_of(session: Session, unit_id: int) -> list[str]:

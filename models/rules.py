@@ -4,13 +4,14 @@ tests/test_rules.py checks every pair against each other on the same data."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from sqlalchemy import ColumnElement, and_, false, or_, true
 from sqlmodel import col
 
 from models.directory import Directory, UnitInfo
-from models.tables import Issue, Person
+from models.tables import Issue, IssueEvent, Person
 from models.vocabulary import OPEN_STATUSES, Level, Role, UnitKind
 
 # Who leads an issue at its level: at village level the village's own staff (any role), at
@@ -106,3 +107,13 @@ def may_own(directory: Directory, level: str, unit_id: int, owner: Person) -> bo
     if level == Level.DISTRICT:
         return True
     return directory.contains(unit_id, owner.unit_id)
+
+
+def assigner(events: Iterable[IssueEvent]) -> str | None:
+    """The lead who answers for the case's deadline: whoever last assigned it (交办) or last
+    approved an extension of it (同意延期); a 延期 request and the 2-day overdue notice go to them."""
+    found = None
+    for ev in events:  # in order
+        if ev.kind in ("assigned", "extension_approved"):
+            found = ev.actor_id
+    return found

@@ -207,3 +207,14 @@ class PhotoDownload(SQLModel, table=True):
     finished_at: datetime | None = None
 
     __table_args__ = (UniqueConstraint("msg_id", "code", name="uq_photo_msg_code"),)
+
+
+class GroupMember(SQLModel, table=True):
+    """Someone known to be in a group beyond the org file's default (the people of the group's
+    unit and of the units below it without a group of their own): listed under the group's
+    `members:` (source "file"), or seen posting there (source "seen"). models/audience.py."""
+
+    __tablename__ = "group_members"
+    conversation_id: str = Field(primary_key=True)
+    person_id: str = Field(primary_key=True)
+    source: str = "seen"  # file | seen

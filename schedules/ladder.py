@@ -1,5 +1,5 @@
 """The overdue ladder, every working day: due soon → a note to the owner; overdue → 催办 @owner
-in the issue's group; overdue 2 working days → the level's leads; 5 → 通报 in the district group.
+in the issue's group; overdue 2 working days → the lead who assigned it; 5 → 通报 in the district group.
 Each step is taken once per issue and deadline (ladder_steps), and a new deadline starts over."""
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class _Ladder:
     def leads(self, issues: list[Issue]) -> int:
         by_lead: dict[str, list[Issue]] = defaultdict(list)
         for i in issues:
-            for lead in q.leads_of(self.ctx.session, i.level, i.unit_id):
+            for lead in q.assigning_lead(self.ctx.session, i):  # the lead who set the deadline
                 if lead.id != i.owner_id:  # the owner has had the 催办 already
                     by_lead[lead.id].append(i)
         written = 0

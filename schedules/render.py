@@ -78,7 +78,7 @@ def tuesday_evening(
     calendar: WorkdayCalendar,
 ) -> str:
     lines = [f"【周二无会日】{_md(day)}办理情况:化解 {len(done)} 件,仍在办 {len(still_open)} 件"]
-    items = [f"✅ {p.name} " + _line(directory, i, "已化解") for p, i in done]
+    items = [f"√ {p.name} " + _line(directory, i, "已化解") for p, i in done]
     items += [f"⏳ {p.name} " + _line(directory, i, due_text(i, day, calendar)) for p, i in still_open]
     return "\n".join(lines + _capped(items))
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -189,8 +190,10 @@ class Chat:
         return [s for s in self.received if s.channel == "user" and staff_id in s.user_ids]
 
     def shown(self, sent: Sent) -> str:
-        """A message as the DingTalk client shows it: @<staffId> of someone @-mentioned reads @name."""
-        text = sent.text
+        r"""A message as the DingTalk client shows it: markdown's line breaks (two spaces before
+        `\n`) as breaks and a lone `\n` as a space, `\*` as a star (models/markdown.py), and an
+        @<staffId> of someone @-mentioned as @name; anything else exactly as sent."""
+        text = re.sub(r"(?<![ \n])\n(?!\n)", " ", sent.text).replace("  \n", "\n").replace("\\*", "*")
         if sent.at_user_ids:
             with Session(self.app.engine) as s:
                 names = dict(s.exec(select(Person.id, Person.name).where(col(Person.id).in_(sent.at_user_ids))).all())

@@ -319,6 +319,8 @@ def test_settings_from_the_environment(tmp_path: Path) -> None:
     )
     assert (s.openapi_endpoint, s.category_file, s.robot_secrets) == ("http://127.0.0.1:9", Path("c.yaml"), {})
     assert Settings.from_env("other.yaml", environ=env).org_file == Path("other.yaml")
+    assert s.robot_code == "id"  # an internal app's robot code is its AppKey: the ClientID unless set
+    assert Settings.from_env(environ={**env, "DINGTALK_ROBOT_CODE": "dingrobot"}).robot_code == "dingrobot"
     assert Settings.from_env(environ={}) == Settings()
     assert Settings().openapi_endpoint == DEFAULT_ENDPOINT and Settings().category_file is None
     s = s.with_robot_secrets(["ROBOT_SECRET_A", "ROBOT_SECRET_B"], environ=env)

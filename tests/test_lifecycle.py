@@ -19,7 +19,8 @@ def test_full_life_of_an_issue(chat: Chat) -> None:
     assert (issue.level, issue.status, issue.litigation_risk) == ("village", "submitted", True)
 
     r = chat.say("v001", "上报 #1 村里无法协调,需街道出面")
-    assert r.reply.startswith("#1 已上报至花园街道") and r.at == ("t101",)
+    # 王五 is not in the village group: named plainly there, asked in the township's group.
+    assert r.reply.startswith("#1 已上报至花园街道。王五 请研判") and r.at == ()
     notice = [o for o in chat.outbox() if o.key == "notice:msg2:cid-huayuan"]
     assert len(notice) == 1 and notice[0].at_user_ids == ["t101"] and "村里无法协调" in notice[0].text
     assert (chat.issue(1).level, chat.issue(1).unit_id) == (
@@ -31,8 +32,10 @@ def test_full_life_of_an_issue(chat: Chat) -> None:
     assert r.outcome == "ok" and chat.issue(1).status == "reviewed" and chat.issue(1).risk == "高"
 
     r = chat.say("t101", "上报 #1")
-    assert r.reply.startswith("#1 已上报至柯城区") and set(r.at) == {"d001", "d002", "d003"}
-    assert [o.conversation_id for o in chat.outbox() if o.key.startswith("notice:msg4")] == ["cid-district"]
+    # Only the duty lead (duty_leads: in the org file) is asked, in the district group.
+    assert r.reply.startswith("#1 已上报至柯城区") and r.at == () and "赵六 请交办" in r.reply
+    notices = [o for o in chat.outbox() if o.key.startswith("notice:msg4")]
+    assert [(o.conversation_id, o.at_user_ids) for o in notices] == [("cid-district", ["d001"])]
 
     tuesday = datetime(2020, 3, 3, 10, 0, tzinfo=SHANGHAI)
     r = chat.say("d001", "交办 #1 区自然资源局 限10个工作日", mentions=("p001",), at=tuesday)
@@ -49,13 +52,17 @@ def test_full_life_of_an_issue(chat: Chat) -> None:
     assert r.outcome == "ok" and chat.issue(1).status == "assigned"
 
     r = chat.say("p001", "化解 #1 已补办手续,审批通过", at=tuesday + timedelta(days=2))
-    assert r.reply.startswith("#1 已化解 ✅") and r.at == ("v001",)
+    # 张三 is not in the district group: named plainly, and asked in his own village group.
+    assert r.reply.startswith("#1【已化解】") and r.at == () and "张三 请回访" in r.reply
     assert "不满意 #1" in r.reply
     origin = [o for o in chat.outbox() if o.key.startswith("origin:")]
-    assert [o.conversation_id for o in origin] == ["cid-shangyang"]
+    assert [(o.conversation_id, o.at_user_ids) for o in origin] == [("cid-shangyang", ["v001"])]
 
     r = chat.say("v001", "不满意 #1 证还没发下来", at=tuesday + timedelta(days=5))
-    assert r.outcome == "ok" and r.at == ("p001",)
+    # 钱七 (a district department liaison) is not in the village group: told one to one.
+    assert r.outcome == "ok" and r.at == () and "钱七 请跟进" in r.reply and "@" not in r.reply
+    [direct] = [m for m in chat.received_by("p001") if "请跟进" in m.text]
+    assert direct.text == r.sent.text and direct.at_user_ids == []
     assert chat.issue(1).status == "assigned" and chat.issue(1).resolved_at is None
 
     r = chat.say("p001", "办结 #1 证已发放", at=tuesday + timedelta(days=6))
@@ -79,7 +86,9 @@ def test_return_moves_down_one_level(chat: Chat) -> None:
     chat.say("v001", "上报 #1")
     r = chat.say("t101", "退回 #1 请先核实当事人诉求")
     assert r.outcome == "ok" and r.reply.startswith("#1 已退回上洋村")
-    assert set(r.at) == {"v001", "v002"}
+    assert r.at == ()  # the village's staff are not in the township group: their own group is asked
+    [notice] = [o for o in chat.outbox() if o.key == "notice:msg3:cid-shangyang"]
+    assert notice.at_user_ids == ["v001", "v002"]
     issue = chat.issue(1)
     assert (issue.level, issue.status) == ("village", "submitted")
     r = chat.say("v001", "退回 #1 再退")
@@ -111,7 +120,7 @@ def test_extension_request_and_approval(chat: Chat) -> None:
     r = chat.say("d001", "延期 #1 3个工作日 等鉴定")
     assert r.outcome == "refused" and "包案人" in r.reply
     r = chat.say("p001", "延期 #1 3个工作日 等待鉴定结果")
-    assert r.outcome == "ok" and set(r.at) == {"d001", "d002", "d003"}
+    assert r.outcome == "ok" and r.at == ("d001",)  # the lead who assigned it, not every district lead
     assert chat.issue(1).extension_days == 3 and str(chat.issue(1).deadline) == "2020-03-09"
     r = chat.say("p001", "同意延期 #1")
     assert r.outcome == "refused"
@@ -141,7 +150,10 @@ def test_supervise_reminds_the_owner(chat: Chat) -> None:
     assert r.outcome == "refused" and "尚未交办" in r.reply
     chat.say("t101", "交办 #1", mentions=("t001",))
     r = chat.say("d001", "督办 #1")
-    assert r.outcome == "ok" and r.at == ("t001",) and r.reply.startswith("【督办】@王小明 #1")
+    # 王小明 is not in the district group: named plainly there and told one to one.
+    assert r.outcome == "ok" and r.at == () and r.reply.startswith("【督办】王小明 #1")
+    [direct] = chat.received_by("t001")
+    assert direct.text.startswith("【督办】王小明 #1") and direct.at_user_ids == []
 
 
 def test_duplicate_msg_id_changes_nothing_and_answers_the_same(chat: Chat) -> None:

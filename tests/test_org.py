@@ -214,3 +214,17 @@ def test_sync_org_keeps_a_person_changed_in_chat(engine, org) -> None:
     with unit_of_work(engine) as s:
         assert (s.get(Person, "v001").role, s.get(Person, "v001").source) == ("township_staff", "chat")
         assert s.get(Person, "v002").role == "village_staff"  # a file-sourced row follows the file again
+
+
+def test_members_and_duty_leads(tmp_path: Path) -> None:
+    lead = '  - {id: "d1", name: 丙, role: district_lead, unit: 柯城区}\n'
+    text = BASE.replace(V1 + "\n", V1 + "\n" + lead).replace(
+        '{conversation_id: "cid-1", unit: 航埠镇}', '{conversation_id: "cid-1", unit: 航埠镇, members: ["a1", "d1"]}'
+    )
+    org = load_org(write(tmp_path, text + 'duty_leads: ["d1"]\n'))
+    assert org.members == {"cid-1": ("a1", "d1")} and org.duty_leads == ("d1",)
+    assert load_org(write(tmp_path, text)).duty_leads == ()  # unset: every district lead
+    with pytest.raises(OrgError, match="duty_leads 应为区领导"):
+        load_org(write(tmp_path, text + 'duty_leads: ["v1"]\n'))
+    with pytest.raises(OrgError, match="members 应为已登记人员"):
+        load_org(write(tmp_path, text.replace('members: ["a1", "d1"]', 'members: ["x9"]')))

@@ -116,9 +116,14 @@ def test_a_reply_that_never_reaches_dingtalk_fails_say(chat: Chat) -> None:
 def test_an_escalation_notice_reaches_the_upper_group(chat: Chat) -> None:
     chat.say("v001", SUBMISSION)
     r = chat.say("v001", "上报 #1 村里无法协调,需街道出面")
-    assert r.sent.conversation_id == "cid-shangyang" and r.at == ("t101",)
+    # 王五 is not in the village group: the reply names him plainly, the township group hears it,
+    # and he is told one to one (the OpenAPI group send cannot @ him).
+    assert r.sent.conversation_id == "cid-shangyang" and r.at == () and "王五 请研判" in r.reply
+    assert "@" not in r.reply
     [notice] = chat.received_in("cid-huayuan")
     assert notice.channel == "group" and notice.title == "两难助手"
+    [direct] = chat.received_by("t101")
+    assert direct.text == notice.text and direct.at_user_ids == []
     assert notice.text.startswith("新上报 #1【花园街道·上洋村】") and "上报理由: 村里无法协调" in notice.text
     chat.say("t101", "研判 #1 需区自然资源局认定 风险:高")
     chat.say("t101", "上报 #1")
@@ -139,9 +144,10 @@ def test_a_return_to_a_village_without_a_group_reaches_its_staff_one_to_one(chat
     assert direct.text.startswith("#1 已退回新村:请先核实人数")
 
 
-@pytest.mark.xfail(strict=True, reason="groupMessages/send carries no at: an @<staffId> shows raw and pings nobody")
 def test_a_notice_sent_through_the_openapi_names_the_lead(chat: Chat) -> None:
     chat.say("v001", SUBMISSION)
     chat.say("v001", "上报 #1 村里无法协调")
     [notice] = chat.received_in("cid-huayuan")
     assert "@t101" not in notice.text  # DINGTALK.md: only the session webhook and custom robots carry at
+    assert "@王五" not in notice.text and "王五 请研判" in notice.text  # a plain name: no @ that pings nobody
+    assert [s.channel for s in chat.received_by("t101")] == ["user"]  # he is told one to one instead

@@ -19,6 +19,7 @@ from bot.org import Org, load_org
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.markdown import Mentions, render_markdown, render_plain
 from bot.sandbox.web import SandboxPage, personas_of, split_mentions
+from models.markdown import render_markdown as to_dingtalk
 from tests.dingtalk import Rig, settings
 
 SUBMISSION = "@两难助手 上报 上洋村村民李某反映宅基地审批8个月未批复,涉及历史遗留,联系电话13812345678"
@@ -107,15 +108,19 @@ async def test_bot_mentions_by_staff_id_show_as_highlighted_names(
     rig: Rig, page: tuple[TestClient, SandboxPage]
 ) -> None:
     client, _ = page
+    # A new case at the township: its lead 王五 is a member of the township group, @-ed there.
+    await post(client, "@两难助手 上报 花园街道某小区物业纠纷,业主情绪激动", staff="t001", cid="cid-huayuan")
+    await rig.emulator.wait_for(lambda: len(rig.emulator.history["cid-huayuan"]) == 2)
+    replies = await messages_after(client, "cid-huayuan", 1)
+    assert "@t101" in rig.emulator.history["cid-huayuan"][1]["text"]  # what DingTalk received
+    assert '<span class="at">@王五</span>' in replies[0]["html"] and "t101" not in replies[0]["html"]
+    # Escalated from the village, the notice in the township group goes through the OpenAPI: no @.
     await post(client, SUBMISSION)
     await rig.emulator.wait_for(lambda: len(rig.emulator.history["cid-shangyang"]) == 2)
-    await post(client, "@两难助手 上报 #1 村里无法协调")
-    replies = await messages_after(client, "cid-shangyang", 3)
-    assert "@t101" in rig.emulator.history["cid-shangyang"][3]["text"]  # what DingTalk received
-    assert '<span class="at">@王五</span>' in replies[0]["html"] and "t101" not in replies[0]["html"]
-    await rig.emulator.wait_for(lambda: len(rig.emulator.history["cid-huayuan"]) == 1)
-    upper = await messages_after(client, "cid-huayuan", 0)
-    assert upper[0]["bot"] and "新上报 #1" in upper[0]["html"]
+    await post(client, "@两难助手 上报 #2 村里无法协调")
+    await rig.emulator.wait_for(lambda: len(rig.emulator.history["cid-huayuan"]) == 3)
+    upper = await messages_after(client, "cid-huayuan", 2)
+    assert upper[0]["bot"] and "新上报 #2" in upper[0]["html"] and '<span class="at">' not in upper[0]["html"]
 
 
 async def test_typed_mentions_become_staff_ids(rig: Rig, page: tuple[TestClient, SandboxPage]) -> None:
@@ -177,15 +182,30 @@ async def test_page_and_its_files_are_served(page: tuple[TestClient, SandboxPage
 
 def test_markdown_keeps_line_breaks_bold_lists_and_escapes() -> None:
     mentions = Mentions({"t101": "王五"})
-    html = render_markdown(
-        "**已交办** #1\n- 电话 138****5678 和 139****1234\n- 第二项\n1. 一\n<b>x</b> @t101", mentions
-    )
+    text = "**已交办** #1\n- 电话 138****5678 和 139****1234\n- 第二项\n1. 一\n<b>x</b> @t101"
+    html = render_markdown(to_dingtalk(text).replace("\\*\\*已交办\\*\\*", "**已交办**"), mentions)
     assert html == (
         "<div><strong>已交办</strong> #1</div>"
         "<ul><li>电话 138****5678 和 139****1234</li><li>第二项</li></ul>"
         '<ol start="1"><li>一</li></ol>'
         '<div>&lt;b&gt;x&lt;/b&gt; <span class="at">@王五</span></div>'
     )
+
+
+def test_the_sandbox_renders_like_dingtalk_never_kinder() -> None:
+    mentions = Mentions({"t101": "王五"})
+    # A lone \n does not break a line in DingTalk markdown; two spaces before it do.
+    assert render_markdown("第一行\n第二行", mentions) == "<div>第一行 第二行</div>"
+    assert render_markdown("第一行  \n第二行", mentions) == "<div>第一行<br>第二行</div>"
+    # Unescaped stars are emphasis, as in any markdown renderer; escaped ones are stars.
+    assert "<strong>" in render_markdown("电话 138****5678、139****4321", mentions)
+    assert render_markdown(to_dingtalk("电话 138****5678、139****4321"), mentions) == (
+        "<div>电话 138****5678、139****4321</div>"
+    )
+    # An OpenAPI send carries no at: an @<staffId> in it shows raw, an @name is plain text.
+    assert render_markdown("@t101 请研判 @王五", mentions.of_message([])) == "<div>@t101 请研判 @王五</div>"
+    at_lead = mentions.of_message(["t101"])  # a session-webhook reply with at.atUserIds
+    assert render_markdown("@t101 请研判", at_lead) == '<div><span class="at">@王五</span> 请研判</div>'
 
 
 def test_longest_mention_wins_and_plain_text_keeps_its_lines() -> None:

@@ -68,7 +68,7 @@ def test_monday_preview_and_tuesday_evening(chat: Chat) -> None:
     assert summary.at_user_ids == []
     lines = summary.text.splitlines()
     assert lines[0] == "【周二无会日】12月1日办理情况:化解 1 件,仍在办 1 件"
-    assert lines[1].startswith("✅ 钱七 #1 ") and lines[1].endswith("· 已化解")
+    assert lines[1].startswith("√ 钱七 #1 ") and lines[1].endswith("· 已化解")  # no emoji: old PCs show a box
     assert lines[2].startswith("⏳ 孙八 #2 ") and lines[2].endswith("· 已逾期 1 天")
 
 
@@ -146,8 +146,7 @@ def test_the_adjusted_working_sunday_counts_for_the_ladder(chat: Chat) -> None:
     days = [t.date() for t in ladder.between(at(date(2020, 9, 24)), at(date(2020, 9, 30)))]
     assert days == [date(2020, 9, 25), date(2020, 9, 27), date(2020, 9, 28), date(2020, 9, 29), date(2020, 9, 30)]
     assert ladder_day(chat, date(2020, 9, 27)) == [("overdue", "cid-district")]  # Sunday, a working day
-    leads = [("leads", "user:d001"), ("leads", "user:d002"), ("leads", "user:d003")]  # every district lead
-    assert ladder_day(chat, date(2020, 9, 28)) == leads
+    assert ladder_day(chat, date(2020, 9, 28)) == [("leads", "user:d001")]  # the lead who assigned it
     # On an ordinary Sunday the ladder does nothing even when asked.
     assert ladder_day(chat, date(2020, 10, 4)) == []
 

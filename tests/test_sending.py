@@ -16,6 +16,7 @@ from bot.cli import main as cli
 from bot.org import SAMPLE
 from bot.transport.sender import RobotLimiter, backoff_s
 from models.clock import FrozenClock
+from models.markdown import render_markdown
 from models.tables import OutboxMessage
 from tests.dingtalk import settings, start_runtime
 
@@ -71,7 +72,8 @@ async def test_group_message_goes_through_the_signed_custom_robot_and_130101_bac
         await runtime.sender.idle()  # type: ignore[union-attr]
         (row,) = [r for r in rows(app) if r.conversation_id == "cid-district"]
         assert (row.status, row.channel, row.attempts) == ("sent", "robot", 2)
-        assert [s.text.split("\n")[0] for s in emulator.sent if s.channel == "robot"] == [row.text.split("\n")[0]]
+        wire = render_markdown(row.text)  # the one renderer: DingTalk's line breaks
+        assert [s.text.split("\n")[0] for s in emulator.sent if s.channel == "robot"] == [wire.split("\n")[0]]
     finally:
         await runtime.stop()
         app.engine.dispose()

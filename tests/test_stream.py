@@ -17,7 +17,8 @@ async def test_submission_gets_its_receipt_through_the_session_webhook(rig: Rig)
     await rig.emulator.wait_for(lambda: len(rig.emulator.sent) == 1)
     sent = rig.emulator.sent[0]
     assert sent.channel == "session" and sent.conversation_id == "cid-shangyang"
-    assert sent.text.startswith("已登记 #1【花园街道·上洋村】") and "138****5678" in sent.text
+    # On the wire as DingTalk markdown: the masked digits' stars escaped, never emphasis.
+    assert sent.text.startswith("已登记 #1【花园街道·上洋村】") and "138\\*\\*\\*\\*5678" in sent.text
     assert "13812345678" not in json.dumps(rig.emulator.sent[0].__dict__, ensure_ascii=False)
     assert list(rig.emulator.acks.values()) == [200]
 
@@ -25,11 +26,15 @@ async def test_submission_gets_its_receipt_through_the_session_webhook(rig: Rig)
 async def test_escalation_mentions_by_staff_id_and_notifies_the_upper_group(rig: Rig) -> None:
     await rig.emulator.deliver(rig.payload(SUBMISSION))
     await rig.emulator.deliver(rig.payload("上报 #1 需要街道协调"))
-    await rig.emulator.wait_for(lambda: len(rig.emulator.sent) == 3)
+    await rig.emulator.wait_for(lambda: len(rig.emulator.sent) == 4)
     reply = next(s for s in rig.emulator.sent if s.text.startswith("#1 已上报"))
-    assert reply.at_user_ids == ["t101"] and "@t101" in reply.text
+    # 王五 is not in the village group: no @ there (one would ping nobody), his name plain.
+    assert reply.at_user_ids == [] and "@" not in reply.text and "王五 请研判" in reply.text
     group = next(s for s in rig.emulator.sent if s.channel == "group")
     assert group.conversation_id == "cid-huayuan" and group.text.startswith("新上报 #1")
+    assert "@" not in group.text  # the OpenAPI cannot @: he is told one to one instead
+    direct = next(s for s in rig.emulator.sent if s.channel == "user")
+    assert direct.user_ids == ["t101"] and direct.text == group.text
 
 
 async def test_redelivered_msg_id_gives_one_issue_and_one_receipt(rig: Rig) -> None:

@@ -14,20 +14,27 @@ _BULLET = re.compile(r"^\s*[-*+]\s+(.*)$")
 _ORDERED = re.compile(r"^\s*(\d{1,3})\.\s+(.*)$")
 _RULE = re.compile(r"^\s*(-{3,}|\*{3,})\s*$")
 _LINK = re.compile(r"!?\[([^\]]*)\]\((https?://[^\s)]+)\)")
-# Digits next to stars are a masked phone number (138****5678), never emphasis.
-_BOLD = re.compile(r"(?<![0-9*])\*\*(?![\s*])(.+?)(?<![\s*])\*\*(?![0-9*])")
-_ITALIC = re.compile(r"(?<![0-9A-Za-z*])\*(?![\s*])(.+?)(?<![\s*])\*(?![0-9A-Za-z*])")
+# As a markdown renderer reads stars: 138****5678、139****4321 unescaped is emphasis there too
+# (the sandbox is never kinder than DingTalk); the bot escapes them (models/markdown.py).
+_BOLD = re.compile(r"\*\*(?![\s*])(.+?)(?<![\s*])\*\*")
+_ITALIC = re.compile(r"(?<!\*)\*(?![\s*])(.+?)(?<![\s*])\*(?!\*)")
+_STAR = "\x00"  # an escaped star while emphasis is read
 
 
 class Mentions:
     """Turns `@staffId` (how the bot's replies carry mentions) and `@姓名` (how people type
     them) into a highlighted `@姓名`. Longest label first, so `@t1011` is never read as `@t101`."""
 
-    def __init__(self, names: Mapping[str, str], extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, names: Mapping[str, str], extra: tuple[str, ...] = (), ids_only: bool = False) -> None:
         self.names = dict(names)  # staffId → name
-        labels = {*self.names, *self.names.values(), *extra}
+        labels = {*self.names} if ids_only else {*self.names, *self.names.values(), *extra}
         alternatives = "|".join(re.escape(html.escape(x)) for x in sorted(labels, key=len, reverse=True) if x)
         self._pattern = re.compile(f"@({alternatives})") if alternatives else None
+
+    def of_message(self, at_user_ids: list[str]) -> Mentions:
+        """For a bot message, as DingTalk shows it: only an @<staffId> of someone in its at list
+        becomes @name; anything else (an @name, an id nobody was @-ed by) stays as written."""
+        return Mentions({u: self.names[u] for u in at_user_ids if u in self.names}, ids_only=True)
 
     def highlight(self, escaped: str) -> str:
         if self._pattern is None:
@@ -47,6 +54,8 @@ def _emphasis(escaped: str, mentions: Mentions) -> str:
 
 
 def _inline(escaped: str, mentions: Mentions) -> str:
+    # An escaped star is a star, never emphasis (models/markdown.py writes 138\*\*\*\*5678).
+    escaped = escaped.replace("\\*", _STAR)
     # Links are cut out first so that a star or an @ inside a URL never becomes markup.
     parts: list[str] = []
     last = 0
@@ -56,13 +65,20 @@ def _inline(escaped: str, mentions: Mentions) -> str:
         parts.append(f'<a href="{link.group(2)}" target="_blank" rel="noopener">{label}</a>')
         last = link.end()
     parts.append(_emphasis(escaped[last:], mentions))
-    return "".join(parts)
+    return "".join(parts).replace(_STAR, "*")
 
 
 def render_markdown(text: str, mentions: Mentions) -> str:
-    """DingTalk keeps single line breaks, so every source line stays a line of its own."""
+    """As DingTalk renders markdown, never kinder: a line break needs two spaces before the `\n`
+    (models/markdown.py); a lone `\n` joins the lines of a paragraph with a space."""
     out: list[str] = []
     open_list: str | None = None
+    para: list[str] = []
+
+    def flush() -> None:
+        if para:
+            out.append(f"<div>{''.join(para).rstrip().removesuffix('<br>')}</div>")
+            para.clear()
 
     def close_list() -> None:
         nonlocal open_list
@@ -72,6 +88,13 @@ def render_markdown(text: str, mentions: Mentions) -> str:
 
     for raw in text.strip("\n").split("\n"):
         line = html.escape(raw.rstrip(), quote=True)
+        block = (
+            _BULLET.match(line) or _ORDERED.match(line) or _RULE.match(line) or _HEADING.match(line)
+        ) or _QUOTE.match(line)
+        if line.strip() and not block and open_list is None:
+            para.append(_inline(line, mentions) + ("<br>" if raw.endswith("  ") else " "))
+            continue
+        flush()
         if (bullet := _BULLET.match(line)) and not _RULE.match(line):
             if open_list != "ul":
                 close_list()
@@ -98,6 +121,7 @@ def render_markdown(text: str, mentions: Mentions) -> str:
             out.append(f"<div>{_inline(line, mentions)}</div>")
         else:
             out.append('<div class="md-gap"></div>')
+    flush()
     close_list()
     return "".join(out)
 

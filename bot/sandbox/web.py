@@ -269,7 +269,8 @@ class SandboxPage:
 
     def _entry(self, n: int, e: dict[str, Any]) -> dict[str, Any]:
         if e.get("from") == "bot":
-            html = render_markdown(str(e.get("text", "")), self.mentions)
+            # An OpenAPI send carries no at: its text is shown as sent, an @<staffId> raw.
+            html = render_markdown(str(e.get("text", "")), self.mentions.of_message(list(e.get("at") or [])))
             return {"n": n, "bot": True, "from": "bot", "who": BOT_NAME, "meta": "机器人", "html": html}
         person = self.by_id.get(str(e.get("from")))
         text = self._typed.get(str(e.get("msg_id")), str(e.get("text", "")))

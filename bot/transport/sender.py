@@ -19,8 +19,10 @@ from sqlmodel import Session
 
 from bot.org import RobotConfig
 from bot.transport.dingtalk_api import DingTalkApi, SendError, markdown_body
+from models.audience import plain
 from models.clock import Clock
 from models.db import unit_of_work
+from models.markdown import render_markdown
 from models.outbox import mentions
 from models.queries import people
 from models.tables import OutboxMessage
@@ -43,10 +45,11 @@ class Delivery:
     user_ids: list[str]
     at_user_ids: list[str]
     title: str
-    text: str  # with @name turned into @staffId, as DingTalk renders mentions
+    text: str  # for a channel that can @: @name turned into @staffId, as DingTalk renders mentions
     session_webhook: str | None
     webhook_expires_at: datetime | None
     attempts: int
+    plain_text: str = ""  # for a channel that cannot @ (the OpenAPI): the names without @
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,7 @@ class OutboxSender:
 
     async def _deliver(self, d: Delivery, now: datetime) -> str | datetime:
         """Send; the channel used, or the time to try again when a robot's minute is full."""
-        body = markdown_body(d.title, d.text, d.at_user_ids)
+        body = markdown_body(d.title, render_markdown(d.text), d.at_user_ids)
         fresh = d.webhook_expires_at and d.webhook_expires_at - now > timedelta(seconds=WEBHOOK_MARGIN_S)
         if d.kind == "reply" and d.session_webhook and fresh:
             try:
@@ -215,10 +218,17 @@ class OutboxSender:
             secret = self.secrets.get(robot.secret_env or "")
             await self.api.robot_send(robot.webhook, secret, body)
             return "robot"
+        # The OpenAPI cannot @ anyone (groupMessages/send and oToMessages/batchSend have no `at`
+        # field: DINGTALK.md, open-dingtalk/dingtalk-stream-sdk-go#19): the names are written plain,
+        # and whoever this row asks to act hears of it one to one, which notifies them. They are
+        # told first: a retry after a failed group send may tell them twice, never not at all.
+        text = d.plain_text or d.text
         if d.user_ids:
-            await self.api.user_send(d.user_ids, d.title, d.text)
+            await self.api.user_send(d.user_ids, d.title, render_markdown(text))
         elif d.conversation_id:
-            await self.api.group_send(d.conversation_id, d.title, d.text)
+            if d.at_user_ids:
+                await self.api.user_send(d.at_user_ids, d.title, render_markdown(text))
+            await self.api.group_send(d.conversation_id, d.title, render_markdown(text))
         else:
             raise SendError("no recipient", retryable=False)
         return "openapi"
@@ -328,4 +338,5 @@ def _delivery(row: Row[Any], names: dict[str, str]) -> Delivery:
         session_webhook=row.session_webhook,
         webhook_expires_at=row.webhook_expires_at,
         attempts=row.attempts,
+        plain_text=plain(row.text, [names[u] for u in row.at_user_ids if u in names]),
     )

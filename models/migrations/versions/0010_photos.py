@@ -1,7 +1,7 @@
 """photos: pictures fetched from DingTalk on receipt and kept
 
 Revision ID: 0010
-Revises: 0002, 0004, 0005
+Revises: 0009
 Create Date: 2026-12-01
 """
 
@@ -12,7 +12,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | Sequence[str] | None = ("0002", "0004", "0005")
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
