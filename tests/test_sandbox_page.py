@@ -233,3 +233,27 @@ def test_sandbox_is_a_cli_command(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["sandbox", "--help"])
     assert "--port" in capsys.readouterr().out
+
+
+async def test_a_photo_attached_on_the_page_goes_the_way_of_a_dingtalk_picture(page, rig: Rig) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    from sqlmodel import Session, select
+
+    from bot.sandbox.emulator import png
+    from models.tables import PhotoDownload
+
+    client, _ = page
+    image = png()
+    data_url = "data:image/png;base64," + base64.b64encode(image).decode()
+    body = {"conversation": "cid-shangyang", "staff_id": "v001", "text": SUBMISSION, "photo": data_url}
+    response = await client.post("/api/messages", json=body)
+    assert response.status == 200, await response.text()
+    await rig.emulator.wait_for(lambda: any(s.text.startswith("已登记 #1") for s in rig.emulator.sent))
+    await rig.runtime.pipeline.drain()  # type: ignore[union-attr]
+    await rig.runtime.photos.idle()  # type: ignore[union-attr]
+    with Session(rig.app.engine) as s:
+        rows = list(s.exec(select(PhotoDownload)))
+    assert [(r.issue_id, r.status, r.size) for r in rows] == [(1, "stored", len(image))]
+    bad = await client.post("/api/messages", json={**body, "photo": "not base64!"})
+    assert bad.status == 400 and "照片" in await bad.text()

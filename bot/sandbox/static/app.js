@@ -183,22 +183,37 @@ async function follow() {
   }
 }
 
+function photoFile() {
+  return $("photo").files[0];
+}
+
+function readPhoto(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(new Error("照片读取失败"));
+    reader.readAsDataURL(file);
+  });
+}
+
 async function send(event) {
   event.preventDefault();
   const p = persona();
   const text = $("text").value;
   if (!p) return status("请先在右上角选择身份。");
   if (!state.view || state.view === DIRECT) return status("请先选择一个群。");
-  if (!text.trim()) return;
+  if (!text.trim()) return status(photoFile() ? "在群里,照片须与文字一起发送(同一条消息内@我)。" : "");
   $("send").disabled = true;
   try {
+    const photo = photoFile() ? await readPhoto(photoFile()) : undefined;
     const response = await fetch("/api/messages", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ conversation: state.view, staff_id: p.id, text }),
+      body: JSON.stringify({ conversation: state.view, staff_id: p.id, text, photo }),
     });
     if (!response.ok) throw new Error(await response.text());
     $("text").value = "";
+    $("photo").value = "";
     status("");
   } catch (error) {
     status(`发送失败:${error.message}`);
