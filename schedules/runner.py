@@ -19,7 +19,7 @@ from schedules.timing import TimingTrigger
 
 log = logging.getLogger(__name__)
 
-FOLLOWER_POLL_SECONDS = 30.0  # how soon a follower notices that the leader has died
+FOLLOWER_POLL_SECONDS = 10.0  # how soon a follower notices that the leader has died (failover within 30 s)
 
 
 class SchedulerHandle:
@@ -47,7 +47,10 @@ class SchedulerHandle:
         """Take the leader lock if it is free; on success start the timers and catch up."""
         if self.is_leader or self._stopped:
             return self.is_leader
-        if not self.lock.acquire():
+        if not await asyncio.get_running_loop().run_in_executor(None, self.lock.acquire):
+            return False
+        if self._stopped:
+            self.lock.release()
             return False
         self.is_leader = True
         log.info("scheduler: this process leads (%s)", self.runner.runner_id)
@@ -85,13 +88,25 @@ class SchedulerHandle:
         return results
 
     def follow(self) -> None:
-        """Poll for the lock in the background until this process leads."""
+        """Poll for the lock in the background until this process leads; then, while leading,
+        check it is still held (a database lock dies with its connection) and follow again if not."""
 
         async def poll() -> None:
-            while not await self.try_lead():
-                await asyncio.sleep(self.poll_seconds)
+            while True:
+                while not await self.try_lead():
+                    await asyncio.sleep(self.poll_seconds)
+                while await asyncio.get_running_loop().run_in_executor(None, self.lock.acquire):
+                    await asyncio.sleep(self.poll_seconds)
+                self._step_down()
 
         self._follower = asyncio.create_task(poll(), name="liandong-scheduler-follower")
+
+    def _step_down(self) -> None:
+        log.warning("scheduler: leadership lost; following")
+        if self._scheduler and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._scheduler = None
+        self.is_leader = False
 
     async def stop(self) -> None:
         self._stopped = True
@@ -138,5 +153,5 @@ async def start(
     handle = SchedulerHandle(runner, lock, poll_seconds, on_written)
     if not await handle.try_lead():
         log.info("scheduler: another process leads; following")
-        handle.follow()
+    handle.follow()
     return handle

@@ -1,12 +1,15 @@
 """`liandong run [--http HOST:PORT]`: the bot, in stream mode (default) or HTTP callback mode,
 until SIGTERM/SIGINT; then a clean stop (in-flight messages finished, outbox flushed, exit 0).
-The dashboard and JSON API listen on `--web HOST:PORT` (127.0.0.1:8081) unless `--no-web`."""
+The dashboard and JSON API listen on `--web HOST:PORT` (127.0.0.1:8081) unless `--no-web`.
+`LIANDONG_CLAIM_S` (seconds) shortens how long a message or reply taken by a process that died
+stays with it before the others take it up (default: 60 s for messages, 120 s for replies)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import signal
 
 from bot.app import build
@@ -42,7 +45,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not (settings.client_id and settings.client_secret):
         print("请设置 DINGTALK_CLIENT_ID 和 DINGTALK_CLIENT_SECRET (本地试用请用 make run)")
         return 2
+    claim = os.environ.get("LIANDONG_CLAIM_S", "")
     options = RuntimeOptions(
+        claim_s=float(claim) if claim else None,
         endpoint=settings.openapi_endpoint,
         http_listen=parse_listen(args.http) if args.http else None,
         web_listen=None if args.no_web else args.web,
