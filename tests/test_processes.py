@@ -30,7 +30,7 @@ from models.tables import InboxMessage, Issue, JobRun, OutboxMessage
 psycopg = pytest.importorskip("psycopg")
 SERVER = os.environ.get("LIANDONG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 MESSAGES = 1000
-CLAIM_S = 10  # LIANDONG_CLAIM_S: how long a dead process's messages and replies stay with it
+CLAIM_S = 10  # `liandong run --claim-s`: how long a dead process's messages and replies stay with it
 RECEIPT = re.compile(r"^已登记 #(\d+)【")
 
 
@@ -88,9 +88,9 @@ class Bots:
             "DINGTALK_CLIENT_SECRET": "sandbox-secret",
             "DINGTALK_ROBOT_CODE": "dingsandboxrobot",
             "DINGTALK_OPENAPI_ENDPOINT": emulator.base_url,
-            "LIANDONG_CLAIM_S": str(CLAIM_S),
         }
         self.tmp_path = tmp_path
+        self.args = ["--no-web"]
         self.procs: list[asyncio.subprocess.Process] = []
         self.logs: list[Path] = []
 
@@ -102,7 +102,9 @@ class Bots:
                 "-m",
                 "bot.cli",
                 "run",
-                "--no-web",
+                *self.args,
+                "--claim-s",
+                str(CLAIM_S),
                 env=self.env,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=stderr,
@@ -211,12 +213,20 @@ async def test_processes_on_one_postgres_process_and_send_each_message_once(
 async def test_leader_sigkilled_another_process_leads_within_30_s(
     bots: Bots, emulator: Emulator, engine: Engine
 ) -> None:
+    """Both processes are given one dashboard port: the second cannot listen, and serves on."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bots.args = ["--web", f"127.0.0.1:{port}"]
     first = await bots.start()
     await emulator.wait_for(lambda: len(emulator.connections) == 1, timeout=60)
     await until(lambda: "this process leads" in bots.log_of(first), 30, "the first process leads")
     second = await bots.start()
     await emulator.wait_for(lambda: len(emulator.connections) == 2, timeout=60)
     await until(lambda: "another process leads" in bots.log_of(second), 30, "the second process follows")
+    await until(lambda: "dashboard not started" in bots.log_of(second), 30, "the second finds the port taken")
     with engine.connect() as conn:
         before = conn.execute(select(JobRun.job, JobRun.due_at, JobRun.runner)).all()
     first.kill()
@@ -224,6 +234,7 @@ async def test_leader_sigkilled_another_process_leads_within_30_s(
     killed_at = time.monotonic()
     await until(lambda: "this process leads" in bots.log_of(second), 30, "the second process leads")
     assert time.monotonic() - killed_at < 30
+    assert second.returncode is None  # the taken port never stopped it
     # The new leader caught up: whatever the first had recorded it did not run again.
     await bots.stop()
     with engine.connect() as conn:
@@ -316,3 +327,21 @@ def test_two_processes_processing_the_same_messages_process_each_once(pg_url: st
         with app.engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(Issue)).scalar() == len(ids)
             assert conn.execute(select(func.count()).select_from(OutboxMessage)).scalar() == len(ids)
+
+
+def test_run_refuses_a_database_not_at_the_head_revision(tmp_path: Path) -> None:
+    """`liandong run` never migrates: on an empty database it says so in one line and exits 3."""
+    import subprocess
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db",
+        "DINGTALK_CLIENT_ID": "sandbox-id",
+        "DINGTALK_CLIENT_SECRET": "sandbox-secret",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run", "--no-web"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 3
+    assert done.stderr.strip().splitlines() == ["数据库尚未初始化或版本过旧,请先运行 liandong migrate"]
+    assert not (tmp_path / "bot.db").exists()
