@@ -345,3 +345,38 @@ def test_run_refuses_a_database_not_at_the_head_revision(tmp_path: Path) -> None
     assert done.returncode == 3
     assert done.stderr.strip().splitlines() == ["数据库尚未初始化或版本过旧,请先运行 liandong migrate"]
     assert not (tmp_path / "bot.db").exists()
+
+
+def test_the_robot_limit_is_shared_by_all_processes(pg_url: str) -> None:
+    """Three processes' limiters on one robot: twenty sends a minute between them, and a block
+    DingTalk imposed holds for all."""
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    from bot.transport.sender import SharedRobotLimiter
+
+    with build(Settings(database_url=pg_url)) as app:
+        limiters = [SharedRobotLimiter(app.engine) for _ in range(3)]
+        t0 = datetime(2020, 3, 2, 1, 0, tzinfo=UTC)
+        waits: list[float] = []
+        barrier = threading.Barrier(3)
+
+        def send(limiter: SharedRobotLimiter) -> None:
+            barrier.wait()
+            for i in range(10):
+                waits.append(
+                    limiter.wait("https://oapi.dingtalk.com/robot/send?access_token=a", t0 + timedelta(seconds=i))
+                )
+
+        threads = [threading.Thread(target=send, args=(lim,)) for lim in limiters]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(waits) == 30 and waits.count(0.0) == 20
+        assert limiters[0].wait("https://oapi.dingtalk.com/robot/send?access_token=a", t0 + timedelta(seconds=60)) == 0
+        assert limiters[1].wait("https://oapi.dingtalk.com/robot/send?access_token=b", t0) == 0  # another robot
+        limiters[2].blocked("https://oapi.dingtalk.com/robot/send?access_token=b", t0 + timedelta(minutes=10))
+        assert limiters[0].wait("https://oapi.dingtalk.com/robot/send?access_token=b", t0 + timedelta(minutes=1)) == 540
+        with app.engine.connect() as conn:  # the access token is not stored
+            assert "access_token" not in str(conn.exec_driver_sql("SELECT * FROM rate_limits").all())
