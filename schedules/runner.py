@@ -138,11 +138,13 @@ async def start(
         ...
         await handle.stop()                                  # before the outbox is flushed
 
-    - If this process gets the leader lock (a file beside the SQLite database, by default) it
+    - If this process gets the leader lock (`leader_lock(url)`: a PostgreSQL advisory lock on a
+      connection of its own, or a file beside the SQLite database) it
       first starts the APScheduler timers (Asia/Shanghai, times and grace from the org file's
       `schedule:` section), then does what a downtime missed: the latest occurrence of each job
       within the grace time is run once, older ones are recorded as missed.
-    - Otherwise it polls the lock every `poll_seconds` and takes over when the leader dies.
+    - Otherwise it polls the lock every `poll_seconds` and takes over when the leader dies; a
+      leader checks as often that it still holds the lock, and steps down if it lost it.
     - Jobs only write outbox rows (the running bot's sender delivers them) and record each run in
       `job_runs`; a message key that exists is never written again, whoever runs the job.
     - `on_written` is called (in the event loop) after a run wrote messages, e.g. the outbox
