@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -42,16 +43,28 @@ class SchedulerHandle:
         self._follower: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Future[Any]] = set()
         self._stopped = False
+        # The lock is tried on a worker thread (a database lock blocks); one try at a time, and
+        # none once stop() has begun, so that stop() releases whatever was taken.
+        self._guard = threading.Lock()
+        self._leading = asyncio.Lock()
+
+    def _acquire(self) -> bool:
+        with self._guard:
+            return not self._stopped and self.lock.acquire()
+
+    async def _holds(self) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(None, self._acquire)
 
     async def try_lead(self) -> bool:
         """Take the leader lock if it is free; on success start the timers and catch up."""
+        async with self._leading:
+            return await self._try_lead()
+
+    async def _try_lead(self) -> bool:
         if self.is_leader or self._stopped:
             return self.is_leader
-        if not await asyncio.get_running_loop().run_in_executor(None, self.lock.acquire):
-            return False
-        if self._stopped:
-            self.lock.release()
-            return False
+        if not await self._holds() or self._stopped:
+            return False  # (stopped meanwhile: stop() has released it)
         self.is_leader = True
         log.info("scheduler: this process leads (%s)", self.runner.runner_id)
         grace = int(self.runner.config.grace.total_seconds())
@@ -95,8 +108,10 @@ class SchedulerHandle:
             while True:
                 while not await self.try_lead():
                     await asyncio.sleep(self.poll_seconds)
-                while await asyncio.get_running_loop().run_in_executor(None, self.lock.acquire):
+                while await self._holds():
                     await asyncio.sleep(self.poll_seconds)
+                if self._stopped:
+                    return
                 self._step_down()
 
         self._follower = asyncio.create_task(poll(), name="liandong-scheduler-follower")
@@ -119,8 +134,9 @@ class SchedulerHandle:
             self._scheduler = None
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
-        if self.is_leader:
+        with self._guard:  # a try under way on a worker thread has finished
             self.lock.release()
+        if self.is_leader:
             self.is_leader = False
             log.info("scheduler: stopped, leadership released")
 
