@@ -63,6 +63,8 @@ async def run_one(name: str, command: list[str], n: int, rate: float, tmp: Path)
         "DINGTALK_ROBOT_CODE": "dingsandboxrobot",
         "DATABASE_URL": f"sqlite:///{tmp}/{name}.db",
     }
+    if name == "liandong":  # the deploy step: `liandong run` never migrates
+        subprocess.run([sys.executable, "-m", "bot.cli", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     log = (tmp / f"{name}.log").open("wb")
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:

@@ -4,7 +4,10 @@ takes them in a burst, or one by one with --batch 1, as in a paced trickle) and 
 sender's database side (claim + record the outcome). Median of runs.
 
     .venv/bin/python bench/process.py [--n 1000] [--runs 5] [--warm 300] [--batch 64]
-"""
+        [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+
+With --postgres, each run uses a throwaway database on that server (created and dropped)
+instead of a SQLite file."""
 
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,9 +43,30 @@ def message(i: int) -> Incoming:
     )
 
 
-def one_run(n: int, warm: int, batch: int = BATCH) -> tuple[float, float, float]:
-    tmp = Path(tempfile.mkdtemp(prefix="liandong-process-"))
-    app = build(Settings(database_url=f"sqlite:///{tmp}/p.db"))
+@contextmanager
+def database(server: str | None) -> Iterator[str]:
+    if server is None:
+        yield f"sqlite:///{Path(tempfile.mkdtemp(prefix='liandong-process-'))}/p.db"
+        return
+    import psycopg
+
+    name = f"liandong_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def one_run(n: int, warm: int, batch: int = BATCH, server: str | None = None) -> tuple[float, float, float]:
+    with database(server) as url:
+        return _timed(url, n, warm, batch)
+
+
+def _timed(url: str, n: int, warm: int, batch: int) -> tuple[float, float, float]:
+    app = build(Settings(database_url=url))
     d = app.dispatcher
     sender = OutboxSender(app.engine, None, None, SystemClock())  # type: ignore[arg-type]
     for i in range(warm):  # a village with recent issues, as near-duplicates see it in use
@@ -67,8 +94,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warm", type=int, default=300)
     parser.add_argument("--batch", type=int, default=BATCH, help="messages per transaction (1: a paced trickle)")
+    parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL server (libpq URL) instead of SQLite")
     args = parser.parse_args()
-    runs = [one_run(args.n, args.warm, args.batch) for _ in range(args.runs)]
+    runs = [one_run(args.n, args.warm, args.batch, args.postgres) for _ in range(args.runs)]
     for name, values in zip(("receive", "process", "send (db)"), zip(*runs, strict=True), strict=True):
         print(f"{name:<10} {statistics.median(values):6.3f} ms/msg   (runs: {', '.join(f'{v:.3f}' for v in values)})")
 

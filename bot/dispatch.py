@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
@@ -27,13 +27,15 @@ from models.masking import mask
 from models.tables import InboxMessage
 
 log = logging.getLogger(__name__)
+INBOX_LEASE_S = 60.0  # a stored message not processed by then is taken up by any process's sweep
+SWEEP_LIMIT = 500  # messages one sweep takes
 
 
 @dataclass(frozen=True)
 class Outcome:
     reply: str
     at: tuple[str, ...]
-    outcome: str  # ok | refused | error | duplicate
+    outcome: str  # ok | refused | error | duplicate | taken (another process is processing it)
     issue_id: int | None = None
 
 
@@ -49,6 +51,7 @@ class Dispatcher:
         self.calendar = calendar or WorkdayCalendar()
         self.clock = clock or SystemClock()
         self.duty_leads = duty_leads  # the org file's duty_leads: who takes an escalation to the district
+        self.lease = timedelta(seconds=INBOX_LEASE_S)
         with Session(engine) as session:
             self.directory = Directory.load(session)
 
@@ -78,6 +81,7 @@ class Dispatcher:
         for chunk in _chunks(ids):
             known.update(session.execute(select(INBOX.c.msg_id).where(INBOX.c.msg_id.in_(chunk))).scalars())
         fresh, rows = [], []
+        now = self.clock.now()
         for msg in msgs:
             new = msg.msg_id not in known  # a msgId repeated inside one burst is stored once
             if new:
@@ -88,12 +92,14 @@ class Dispatcher:
                         "conversation_id": msg.conversation_id,
                         "sender_id": msg.sender_staff_id or msg.sender_union_id or msg.sender_id or "",
                         "payload": msg.to_json(),
-                        "received_at": self.clock.now(),
+                        "received_at": now,
                         "status": "pending",
                         "outcome": None,
                         "reason": None,
                         "issue_id": None,
                         "processed_at": None,
+                        # This process holds it; should it die before processing, a sweep takes it.
+                        "claimed_until": now + self.lease,
                     }
                 )
             fresh.append(new)
@@ -105,6 +111,15 @@ class Dispatcher:
         """Messages stored but not yet processed (after a crash or a restart), oldest first."""
         with Session(self.engine) as session:
             return q.pending_inbox(session)
+
+    def claim_stale(self) -> list[str]:
+        """Take the pending messages whose holder let its claim expire (it died, or the database
+        failed under it), oldest first: one conditional UPDATE … RETURNING, its rows chosen with
+        FOR UPDATE SKIP LOCKED on PostgreSQL, so two processes sweeping at once take disjoint sets."""
+        now = self.clock.now()
+        with unit_of_work(self.engine) as session:
+            rows = session.execute(_CLAIM_STALE, {"now": now, "until": now + self.lease}).all()
+        return [r.msg_id for r in sorted(rows, key=lambda r: (r.received_at, r.msg_id))]
 
     def process(self, msg_id: str) -> Outcome:
         return self.process_many([msg_id])[0]
@@ -127,8 +142,13 @@ class Dispatcher:
         ids = list(dict.fromkeys(msg_ids))
         rows: dict[str, _InboxRow] = {}
         for chunk in _chunks(ids):
-            query = select(INBOX.c.msg_id, INBOX.c.status, INBOX.c.payload, INBOX.c.issue_id).where(
-                INBOX.c.msg_id.in_(chunk)
+            # The row lock is the claim while the batch is processed: a message another process is
+            # processing right now is skipped (not waited for), and the status read is the latest
+            # committed one. SQLite: the unit of work holds the one write lock from BEGIN.
+            query = (
+                select(INBOX.c.msg_id, INBOX.c.status, INBOX.c.payload, INBOX.c.issue_id)
+                .where(INBOX.c.msg_id.in_(chunk))
+                .with_for_update(skip_locked=True)
             )
             rows.update(
                 (r.msg_id, _InboxRow(r.msg_id, r.status, r.payload, r.issue_id)) for r in session.execute(query)
@@ -138,7 +158,9 @@ class Dispatcher:
     def _process(self, session: Session, msg_id: str, batch: _Batch) -> Outcome:
         row = batch.inbox.get(msg_id)
         if row is None:
-            raise KeyError(msg_id)
+            if session.execute(select(INBOX.c.msg_id).where(INBOX.c.msg_id == msg_id)).first() is None:
+                raise KeyError(msg_id)
+            return Outcome("", (), "taken")  # locked by another process, which is processing it
         if row.status == "done":
             stored = q.reply_of(session, msg_id)
             return Outcome(
@@ -214,11 +236,14 @@ class Dispatcher:
             audience.seen_posting(session, [(msg.conversation_id, msg.sender_staff_id)])
         # Everyone asked to act is reached: by a real @ where they are a member, else one to one.
         outbox.write(session, outbox.reach(session, rows, outbox.notice_key("act", msg.msg_id), now))
-        session.execute(
+        done = session.execute(
             update(INBOX)
-            .where(INBOX.c.msg_id == row.msg_id)
+            .where(INBOX.c.msg_id == row.msg_id, INBOX.c.status == "pending")
             .values(status="done", outcome=outcome, reason=reason, issue_id=result.issue_id, processed_at=now)
         )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            # Never under the row lock; if it happens, nothing of this batch is kept.
+            raise RuntimeError(f"inbox message {row.msg_id} was processed by another process")
         row.status, row.issue_id = "done", result.issue_id  # a msgId twice in one batch is a duplicate
 
     @staticmethod
@@ -240,6 +265,23 @@ class Dispatcher:
 
 INBOX = InboxMessage.__table__  # type: ignore[attr-defined]
 LOOKUP_CHUNK = 500  # msgIds per IN (...) look-up
+_CLAIM_STALE = (
+    update(INBOX)
+    .where(
+        INBOX.c.msg_id.in_(
+            select(INBOX.c.msg_id)
+            .where(
+                INBOX.c.status == "pending",
+                or_(INBOX.c.claimed_until.is_(None), INBOX.c.claimed_until < bindparam("now")),
+            )
+            .order_by(INBOX.c.received_at)
+            .limit(SWEEP_LIMIT)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    .values(claimed_until=bindparam("until"))
+    .returning(INBOX.c.msg_id, INBOX.c.received_at)
+)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 import aiohttp
 from aiohttp import web
@@ -18,8 +19,8 @@ from bot.photos_store import PhotoStore
 from bot.transport.dingtalk_api import Credentials, DingTalkApi
 from bot.transport.http_callback import callback_app
 from bot.transport.photos import PhotoFetcher
-from bot.transport.pipeline import Pipeline
-from bot.transport.sender import OutboxSender
+from bot.transport.pipeline import SWEEP_S, Pipeline
+from bot.transport.sender import CLAIM_S, OutboxSender
 from bot.transport.stream import BotMessageHandler, StreamClient
 from bot.web import create_web_app, start_site
 from models.clock import Clock, SystemClock
@@ -38,6 +39,9 @@ class RuntimeOptions:
     backoff_cap_s: float = 60
     scheduler: bool = True  # run the scheduled jobs (only the leader process actually runs them)
     web_listen: tuple[str, int] | None = None  # the dashboard and JSON API (bot.web)
+    # Seconds a process holds a message or reply it took before any other process may take it
+    # (it died); None: the defaults (inbox 60 s, outbox 120 s). The sweep runs at half of it.
+    claim_s: float | None = None
 
 
 class Runtime:
@@ -69,8 +73,21 @@ class Runtime:
         self.http = aiohttp.ClientSession()
         api = DingTalkApi(self.http, self.options.endpoint, self.credentials)
         secrets = {name: self.app.settings.robot_secrets.get(name, "") for name in self.app.org.secret_envs}
-        self.pipeline = Pipeline(self.app.dispatcher, on_processed=self._wake_sender)
-        self.sender = OutboxSender(self.app.engine, api, self.pipeline.run_db, self.clock, self.app.org.robots, secrets)
+        claim_s = self.options.claim_s
+        sweep_s = SWEEP_S
+        if claim_s is not None:
+            self.app.dispatcher.lease = timedelta(seconds=claim_s)
+            sweep_s = min(SWEEP_S, claim_s / 2)
+        self.pipeline = Pipeline(self.app.dispatcher, on_processed=self._wake_sender, sweep_s=sweep_s)
+        self.sender = OutboxSender(
+            self.app.engine,
+            api,
+            self.pipeline.run_db,
+            self.clock,
+            self.app.org.robots,
+            secrets,
+            claim_s=claim_s if claim_s is not None else CLAIM_S,
+        )
         store = PhotoStore(self.app.settings.photos_dir)
         self.photos = PhotoFetcher(self.app.engine, api, store, self.pipeline.run_db, self.clock)
         await self.pipeline.start()

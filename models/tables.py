@@ -125,6 +125,11 @@ class InboxMessage(SQLModel, table=True):
     reason: str | None = None  # why it was refused, or the error type
     issue_id: int | None = None
     processed_at: datetime | None = None
+    # The process that stored (or swept up) a pending message holds it until then; after that a
+    # sweep of any process takes it (its owner died between the acknowledgement and processing).
+    claimed_until: datetime | None = None
+
+    __table_args__ = (Index("ix_inbox_status_claimed", "status", "claimed_until"),)
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -218,3 +223,14 @@ class GroupMember(SQLModel, table=True):
     conversation_id: str = Field(primary_key=True)
     person_id: str = Field(primary_key=True)
     source: str = "seen"  # file | seen
+
+
+class RateLimit(SQLModel, table=True):
+    """A send limit shared by every process: one row per limited sender (a custom robot, keyed
+    by a digest of its webhook), the times of its sends in the last window, and a block DingTalk
+    imposed (a robot over 20 a minute is blocked for 10 minutes)."""
+
+    __tablename__ = "rate_limits"
+    key: str = Field(primary_key=True)
+    sent: list[str] = Field(default_factory=_empty_list, sa_column=Column(JSON, nullable=False))  # ISO times
+    blocked_until: datetime | None = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from schedules.timing import TimingTrigger
 
 log = logging.getLogger(__name__)
 
-FOLLOWER_POLL_SECONDS = 30.0  # how soon a follower notices that the leader has died
+FOLLOWER_POLL_SECONDS = 10.0  # how soon a follower notices that the leader has died (failover within 30 s)
 
 
 class SchedulerHandle:
@@ -42,13 +43,28 @@ class SchedulerHandle:
         self._follower: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Future[Any]] = set()
         self._stopped = False
+        # The lock is tried on a worker thread (a database lock blocks); one try at a time, and
+        # none once stop() has begun, so that stop() releases whatever was taken.
+        self._guard = threading.Lock()
+        self._leading = asyncio.Lock()
+
+    def _acquire(self) -> bool:
+        with self._guard:
+            return not self._stopped and self.lock.acquire()
+
+    async def _holds(self) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(None, self._acquire)
 
     async def try_lead(self) -> bool:
         """Take the leader lock if it is free; on success start the timers and catch up."""
+        async with self._leading:
+            return await self._try_lead()
+
+    async def _try_lead(self) -> bool:
         if self.is_leader or self._stopped:
             return self.is_leader
-        if not self.lock.acquire():
-            return False
+        if not await self._holds() or self._stopped:
+            return False  # (stopped meanwhile: stop() has released it)
         self.is_leader = True
         log.info("scheduler: this process leads (%s)", self.runner.runner_id)
         grace = int(self.runner.config.grace.total_seconds())
@@ -85,13 +101,27 @@ class SchedulerHandle:
         return results
 
     def follow(self) -> None:
-        """Poll for the lock in the background until this process leads."""
+        """Poll for the lock in the background until this process leads; then, while leading,
+        check it is still held (a database lock dies with its connection) and follow again if not."""
 
         async def poll() -> None:
-            while not await self.try_lead():
-                await asyncio.sleep(self.poll_seconds)
+            while True:
+                while not await self.try_lead():
+                    await asyncio.sleep(self.poll_seconds)
+                while await self._holds():
+                    await asyncio.sleep(self.poll_seconds)
+                if self._stopped:
+                    return
+                self._step_down()
 
         self._follower = asyncio.create_task(poll(), name="liandong-scheduler-follower")
+
+    def _step_down(self) -> None:
+        log.warning("scheduler: leadership lost; following")
+        if self._scheduler and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._scheduler = None
+        self.is_leader = False
 
     async def stop(self) -> None:
         self._stopped = True
@@ -104,8 +134,9 @@ class SchedulerHandle:
             self._scheduler = None
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
-        if self.is_leader:
+        with self._guard:  # a try under way on a worker thread has finished
             self.lock.release()
+        if self.is_leader:
             self.is_leader = False
             log.info("scheduler: stopped, leadership released")
 
@@ -123,11 +154,13 @@ async def start(
         ...
         await handle.stop()                                  # before the outbox is flushed
 
-    - If this process gets the leader lock (a file beside the SQLite database, by default) it
+    - If this process gets the leader lock (`leader_lock(url)`: a PostgreSQL advisory lock on a
+      connection of its own, or a file beside the SQLite database) it
       first starts the APScheduler timers (Asia/Shanghai, times and grace from the org file's
       `schedule:` section), then does what a downtime missed: the latest occurrence of each job
       within the grace time is run once, older ones are recorded as missed.
-    - Otherwise it polls the lock every `poll_seconds` and takes over when the leader dies.
+    - Otherwise it polls the lock every `poll_seconds` and takes over when the leader dies; a
+      leader checks as often that it still holds the lock, and steps down if it lost it.
     - Jobs only write outbox rows (the running bot's sender delivers them) and record each run in
       `job_runs`; a message key that exists is never written again, whoever runs the job.
     - `on_written` is called (in the event loop) after a run wrote messages, e.g. the outbox
@@ -138,5 +171,5 @@ async def start(
     handle = SchedulerHandle(runner, lock, poll_seconds, on_written)
     if not await handle.try_lead():
         log.info("scheduler: another process leads; following")
-        handle.follow()
+    handle.follow()
     return handle

@@ -202,6 +202,10 @@ async def test_sigterm_mid_burst_then_restart_loses_nothing_and_repeats_nothing(
             stderr=open(tmp_path / "bot.log", "ab"),
         )
 
+    migrate = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "migrate", env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    assert await asyncio.wait_for(migrate.wait(), 60) == 0  # the deploy step: `run` never migrates
     proc = await start()
     await emulator.wait_for(lambda: len(emulator.connections) == 1, timeout=30)
     for i in range(300):

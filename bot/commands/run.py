@@ -1,6 +1,11 @@
 """`liandong run [--http HOST:PORT]`: the bot, in stream mode (default) or HTTP callback mode,
 until SIGTERM/SIGINT; then a clean stop (in-flight messages finished, outbox flushed, exit 0).
-The dashboard and JSON API listen on `--web HOST:PORT` (127.0.0.1:8081) unless `--no-web`."""
+The dashboard and JSON API listen on `--web HOST:PORT` (127.0.0.1:8081) unless `--no-web`.
+It never migrates: `liandong migrate` is the deploy step (the schema and the org rows), and `run`
+on a database not at this code's revision says so in one line and exits 3 (bot.cli), so that
+several processes started side by side never race on DDL.
+`--claim-s SECONDS` shortens how long a message or reply taken by a process that died
+stays with it before the others take it up (default: 60 s for messages, 120 s for replies)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import asyncio
 import logging
 import signal
 
-from bot.app import build
+from bot.app import open_app
 from bot.config import Settings
 from bot.runtime import Runtime, RuntimeOptions
 
@@ -27,6 +32,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="看板与 JSON API 的监听地址 (默认 127.0.0.1:8081)",
     )
     p.add_argument("--no-web", action="store_true", help="不启动看板与 JSON API")
+    p.add_argument(
+        "--claim-s",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="进程退出后其未处理完的消息与回复多久后由其他进程接手 (默认消息 60 秒、回复 120 秒)",
+    )
     return p
 
 
@@ -43,11 +55,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("请设置 DINGTALK_CLIENT_ID 和 DINGTALK_CLIENT_SECRET (本地试用请用 make run)")
         return 2
     options = RuntimeOptions(
+        claim_s=args.claim_s,
         endpoint=settings.openapi_endpoint,
         http_listen=parse_listen(args.http) if args.http else None,
         web_listen=None if args.no_web else args.web,
     )
-    return asyncio.run(serve(Runtime(build(settings), options)))
+    app = open_app(settings, writes=True)  # SchemaNotReady unless `liandong migrate` ran
+    return asyncio.run(serve(Runtime(app, options)))
 
 
 async def serve(runtime: Runtime) -> int:

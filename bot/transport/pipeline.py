@@ -1,6 +1,10 @@
 """Accept → acknowledge → process. A message is durable in the inbox before its frame is
 acknowledged; processing follows from the inbox, one message per transaction, in arrival
-order, on one database thread (SQLite has one writer; the thread keeps the event loop free)."""
+order, on one database thread (SQLite has one writer; the thread keeps the event loop free).
+
+Several processes share one database: each processes what it stored (it holds a claim on it
+for `Dispatcher.lease`), and a sweep every `sweep_s` takes up the messages whose claim expired
+(a process that died between the acknowledgement and processing), at start and while running."""
 
 from __future__ import annotations
 
@@ -16,11 +20,16 @@ from handlers.incoming import Incoming
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 BATCH = 64  # messages processed per commit when a burst queues up
+SWEEP_S = 30.0  # how often the inbox is swept for messages whose holder let the claim expire
 
 
 class Pipeline:
-    def __init__(self, dispatcher: Dispatcher, on_processed: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, on_processed: Callable[[], None] = lambda: None, sweep_s: float = SWEEP_S
+    ) -> None:
         self.dispatcher = dispatcher
+        self.sweep_s = sweep_s
+        self._sweeper: asyncio.Task[None] | None = None
         self.on_processed = on_processed
         self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liandong-db")
         self.queue: asyncio.Queue[str] = asyncio.Queue()
@@ -33,9 +42,26 @@ class Pipeline:
         return await asyncio.get_running_loop().run_in_executor(self.db, fn, *args)
 
     async def start(self) -> None:
-        for msg_id in await self.run_db(self.dispatcher.pending):
-            self.queue.put_nowait(msg_id)
+        await self.sweep()
         self._worker = asyncio.create_task(self._work(), name="liandong-processor")
+        self._sweeper = asyncio.create_task(self._sweep_loop(), name="liandong-inbox-sweep")
+
+    async def sweep(self) -> int:
+        """Queue the stored messages nobody holds any more; how many."""
+        taken = await self.run_db(self.dispatcher.claim_stale)
+        for msg_id in taken:
+            self.queue.put_nowait(msg_id)
+        if taken:
+            log.info("inbox sweep: took up %d messages left unprocessed", len(taken))
+        return len(taken)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_s)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("inbox sweep failed")
 
     async def accept(self, msg: Incoming) -> bool:
         """Durable once this returns; True when the message is new. Messages that arrive while
@@ -71,7 +97,7 @@ class Pipeline:
                 self.on_processed()
             except Exception:
                 # The database failed: the messages stay pending in the inbox and are taken up
-                # again on the next start; keep serving the others.
+                # again by a sweep once their claim expires; keep serving the others.
                 log.exception("processing %d messages failed; left pending", len(batch))
             finally:
                 for _ in batch:
@@ -84,6 +110,9 @@ class Pipeline:
         await self.queue.join()
 
     async def stop(self) -> None:
+        if self._sweeper:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         await self.drain()
         if self._worker:
             self._worker.cancel()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
 from collections import defaultdict, deque
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Row, bindparam, or_, select, update
+from sqlalchemy import Engine, Row, bindparam, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from bot.org import RobotConfig
@@ -25,7 +27,7 @@ from models.db import unit_of_work
 from models.markdown import render_markdown
 from models.outbox import mentions
 from models.queries import people
-from models.tables import OutboxMessage
+from models.tables import OutboxMessage, RateLimit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,19 +65,73 @@ class Outcome:
 
 @dataclass
 class RobotLimiter:
-    """20 messages a minute per custom robot: over it DingTalk blocks the robot for 10 minutes."""
+    """20 messages a minute per custom robot: over it DingTalk blocks the robot for 10 minutes.
+    The rule on one window of send times; `SharedRobotLimiter` keeps the windows in the
+    database, so that all the processes together keep to it."""
 
     per_minute: int = ROBOT_PER_MINUTE
     sent: dict[str, deque[datetime]] = field(default_factory=lambda: defaultdict(deque))
 
     def wait(self, webhook: str, now: datetime) -> float:
-        window = self.sent[webhook]
-        while window and now - window[0] >= timedelta(minutes=1):
-            window.popleft()
-        if len(window) < self.per_minute:
-            window.append(now)
-            return 0.0
-        return (window[0] + timedelta(minutes=1) - now).total_seconds()
+        return take_slot(self.sent[webhook], now, self.per_minute)
+
+
+def take_slot(window: deque[datetime], now: datetime, per_minute: int = ROBOT_PER_MINUTE) -> float:
+    """Drop the sends older than a minute; if the minute has room, take it (0.0), else the
+    seconds until it has."""
+    while window and now - window[0] >= timedelta(minutes=1):
+        window.popleft()
+    if len(window) < per_minute:
+        window.append(now)
+        return 0.0
+    return (window[0] + timedelta(minutes=1) - now).total_seconds()
+
+
+class SharedRobotLimiter:
+    """The robot limit across processes: one `rate_limits` row per robot (keyed by a digest of
+    its webhook, which carries the access token), locked while a send slot is taken (FOR UPDATE
+    on PostgreSQL; SQLite's unit of work holds the write lock), plus the block DingTalk imposed,
+    so that no process sends into it. Blocking calls: run them on the database thread."""
+
+    def __init__(self, engine: Engine, per_minute: int = ROBOT_PER_MINUTE) -> None:
+        self.engine = engine
+        self.per_minute = per_minute
+
+    @staticmethod
+    def key(webhook: str) -> str:
+        return "robot:" + hashlib.sha256(webhook.encode()).hexdigest()[:32]
+
+    def wait(self, webhook: str, now: datetime) -> float:
+        key = self.key(webhook)
+        with unit_of_work(self.engine) as session:
+            _insert_unless_exists(session, key)
+            row = session.execute(select(LIMITS).where(LIMITS.c.key == key).with_for_update()).one()
+            if row.blocked_until is not None and row.blocked_until > now:
+                return (row.blocked_until - now).total_seconds()
+            window = deque(sorted(datetime.fromisoformat(t) for t in row.sent))
+            wait = take_slot(window, now, self.per_minute)
+            if wait == 0.0:
+                sent = [t.isoformat() for t in window]
+                session.execute(update(LIMITS).where(LIMITS.c.key == key).values(sent=sent))
+            return wait
+
+    def blocked(self, webhook: str, until: datetime) -> None:
+        """DingTalk said the robot is blocked until then: every process waits it out."""
+        key = self.key(webhook)
+        with unit_of_work(self.engine) as session:
+            _insert_unless_exists(session, key)
+            session.execute(update(LIMITS).where(LIMITS.c.key == key).values(blocked_until=until))
+
+
+def _insert_unless_exists(session: Session, key: str) -> None:
+    dialect = session.get_bind().dialect.name
+    values: dict[str, Any] = {"key": key, "sent": [], "blocked_until": None}
+    if dialect == "postgresql":
+        session.execute(postgresql.insert(LIMITS).values(values).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        session.execute(sqlite.insert(LIMITS).values(values).on_conflict_do_nothing())
+    elif session.execute(select(LIMITS.c.key).where(LIMITS.c.key == key)).first() is None:
+        session.execute(insert(LIMITS).values(values))
 
 
 def backoff_s(attempt: int, rng: random.Random) -> float:
@@ -94,6 +150,7 @@ class OutboxSender:
         secrets: dict[str, str] | None = None,
         concurrency: int = 8,
         rng: random.Random | None = None,
+        claim_s: float = CLAIM_S,
     ) -> None:
         self.engine = engine
         self.api = api
@@ -103,7 +160,8 @@ class OutboxSender:
         self.secrets = secrets or {}
         self.limit = asyncio.Semaphore(concurrency)
         self.rng = rng or random.Random()
-        self.limiter = RobotLimiter()
+        self.claim_s = claim_s
+        self.limiter = SharedRobotLimiter(engine)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._in_flight = 0
@@ -212,11 +270,16 @@ class OutboxSender:
                     raise
         robot = self.robots.get(d.conversation_id or "") if d.kind == "group" else None
         if robot:
-            wait = self.limiter.wait(robot.webhook, now)
+            wait = await self.run_db(self.limiter.wait, robot.webhook, now)
             if wait > 0:
                 return now + timedelta(seconds=wait)
             secret = self.secrets.get(robot.secret_env or "")
-            await self.api.robot_send(robot.webhook, secret, body)
+            try:
+                await self.api.robot_send(robot.webhook, secret, body)
+            except SendError as e:
+                if e.blocked_s:
+                    await self.run_db(self.limiter.blocked, robot.webhook, now + timedelta(seconds=e.blocked_s))
+                raise
             return "robot"
         # The OpenAPI cannot @ anyone (groupMessages/send and oToMessages/batchSend have no `at`
         # field: DINGTALK.md, open-dingtalk/dingtalk-stream-sdk-go#19): the names are written plain,
@@ -236,25 +299,28 @@ class OutboxSender:
     # --- database side (run on the database thread) ---
 
     def _claim(self) -> list[Delivery]:
+        """One conditional UPDATE … RETURNING: the due rows nobody holds, chosen with FOR UPDATE
+        SKIP LOCKED on PostgreSQL (two senders claiming at once take disjoint rows, and a row
+        claimed meanwhile is re-checked), under SQLite's one write lock otherwise."""
         now = self.clock.now()
         with unit_of_work(self.engine) as session:
-            rows = session.execute(_DUE, {"now": now}).all()
+            until = now + timedelta(seconds=self.claim_s)
+            rows = sorted(session.execute(_CLAIM, {"now": now, "until": until}).all(), key=lambda r: r.id)
             if not rows:
                 return []
             mentioned = [u for r in rows for u in r.at_user_ids]
             names = {p.id: p.name for p in people(session, mentioned)} if mentioned else {}
-            ids = [r.id for r in rows]
-            session.execute(
-                update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(claimed_until=now + timedelta(seconds=CLAIM_S))
-            )
             return [_delivery(row, names) for row in rows]
 
     def _next_due_in(self) -> float:
+        """Until the next retry is due; at most the claim time, by when a row another sender
+        claimed and never finished (it died) is due again."""
         with Session(self.engine) as session:
             nxt = session.execute(_NEXT_DUE).scalar()
+        idle = min(30.0, self.claim_s)
         if nxt is None:
-            return 30.0
-        return max(0.05, min(30.0, (nxt - self.clock.now()).total_seconds()))
+            return idle
+        return max(0.05, min(idle, (nxt - self.clock.now()).total_seconds()))
 
     def _record(self, outcomes: list[Outcome]) -> None:
         """Every outcome of a pass in one transaction: one statement for all the rows sent,
@@ -294,10 +360,11 @@ class OutboxSender:
 
 
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+LIMITS = RateLimit.__table__  # type: ignore[attr-defined]
 CLAIM_LIMIT = 100  # rows per pass
 # Built once (statement and cache key): the sender runs these on every pass.
 _DUE = (
-    select(OUTBOX)
+    select(OUTBOX.c.id)
     .where(
         OUTBOX.c.status == "pending",
         or_(OUTBOX.c.next_attempt_at.is_(None), OUTBOX.c.next_attempt_at <= bindparam("now")),
@@ -305,7 +372,9 @@ _DUE = (
     )
     .order_by(OUTBOX.c.id)
     .limit(CLAIM_LIMIT)
+    .with_for_update(skip_locked=True)
 )
+_CLAIM = update(OUTBOX).where(OUTBOX.c.id.in_(_DUE)).values(claimed_until=bindparam("until")).returning(*OUTBOX.c)
 _NEXT_DUE = (
     select(OUTBOX.c.next_attempt_at)
     .where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at.is_not(None))

@@ -1,7 +1,7 @@
 """reach: the people known to be in a group (its `members:` list, and who was seen posting there)
 
 Revision ID: 0009
-Revises: 0002, 0004, 0005
+Revises: 0008
 Create Date: 2026-12-01
 """
 
@@ -12,7 +12,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = ("0002", "0004", "0005")
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
