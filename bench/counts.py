@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import statistics
 import sys
 import tempfile
@@ -334,18 +333,21 @@ def explain(app: Any) -> None:
                 print("--", " ".join(statement.split())[:160])
                 print("\n".join("   " + line for line in plan))
     if pg:  # the near-duplicate look-up as a prepared statement on its generic plan
+        import psycopg
         from sqlalchemy.dialects import postgresql
 
-        sql = str(_BY_VILLAGE.compile(dialect=postgresql.dialect(paramstyle="numeric_dollar")))
-        names = re.findall(r"\$(\d+)", sql)
-        print(f"\n=== near-duplicate look-up, generic plan ({len(set(names))} parameters)")
+        compiled = _BY_VILLAGE.compile(dialect=postgresql.dialect(paramstyle="numeric_dollar"))
+        village = app.dispatcher.directory.resolve("花园街道/上洋村")
+        given = {"since": NOW - timedelta(days=30), "until": NOW, "village_id": village.id}
+        values = [given.get(name, compiled.params[name]) for name in compiled.positiontup or []]
+        print(
+            f"\n=== near-duplicate look-up, prepared, plan_cache_mode = force_generic_plan ({len(values)} parameters)"
+        )
         with engine.connect() as conn:
             conn.execute(text("SET plan_cache_mode = force_generic_plan"))
-            conn.exec_driver_sql(f"PREPARE near_dup AS {sql}")
-            village = app.dispatcher.directory.resolve("花园街道/上洋村")
-            args = ", ".join(["%s"] * 3)
-            cur = conn.connection.driver_connection.cursor()
-            cur.execute(f"EXPLAIN EXECUTE near_dup({args})", (NOW - timedelta(days=30), NOW, village.id))
+            conn.exec_driver_sql(f"PREPARE near_dup AS {compiled}")
+            cur = psycopg.ClientCursor(conn.connection.driver_connection)  # the values inlined
+            cur.execute(f"EXPLAIN EXECUTE near_dup({', '.join(['%s'] * len(values))})", values)
             print("\n".join("   " + str(r[0]) for r in cur.fetchall()))
             conn.exec_driver_sql("DEALLOCATE near_dup")
 

@@ -161,7 +161,7 @@ def count_levels(session: Session, period: Period, scope: UnitInfo | None, now: 
         or_(r.c.until.is_(None), r.c.until >= cutoff),
     )
     rows = session.execute(
-        select(a.c.tuesday, func.count(), func.count(r.c.id))
+        select(a.c.tuesday, func.count(), func.count(r.c.issue_id))
         .select_from(a.outerjoin(r, done))
         .where(
             a.c.kind == Fact.DISTRICT_ASSIGNED,

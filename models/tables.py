@@ -96,7 +96,9 @@ class Issue(SQLModel, table=True):
         Index("ix_issue_village_created", "village_id", "created_at"),
         Index("ix_issue_township_created", "township_id", "created_at", "status", "deadline", "resolved_days"),
         Index("ix_issue_created", "created_at", "township_id", "status", "deadline", "resolved_days"),
-        Index("ix_issue_status_deadline", "status", "deadline"),
+        # The issue number rides along on PostgreSQL (SQLite's indexes hold the rowid anyway), so
+        # the digest's overdue numbers are read from the index alone.
+        Index("ix_issue_status_deadline", "status", "deadline", postgresql_include=["id"]),
     )
 
 
@@ -170,7 +172,7 @@ class CountFact(SQLModel, table=True):
 
     __table_args__ = (
         Index("ix_fact_issue_kind", "issue_id", "kind", "at", "until"),
-        Index("ix_fact_kind_at", "kind", "at", "prev_at", "tuesday", "issue_id"),
+        Index("ix_fact_kind_at", "kind", "at", "prev_at", "until", "tuesday", "issue_id"),
         Index("ix_fact_township_kind_at", "township_id", "kind", "at", "prev_at"),
         Index("ix_fact_village_kind_at", "village_id", "kind", "at", "prev_at"),
         Index("ix_fact_department_kind_at", "department_id", "kind", "at", "prev_at"),

@@ -93,7 +93,8 @@ def upgrade() -> None:
         op.execute(f"INSERT INTO count_facts ({COLUMNS}) {statement}")
     with op.batch_alter_table("count_facts", schema=None) as batch_op:
         batch_op.create_index("ix_fact_issue_kind", ["issue_id", "kind", "at", "until"], unique=False)
-        batch_op.create_index("ix_fact_kind_at", ["kind", "at", "prev_at", "tuesday", "issue_id"], unique=False)
+        kind_at = ["kind", "at", "prev_at", "until", "tuesday", "issue_id"]
+        batch_op.create_index("ix_fact_kind_at", kind_at, unique=False)
         batch_op.create_index("ix_fact_township_kind_at", ["township_id", "kind", "at", "prev_at"], unique=False)
         batch_op.create_index("ix_fact_village_kind_at", ["village_id", "kind", "at", "prev_at"], unique=False)
         batch_op.create_index("ix_fact_department_kind_at", ["department_id", "kind", "at", "prev_at"], unique=False)
@@ -108,7 +109,9 @@ def upgrade() -> None:
         batch_op.create_index("ix_issue_village_created", ["village_id", "created_at"], unique=False)
         batch_op.create_index("ix_issue_township_created", ["township_id", "created_at", *cover], unique=False)
         batch_op.create_index("ix_issue_created", ["created_at", "township_id", *cover], unique=False)
-        batch_op.create_index("ix_issue_status_deadline", ["status", "deadline"], unique=False)
+        batch_op.create_index(
+            "ix_issue_status_deadline", ["status", "deadline"], unique=False, postgresql_include=["id"]
+        )
     with op.batch_alter_table("inbox", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_inbox_status"), ["status"], unique=False)
 
