@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true
 from sqlmodel import Session
 
 from models.clock import day_start, local
@@ -24,7 +24,13 @@ from models.directory import UnitInfo
 from models.facts import F, Fact
 from models.vocabulary import UnitKind
 
-PERIOD_FACTS = (Fact.VILLAGE_ENTERED, Fact.TOWNSHIP_ENTERED, Fact.VILLAGE_RESOLVED, Fact.TOWNSHIP_RESOLVED)
+PERIOD_FACTS = (
+    Fact.VILLAGE_ENTERED,
+    Fact.TOWNSHIP_ENTERED,
+    Fact.VILLAGE_RESOLVED,
+    Fact.TOWNSHIP_RESOLVED,
+    Fact.DISTRICT_ASSIGNED,
+)
 
 
 @dataclass(frozen=True)
@@ -141,38 +147,36 @@ def first_in(table: Any, period: Period) -> ColumnElement[bool]:
 
 
 def count_levels(session: Session, period: Period, scope: UnitInfo | None, now: datetime) -> LevelCounts:
-    """The §2 counts of P in the scope, read from the kept rows (models.facts): two indexed range
-    scans of P, whatever the history holds."""
+    """The §2 counts of P in the scope, read from the kept rows (models.facts): an indexed range
+    scan of P, and one of the district resolutions before the cutoff (the fewest rows)."""
     cutoff = cutoff_of(period, now)
-    per_kind = dict(
-        session.execute(
-            select(F.c.kind, func.count())
+    # Grouped by kind alone (the index order: no sort), the Tuesday ones summed alongside.
+    tuesdays = func.sum(case((F.c.tuesday, 1), else_=0))
+    per_kind = {
+        kind: (n, int(tue or 0))
+        for kind, n, tue in session.execute(
+            select(F.c.kind, func.count(), tuesdays)
             .where(F.c.kind.in_(PERIOD_FACTS), first_in(F, period), scope_clause(scope))
             .group_by(F.c.kind)
         ).all()
-    )
-    # Of the issues first assigned at district in P, those whose state at the cutoff is a
-    # district resolution (at most one such row per issue: its validity intervals do not overlap).
-    a, r = F.alias("a"), F.alias("r")
-    done = and_(
-        r.c.issue_id == a.c.issue_id,
-        r.c.kind == Fact.DISTRICT_RESOLVED,
-        r.c.at < cutoff,
-        or_(r.c.until.is_(None), r.c.until >= cutoff),
-    )
-    rows = session.execute(
-        select(a.c.tuesday, func.count(), func.count(r.c.issue_id))
-        .select_from(a.outerjoin(r, done))
-        .where(
-            a.c.kind == Fact.DISTRICT_ASSIGNED,
-            a.c.at >= period.start_at,
-            a.c.at < period.end_at,
-            scope_clause(scope, a),
+    }
+    # Of the issues first assigned at district in P (a district resolution carries that
+    # assignment's time in prev_at and its flag), those whose state at the cutoff is a district
+    # resolution: at most one such row per issue, as its validity intervals do not overlap.
+    c = F.c
+    resolved, tue_r = session.execute(
+        select(func.count(), tuesdays).where(
+            c.kind == Fact.DISTRICT_RESOLVED,
+            c.at < cutoff,
+            or_(c.until.is_(None), c.until >= cutoff),
+            c.prev_at >= period.start_at,
+            c.prev_at < period.end_at,
+            scope_clause(scope),
         )
-        .group_by(a.c.tuesday)
-    ).all()
-    tally = {bool(t): (n, d) for t, n, d in rows}
-    (tue_a, tue_r), (reg_a, reg_r) = tally.get(True, (0, 0)), tally.get(False, (0, 0))
+    ).one()
+    assigned, tue_a = per_kind.get(Fact.DISTRICT_ASSIGNED, (0, 0))
+    tue_r = int(tue_r or 0)
+    reg_a, reg_r = assigned - tue_a, resolved - tue_r
     return LevelCounts(
         district_assigned=tue_a + reg_a,
         district_resolved=tue_r + reg_r,
@@ -180,10 +184,10 @@ def count_levels(session: Session, period: Period, scope: UnitInfo | None, now: 
         tuesday_resolved=tue_r,
         regular_assigned=reg_a,
         regular_resolved=reg_r,
-        township_entered=per_kind.get(Fact.TOWNSHIP_ENTERED, 0),
-        township_resolved=per_kind.get(Fact.TOWNSHIP_RESOLVED, 0),
-        village_entered=per_kind.get(Fact.VILLAGE_ENTERED, 0),
-        village_resolved=per_kind.get(Fact.VILLAGE_RESOLVED, 0),
+        township_entered=per_kind.get(Fact.TOWNSHIP_ENTERED, (0, 0))[0],
+        township_resolved=per_kind.get(Fact.TOWNSHIP_RESOLVED, (0, 0))[0],
+        village_entered=per_kind.get(Fact.VILLAGE_ENTERED, (0, 0))[0],
+        village_resolved=per_kind.get(Fact.VILLAGE_RESOLVED, (0, 0))[0],
     )
 
 

@@ -115,11 +115,24 @@ def follow(session: Session, issue: Any, before: Before | None, ev: dict[str, An
             session.execute(update(F).where(C.id == first[0][0]).values(at=at, seq=ev["seq"]))
     elif kind == Kind.ASSIGNED and level == Level.DISTRICT:
         if not _existing(session, issue_id, Fact.DISTRICT_ASSIGNED):
-            rows.append(_row(issue, Fact.DISTRICT_ASSIGNED, ev, tuesday=bool(ev["tuesday"])))
+            tuesday = bool(ev["tuesday"])
+            rows.append(_row(issue, Fact.DISTRICT_ASSIGNED, ev, tuesday=tuesday))
+            # A district resolution recorded before any district assignment now belongs to it.
+            session.execute(
+                update(F)
+                .where(C.issue_id == issue_id, C.kind == Fact.DISTRICT_RESOLVED)
+                .values(prev_at=at, tuesday=tuesday)
+            )
     elif kind == Kind.RESOLVED and level in RESOLVED_AT:
         fact = RESOLVED_AT[level]
         if fact == Fact.DISTRICT_RESOLVED:
-            rows.append(_row(issue, fact, ev))
+            # It carries the first district assignment (its time and 周二无会日 flag), so the
+            # 化解 count of P reads these rows alone.
+            assigned = session.execute(
+                select(C.at, C.tuesday).where(C.issue_id == issue_id, C.kind == Fact.DISTRICT_ASSIGNED)
+            ).first()
+            first = {"prev_at": assigned[0], "tuesday": bool(assigned[1])} if assigned else {}
+            rows.append(_row(issue, fact, ev, **first))
         else:
             # Place it among the issue's resolutions at this level in time order: it follows the
             # latest at or before it, and the first after it (if any, out of order) follows it.
@@ -157,8 +170,10 @@ def facts_of(issue: Any, events: Sequence[Any]) -> list[dict[str, Any]]:
     if township:
         rows.append(fact(Fact.TOWNSHIP_ENTERED, min(township)[1]))
     assigned = [(s, t) for s, k, lv, _a, t in ev if k == Kind.ASSIGNED and lv == Level.DISTRICT]
+    first: dict[str, Any] = {}
     if assigned:
-        rows.append(fact(Fact.DISTRICT_ASSIGNED, assigned[0][0], tuesday=bool(assigned[0][1])))
+        first = {"prev_at": at_of[assigned[0][0]], "tuesday": bool(assigned[0][1])}
+        rows.append(fact(Fact.DISTRICT_ASSIGNED, assigned[0][0], tuesday=first["tuesday"]))
     for level in (Level.VILLAGE, Level.TOWNSHIP):
         done = sorted((a, s) for s, k, lv, a, _t in ev if k == Kind.RESOLVED and lv == level)
         prev: datetime | None = None
@@ -169,7 +184,7 @@ def facts_of(issue: Any, events: Sequence[Any]) -> list[dict[str, Any]]:
     for s, k, lv, _a, _t in ev:
         if k == Kind.RESOLVED and lv == Level.DISTRICT:
             later = [a for s2, a in moves if s2 > s]
-            rows.append(fact(Fact.DISTRICT_RESOLVED, s, until=min(later) if later else None))
+            rows.append(fact(Fact.DISTRICT_RESOLVED, s, until=min(later) if later else None, **first))
     return rows
 
 

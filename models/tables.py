@@ -152,7 +152,8 @@ class CountFact(SQLModel, table=True):
       `prev_at`: the issue's previous resolution at the same level (in time order), so "issues
       resolved at L in P" counts the rows in P whose `prev_at` lies before P (each issue once).
       `until` (district): the earliest status change after it; the issue is resolved at district
-      as of a cutoff c exactly when at < c <= until (or until is empty).
+      as of a cutoff c exactly when at < c <= until (or until is empty). A district resolution
+      also carries the issue's first district assignment: `prev_at` its time, `tuesday` its flag.
 
     The unit columns are the issue's current ones (改 and 交办 move them), for subtree scopes;
     a duplicate closed by 合并 has no rows."""
@@ -173,9 +174,9 @@ class CountFact(SQLModel, table=True):
     __table_args__ = (
         Index("ix_fact_issue_kind", "issue_id", "kind", "at", "until"),
         Index("ix_fact_kind_at", "kind", "at", "prev_at", "until", "tuesday", "issue_id"),
-        Index("ix_fact_township_kind_at", "township_id", "kind", "at", "prev_at"),
-        Index("ix_fact_village_kind_at", "village_id", "kind", "at", "prev_at"),
-        Index("ix_fact_department_kind_at", "department_id", "kind", "at", "prev_at"),
+        Index("ix_fact_township_kind_at", "township_id", "kind", "at", "prev_at", "until", "tuesday"),
+        Index("ix_fact_village_kind_at", "village_id", "kind", "at", "prev_at", "until", "tuesday"),
+        Index("ix_fact_department_kind_at", "department_id", "kind", "at", "prev_at", "until", "tuesday"),
     )
 
 

@@ -49,16 +49,19 @@ BACKFILL = (
              FROM issue_events WHERE kind = 'resolved' AND level IN ('village', 'township')) f
        JOIN issues i ON i.id = f.issue_id
        WHERE i.status <> 'closed'""",
-    # 化解 at district level, valid until the earliest later status change.
-    f"""SELECT f.issue_id, 'district_resolved', f.seq, f.at, NULL, f.until, FALSE, i.township_id, i.village_id,
-               i.department_id
+    # 化解 at district level, valid until the earliest later status change, with the issue's first
+    # district assignment (its time and flag), inserted just before.
+    f"""SELECT f.issue_id, 'district_resolved', f.seq, f.at, a.at, f.until, COALESCE(a.tuesday, FALSE),
+               i.township_id, i.village_id, i.department_id
        FROM (SELECT issue_id, kind, level, seq, at,
                     MIN(at) OVER (PARTITION BY issue_id ORDER BY seq
                                   ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS until
              FROM issue_events WHERE kind IN {MOVES}) f
        JOIN issues i ON i.id = f.issue_id
+       LEFT JOIN count_facts a ON a.issue_id = f.issue_id AND a.kind = 'district_assigned'
        WHERE f.kind = 'resolved' AND f.level = 'district' AND i.status <> 'closed'""",
 )
+
 # (resolved_at - created_at) in days exactly as Python's timedelta.total_seconds() / 86400: the
 # whole microseconds between them, divided as doubles. SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff'
 # (strftime would round the fraction to milliseconds, so it gets the text without it).
@@ -95,9 +98,10 @@ def upgrade() -> None:
         batch_op.create_index("ix_fact_issue_kind", ["issue_id", "kind", "at", "until"], unique=False)
         kind_at = ["kind", "at", "prev_at", "until", "tuesday", "issue_id"]
         batch_op.create_index("ix_fact_kind_at", kind_at, unique=False)
-        batch_op.create_index("ix_fact_township_kind_at", ["township_id", "kind", "at", "prev_at"], unique=False)
-        batch_op.create_index("ix_fact_village_kind_at", ["village_id", "kind", "at", "prev_at"], unique=False)
-        batch_op.create_index("ix_fact_department_kind_at", ["department_id", "kind", "at", "prev_at"], unique=False)
+        tail = ["kind", "at", "prev_at", "until", "tuesday"]
+        batch_op.create_index("ix_fact_township_kind_at", ["township_id", *tail], unique=False)
+        batch_op.create_index("ix_fact_village_kind_at", ["village_id", *tail], unique=False)
+        batch_op.create_index("ix_fact_department_kind_at", ["department_id", *tail], unique=False)
     with op.batch_alter_table("issues", schema=None) as batch_op:
         batch_op.add_column(sa.Column("resolved_days", sa.Float(), nullable=True))
     dialect = op.get_bind().dialect.name
