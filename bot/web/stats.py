@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, case, func, literal, or_
+from sqlalchemy import and_, case, func
 from sqlmodel import Session, col, select
 
 from models.clock import day_start
@@ -98,12 +98,13 @@ def township_rows(
             func.sum(case((col(Issue.status) == "resolved", 1), else_=0)),
             func.sum(case((is_open, 1), else_=0)),
             func.sum(case((overdue_clause(today), 1), else_=0)),
+            func.sum(case((and_(col(Issue.status) == "resolved", col(Issue.resolved_days).is_not(None)), 1), else_=0)),
         )
         .where(*cohort)
         .group_by(Issue.township_id)
     ).all()
-    medians = _median_days(session, cohort)
-    found = {t: (n, int(r or 0), int(o or 0), int(d or 0)) for t, n, r, o, d in tallies}
+    found = {t: (n, int(r or 0), int(o or 0), int(d or 0)) for t, n, r, o, d, _m in tallies}
+    medians = _median_days(session, cohort, {t: int(m or 0) for t, *_rest, m in tallies if t is not None})
     rows = []
     for unit in _townships_in(scope, directory):
         n, r, o, d = found.get(unit.id, (0, 0, 0, 0))
@@ -112,25 +113,27 @@ def township_rows(
     return rows
 
 
-def _median_days(session: Session, cohort: list[Any]) -> dict[int, float]:
-    """Per township, the median of resolved_days (resolved_at - created_at, in days, as Python
-    computes it when the issue is resolved) over the resolved issues of the cohort, in SQL: at
-    scale they are hundreds of thousands. Equal to statistics.median: the middle value, or the
-    two middle values averaged as (a + b) / 2."""
-    done = (
-        select(col(Issue.township_id).label("t"), col(Issue.resolved_days).label("days"))
-        .where(*cohort, col(Issue.status) == "resolved", col(Issue.resolved_days).is_not(None))
-        .subquery()
-    )
-    ranked = select(
-        done.c.t,
-        done.c.days,
-        func.row_number().over(partition_by=done.c.t, order_by=done.c.days).label("n"),
-        func.count().over(partition_by=done.c.t).label("total"),
-    ).subquery()
-    middle = or_(ranked.c.n == (ranked.c.total + 1) // 2, ranked.c.n == (ranked.c.total + 2) // 2)
-    q = select(ranked.c.t, (func.min(ranked.c.days) + func.max(ranked.c.days)) / literal(2.0, Float)).where(middle)
-    return {t: float(m) for t, m in session.execute(q.group_by(ranked.c.t)).all()}
+def _median_days(session: Session, cohort: list[Any], counts: dict[int, int]) -> dict[int, float]:
+    """Per township, the median of resolved_days (resolved_at - created_at in days, as Python
+    computes it when the issue is resolved) over the resolved issues of the cohort, equal to
+    statistics.median: the middle value, or the two middle values averaged as (a + b) / 2.
+    `counts` holds how many there are per township, so each township reads just its middle
+    one or two values (a bounded sort in its own index range), never the whole cohort."""
+    days = col(Issue.resolved_days)
+    medians: dict[int, float] = {}
+    for township_id, n in counts.items():
+        if not n:
+            continue
+        q = (
+            select(days)
+            .where(*cohort, col(Issue.township_id) == township_id, col(Issue.status) == "resolved", days.is_not(None))
+            .order_by(days)
+            .offset((n - 1) // 2)
+            .limit(2 - n % 2)
+        )
+        middle = list(session.connection().execute(q).scalars())
+        medians[township_id] = middle[0] if n % 2 else (middle[0] + middle[1]) / 2
+    return medians
 
 
 def week_start(d: date) -> date:
