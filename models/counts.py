@@ -1,5 +1,7 @@
-"""Counting, exactly as PRODUCT §2, as SQL over the events. Every count is of distinct issues
-(an issue returned or reopened is never counted twice); duplicates closed by 合并 are left out.
+"""Counting, exactly as PRODUCT §2, read from the counts kept as the events happen
+(models.facts; models.recount is the same over the raw events, for the tests). Every count is of
+distinct issues (an issue returned or reopened is never counted twice); duplicates closed by
+合并 are left out.
 
 - 村 排摸: created at village level in P.           办结: resolved while at village level in P.
 - 乡镇 提交: first entered township level in P.      办结: resolved while at township level in P.
@@ -12,19 +14,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.sql import Select
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true
 from sqlmodel import Session
 
 from models.clock import day_start, local
 from models.directory import UnitInfo
-from models.events import STATUS_KINDS
-from models.rules import in_subtree_clause
-from models.tables import Issue, IssueEvent
+from models.facts import F, Fact
+from models.vocabulary import UnitKind
 
-E = IssueEvent.__table__.c  # type: ignore[attr-defined]
-I = Issue.__table__.c  # type: ignore[attr-defined]  # noqa: E741
+PERIOD_FACTS = (
+    Fact.VILLAGE_ENTERED,
+    Fact.TOWNSHIP_ENTERED,
+    Fact.VILLAGE_RESOLVED,
+    Fact.TOWNSHIP_RESOLVED,
+    Fact.DISTRICT_ASSIGNED,
+)
 
 
 @dataclass(frozen=True)
@@ -114,71 +120,64 @@ class LevelCounts:
         )
 
 
-def _scoped(query: Select, scope: UnitInfo | None) -> Select:
-    """Limit to issues in the unit's subtree and leave out closed duplicates."""
-    query = query.where(E.issue_id.in_(_issue_ids(scope)))
-    return query
+def cutoff_of(period: Period, now: datetime) -> datetime:
+    """Exclusive bound of 化解: the end of P, or just after now (createAt has millisecond
+    precision, so a resolution in the very millisecond of the question still counts)."""
+    return min(period.end_at, local(now) + timedelta(milliseconds=1))
 
 
-def _issue_ids(scope: UnitInfo | None) -> Select:
-    q = select(I.id).where(I.status != "closed")
-    return q if scope is None else q.where(in_subtree_clause(scope))
+def scope_clause(scope: UnitInfo | None, table: Any = None) -> ColumnElement[bool]:
+    """models.rules.in_subtree_clause over the kept rows' own unit columns."""
+    c = (table if table is not None else F).c
+    if scope is None or scope.kind == UnitKind.DISTRICT:
+        return true()
+    columns: dict[str, Any] = {
+        UnitKind.TOWNSHIP: c.township_id,
+        UnitKind.VILLAGE: c.village_id,
+        UnitKind.DEPARTMENT: c.department_id,
+    }
+    column = columns.get(scope.kind)
+    return column == scope.id if column is not None else false()
 
 
-def _count_in(session: Session, kinds: tuple[str, ...], level: str, p: Period, scope: UnitInfo | None) -> int:
-    q = select(func.count(func.distinct(E.issue_id))).where(
-        E.kind.in_(kinds), E.level == level, E.at >= p.start_at, E.at < p.end_at
-    )
-    return session.execute(_scoped(q, scope)).scalar_one()
-
-
-def _first_entry(session: Session, kinds: tuple[str, ...], level: str, p: Period, scope: UnitInfo | None) -> int:
-    first = _scoped(
-        select(E.issue_id, func.min(E.at).label("first_at"))
-        .where(E.kind.in_(kinds), E.level == level)
-        .group_by(E.issue_id),
-        scope,
-    ).subquery()
-    q = select(func.count()).select_from(first).where(first.c.first_at >= p.start_at, first.c.first_at < p.end_at)
-    return session.execute(q).scalar_one()
+def first_in(table: Any, period: Period) -> ColumnElement[bool]:
+    """Rows in P that are their issue's first of their kind in P (one per issue)."""
+    c = table.c
+    start = period.start_at
+    return and_(c.at >= start, c.at < period.end_at, or_(c.prev_at.is_(None), c.prev_at < start))
 
 
 def count_levels(session: Session, period: Period, scope: UnitInfo | None, now: datetime) -> LevelCounts:
-    # Exclusive bound: the end of P, or just after now (createAt has millisecond precision, so a
-    # resolution in the very millisecond of the question still counts).
-    cutoff = min(period.end_at, local(now) + timedelta(milliseconds=1))
-    # First district assignment of each issue, with its Tuesday flag.
-    first_seq = _scoped(
-        select(E.issue_id, func.min(E.seq).label("seq"))
-        .where(E.kind == "assigned", E.level == "district")
-        .group_by(E.issue_id),
-        scope,
-    ).subquery()
-    first = (
-        select(E.issue_id, E.tuesday)
-        .join(first_seq, and_(E.issue_id == first_seq.c.issue_id, E.seq == first_seq.c.seq))
-        .where(E.at >= period.start_at, E.at < period.end_at)
-    ).subquery()
-    # The last status change of each of those issues before the cutoff: resolved at district?
-    last_seq = (
-        select(E.issue_id, func.max(E.seq).label("seq"))
-        .where(E.kind.in_(STATUS_KINDS), E.at < cutoff, E.issue_id.in_(select(first.c.issue_id)))
-        .group_by(E.issue_id)
-    ).subquery()
-    resolved = (
-        select(E.issue_id)
-        .join(last_seq, and_(E.issue_id == last_seq.c.issue_id, E.seq == last_seq.c.seq))
-        .where(E.kind == "resolved", E.level == "district")
-    )
-    rows = session.execute(
-        select(first.c.tuesday, first.c.issue_id.in_(resolved).label("done"), func.count()).group_by(
-            first.c.tuesday, "done"
+    """The §2 counts of P in the scope, read from the kept rows (models.facts): an indexed range
+    scan of P, and one of the district resolutions before the cutoff (the fewest rows)."""
+    cutoff = cutoff_of(period, now)
+    # Grouped by kind alone (the index order: no sort), the Tuesday ones summed alongside.
+    tuesdays = func.sum(case((F.c.tuesday, 1), else_=0))
+    per_kind = {
+        kind: (n, int(tue or 0))
+        for kind, n, tue in session.execute(
+            select(F.c.kind, func.count(), tuesdays)
+            .where(F.c.kind.in_(PERIOD_FACTS), first_in(F, period), scope_clause(scope))
+            .group_by(F.c.kind)
+        ).all()
+    }
+    # Of the issues first assigned at district in P (a district resolution carries that
+    # assignment's time in prev_at and its flag), those whose state at the cutoff is a district
+    # resolution: at most one such row per issue, as its validity intervals do not overlap.
+    c = F.c
+    resolved, tue_r = session.execute(
+        select(func.count(), tuesdays).where(
+            c.kind == Fact.DISTRICT_RESOLVED,
+            c.at < cutoff,
+            or_(c.until.is_(None), c.until >= cutoff),
+            c.prev_at >= period.start_at,
+            c.prev_at < period.end_at,
+            scope_clause(scope),
         )
-    ).all()
-    tally = {(bool(t), bool(d)): n for t, d, n in rows}
-    tue_a = tally.get((True, True), 0) + tally.get((True, False), 0)
-    reg_a = tally.get((False, True), 0) + tally.get((False, False), 0)
-    tue_r, reg_r = tally.get((True, True), 0), tally.get((False, True), 0)
+    ).one()
+    assigned, tue_a = per_kind.get(Fact.DISTRICT_ASSIGNED, (0, 0))
+    tue_r = int(tue_r or 0)
+    reg_a, reg_r = assigned - tue_a, resolved - tue_r
     return LevelCounts(
         district_assigned=tue_a + reg_a,
         district_resolved=tue_r + reg_r,
@@ -186,8 +185,20 @@ def count_levels(session: Session, period: Period, scope: UnitInfo | None, now: 
         tuesday_resolved=tue_r,
         regular_assigned=reg_a,
         regular_resolved=reg_r,
-        township_entered=_first_entry(session, ("created", "escalated"), "township", period, scope),
-        township_resolved=_count_in(session, ("resolved",), "township", period, scope),
-        village_entered=_first_entry(session, ("created",), "village", period, scope),
-        village_resolved=_count_in(session, ("resolved",), "village", period, scope),
+        township_entered=per_kind.get(Fact.TOWNSHIP_ENTERED, (0, 0))[0],
+        township_resolved=per_kind.get(Fact.TOWNSHIP_RESOLVED, (0, 0))[0],
+        village_entered=per_kind.get(Fact.VILLAGE_ENTERED, (0, 0))[0],
+        village_resolved=per_kind.get(Fact.VILLAGE_RESOLVED, (0, 0))[0],
     )
+
+
+RESOLVED_FACTS = (Fact.VILLAGE_RESOLVED, Fact.TOWNSHIP_RESOLVED, Fact.DISTRICT_RESOLVED)
+
+
+def resolved_in(session: Session, scope: UnitInfo | None, period: Period) -> int:
+    """Issues resolved (办结 at any level) in P, each once: the weekly digest's 办结."""
+    c = F.c
+    q = select(func.count(func.distinct(c.issue_id))).where(
+        c.kind.in_(RESOLVED_FACTS), c.at >= period.start_at, c.at < period.end_at, scope_clause(scope)
+    )
+    return session.execute(q).scalar_one()

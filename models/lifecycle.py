@@ -1,5 +1,6 @@
 """The one way an issue changes: append an event to its hash chain and fold it into the
-projection. `apply` is pure, so replaying the events rebuilds the issue (used by verify)."""
+projection and into the kept counts (models.facts). `apply` is pure, so replaying the events
+rebuilds the issue (used by verify)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session
 
+from models import facts
 from models.events import EVENT_KINDS, Kind
 from models.tables import Issue, IssueEvent
 from models.vocabulary import Status
@@ -53,8 +55,9 @@ def apply(issue: Issue, kind: str, data: dict[str, Any], at: datetime) -> None:
         issue.tuesday = bool(data.get("tuesday"))
     elif kind == Kind.RESOLVED:
         issue.status, issue.resolved_at, issue.result = Status.RESOLVED, at, data["result"]
+        issue.resolved_days = (at - issue.created_at).total_seconds() / 86400
     elif kind == Kind.REOPENED:
-        issue.status, issue.resolved_at = Status.ASSIGNED, None
+        issue.status, issue.resolved_at, issue.resolved_days = Status.ASSIGNED, None, None
     elif kind == Kind.EXTENSION_REQUESTED:
         issue.extension_days = data["days"]
     elif kind == Kind.EXTENSION_APPROVED:
@@ -114,11 +117,13 @@ def record(
     data: dict[str, Any] | None = None,
     tuesday: bool = False,
 ) -> None:
-    """Apply one event to the issue and append it to the chain (no commit)."""
+    """Apply one event to the issue, append it to the chain and fold it into the kept counts
+    (no commit: all three land in the caller's transaction)."""
     data = data or {}
     if kind not in EVENT_KINDS:
         raise ValueError(f"unknown event kind {kind}")
     EVENT_KINDS[kind].check(data)
+    before = facts.Before.of(issue) if issue.event_count else None
     apply(issue, kind, data, at)
     if issue.id is None:  # a new issue needs its number before its first event
         session.add(issue)
@@ -142,6 +147,7 @@ def record(
     session.add(issue)
     # The event is append-only: a plain insert, without the ORM's object bookkeeping.
     session.execute(insert(EVENTS), [row])
+    facts.follow(session, issue, before, row)
 
 
 EVENTS = IssueEvent.__table__  # type: ignore[attr-defined]

@@ -61,8 +61,8 @@ class Issue(SQLModel, table=True):
     level: str = "village"
     status: str = "submitted"  # a models.vocabulary.Status
     unit_id: int = Field(foreign_key="units.id")  # the unit handling it now
-    township_id: int | None = Field(default=None, foreign_key="units.id", index=True)
-    village_id: int | None = Field(default=None, foreign_key="units.id", index=True)
+    township_id: int | None = Field(default=None, foreign_key="units.id")
+    village_id: int | None = Field(default=None, foreign_key="units.id")
     category: str = "其他"
     risk: str | None = None  # 高 / 中 / 低, set by 研判
     litigation_risk: bool = False
@@ -81,10 +81,25 @@ class Issue(SQLModel, table=True):
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None = None
+    # (resolved_at - created_at) in days, as the dashboard's median takes it; kept with resolved_at.
+    resolved_days: float | None = None
     result: str | None = None
     source_msg_id: str = Field(index=True)
     event_count: int = 0
     head_hash: str = ""
+
+    # A unit's issues of a period (the subtree scope first, then the registration time), the
+    # period alone (the district), and the overdue ladder (by status, then deadline). The
+    # period indexes also carry what the dashboard's township rows read (status, deadline,
+    # resolved_days), so those rows are counted from the index alone.
+    __table_args__ = (
+        Index("ix_issue_village_created", "village_id", "created_at"),
+        Index("ix_issue_township_created", "township_id", "created_at", "status", "deadline", "resolved_days"),
+        Index("ix_issue_created", "created_at", "township_id", "status", "deadline", "resolved_days"),
+        # The issue number rides along on PostgreSQL (SQLite's indexes hold the rowid anyway), so
+        # the digest's overdue numbers are read from the index alone.
+        Index("ix_issue_status_deadline", "status", "deadline", postgresql_include=["id"]),
+    )
 
 
 class IssueEvent(SQLModel, table=True):
@@ -120,7 +135,7 @@ class InboxMessage(SQLModel, table=True):
     sender_id: str
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the normalized Incoming
     received_at: datetime
-    status: str = "pending"  # pending | done
+    status: str = Field(default="pending", index=True)  # pending | done
     outcome: str | None = None  # ok | refused | error
     reason: str | None = None  # why it was refused, or the error type
     issue_id: int | None = None
@@ -130,6 +145,44 @@ class InboxMessage(SQLModel, table=True):
     claimed_until: datetime | None = None
 
     __table_args__ = (Index("ix_inbox_status_claimed", "status", "claimed_until"),)
+
+
+class CountFact(SQLModel, table=True):
+    """What PRODUCT §2 counts, kept as it happens (models.facts, called by models.lifecycle.record,
+    maintains it in the transaction of the event): one row per countable fact of an issue.
+
+    - village_entered / township_entered / district_assigned: one per issue at most, `at` when it
+      first happened (district_assigned: its first district 交办, `tuesday` its 周二无会日 flag).
+    - village_resolved / township_resolved / district_resolved: one per 办结 at that level.
+      `prev_at`: the issue's previous resolution at the same level (in time order), so "issues
+      resolved at L in P" counts the rows in P whose `prev_at` lies before P (each issue once).
+      `until` (district): the earliest status change after it; the issue is resolved at district
+      as of a cutoff c exactly when at < c <= until (or until is empty). A district resolution
+      also carries the issue's first district assignment: `prev_at` its time, `tuesday` its flag.
+
+    The unit columns are the issue's current ones (改 and 交办 move them), for subtree scopes;
+    a duplicate closed by 合并 has no rows."""
+
+    __tablename__ = "count_facts"
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issues.id")
+    kind: str  # a models.facts.Fact
+    seq: int  # the event that made it
+    at: datetime
+    prev_at: datetime | None = None
+    until: datetime | None = None
+    tuesday: bool = False
+    township_id: int | None = None
+    village_id: int | None = None
+    department_id: int | None = None
+
+    __table_args__ = (
+        Index("ix_fact_issue_kind", "issue_id", "kind", "at", "until"),
+        Index("ix_fact_kind_at", "kind", "at", "prev_at", "until", "tuesday", "issue_id"),
+        Index("ix_fact_township_kind_at", "township_id", "kind", "at", "prev_at", "until", "tuesday"),
+        Index("ix_fact_village_kind_at", "village_id", "kind", "at", "prev_at", "until", "tuesday"),
+        Index("ix_fact_department_kind_at", "department_id", "kind", "at", "prev_at", "until", "tuesday"),
+    )
 
 
 class OutboxMessage(SQLModel, table=True):

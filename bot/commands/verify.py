@@ -1,4 +1,5 @@
-"""`liandong verify`: walk every issue's hash chain; exit 1 when anything is wrong."""
+"""`liandong verify`: walk every issue's hash chain and rebuild its kept counts from its events;
+exit 1 when anything is wrong."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from models.verify import verify_chains
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    return sub.add_parser("verify", help="校验每个问题的事件哈希链")
+    return sub.add_parser("verify", help="校验每个问题的事件哈希链,并按事件重算统计数据")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -20,5 +21,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         problems = verify_chains(session)
     for p in problems:
         print(p)
-    print("事件链完整。" if not problems else f"发现 {len(problems)} 处问题。")
+    print("事件链完整,统计数据与事件一致。" if not problems else f"发现 {len(problems)} 处问题。")
     return 1 if problems else 0

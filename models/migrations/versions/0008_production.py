@@ -2,7 +2,7 @@
 merges the three heads of the history
 
 Revision ID: 0008
-Revises: 0002, 0004, 0005
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | Sequence[str] | None = ("0002", "0004", "0005")
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
