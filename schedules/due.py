@@ -53,12 +53,16 @@ def steps_taken(session: Session, issue_ids: list[int]) -> set[tuple[int, date, 
     return {(s.issue_id, s.deadline, s.step) for s in rows}
 
 
+OVERDUE_NAMED = 5  # overdue cases the weekly digest names by number
+
+
 @dataclass(frozen=True)
 class Week:
     new: int
     resolved: int
     open: int
-    overdue: list[int]  # issue numbers, oldest deadline first
+    overdue: int  # how many are overdue
+    overdue_first: list[int]  # the first few of them by number, oldest deadline first
     oldest: list[Issue]  # the three oldest open cases
     year: Period
     counts: LevelCounts
@@ -79,8 +83,9 @@ def week_of(session: Session, unit: UnitInfo, week: Period, year: Period, today:
         new=session.exec(new).one(),
         resolved=resolved_in(session, unit, week),
         open=session.exec(select(func.count()).select_from(open_q.subquery())).one(),
-        # Numbers only, through Core: at scale a hundred thousand of them.
-        overdue=list(session.connection().execute(overdue).scalars()),
+        # The digest names only the first few: at scale there are a hundred thousand.
+        overdue=session.exec(select(func.count()).where(scope, overdue_clause(today))).one(),
+        overdue_first=list(session.connection().execute(overdue.limit(OVERDUE_NAMED)).scalars()),
         oldest=list(session.exec(open_q.order_by(col(Issue.created_at), col(Issue.id)).limit(3)).all()),
         year=year,
         counts=count_levels(session, year, unit, now),

@@ -126,9 +126,9 @@ def digest(directory: Directory, unit_name: str, week: Period, w: Week, today: d
     else:
         late = ""
         if w.overdue:
-            shown = " ".join(f"#{n}" for n in w.overdue[:5])
-            late = f"({shown}{f' 等{len(w.overdue)}件' if len(w.overdue) > 5 else ''})"
-        lines = [head, f"新增 {w.new} · 化解 {w.resolved} · 在办 {w.open} · 逾期 {len(w.overdue)}{late}"]
+            shown = " ".join(f"#{n}" for n in w.overdue_first)
+            late = f"({shown}{f' 等{w.overdue}件' if w.overdue > len(w.overdue_first) else ''})"
+        lines = [head, f"新增 {w.new} · 化解 {w.resolved} · 在办 {w.open} · 逾期 {w.overdue}{late}"]
         if w.oldest:
             lines.append("在办最久:")
             lines += [_line(directory, i, f"已 {(today - local(i.created_at).date()).days} 天") for i in w.oldest]

@@ -227,3 +227,17 @@ def test_the_weekly_digest_per_group_and_its_numbers_equal_statistics(chat: Chat
     assert runner_at(chat, monday).run("weekly_digest", monday).status == "skipped"
     assert runner_at(chat, monday + timedelta(hours=3)).run("weekly_digest", None, trigger="manual").sent == ()
     assert len(scheduled(chat)) == 5
+
+
+def test_the_digest_counts_every_overdue_case_and_names_the_first_five() -> None:
+    from bot.org import load_org
+    from models.counts import LevelCounts, Period
+    from schedules import render
+    from schedules.due import Week
+
+    week = Period(date(2020, 11, 30), date(2020, 12, 6), "本周")
+    year = Period(date(2020, 1, 1), date(2020, 12, 31), "2020年")
+    zero = LevelCounts(*([0] * 10))
+    w = Week(new=1, resolved=0, open=9, overdue=7, overdue_first=[3, 5, 8, 9, 12], oldest=[], year=year, counts=zero)
+    text = render.digest(load_org().directory, "柯城区", week, w, date(2020, 12, 7))
+    assert "逾期 7(#3 #5 #8 #9 #12 等7件)" in text
