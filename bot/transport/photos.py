@@ -9,7 +9,6 @@ outbox sender and never holds up a reply."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ from sqlmodel import Session
 
 from bot.photos_store import NotAnImage, PhotoStore, TooLarge
 from bot.transport.dingtalk_api import DingTalkApi, FileTooLarge, SendError
-from bot.transport.sender import RunDb, backoff_s
+from bot.transport.sender import backoff_s
+from bot.transport.worker import PollingWorker, RunDb
 from models.clock import Clock
 from models.db import unit_of_work
 from models.tables import PhotoDownload
@@ -52,7 +52,9 @@ class Fetched:
     final: bool = False  # no retry can help (too large, not an image)
 
 
-class PhotoFetcher:
+class PhotoFetcher(PollingWorker):
+    name = "photos"
+
     def __init__(
         self,
         engine: Engine,
@@ -63,67 +65,24 @@ class PhotoFetcher:
         concurrency: int = 4,
         rng: random.Random | None = None,
     ) -> None:
+        super().__init__(run_db)
         self.engine = engine
         self.api = api
         self.store = store
-        self.run_db = run_db
         self.clock = clock
         self.limit = asyncio.Semaphore(concurrency)
         self.rng = rng or random.Random()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._in_flight = 0
-        self._stopping = False
-        self._settled = asyncio.Condition()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="liandong-photos")
-
-    async def stop(self) -> None:
-        """Let the pass under way finish; rows not yet fetched wait in the table for the next start."""
-        self._stopping = True
-        self._wake.set()
-        if self._task:
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _loop(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                claimed = await self.fetch_due()
-            except Exception:
-                log.exception("photo pass failed")
-                claimed = 0
-            if claimed >= CLAIM_LIMIT or (claimed and self._wake.is_set()):
-                continue
-            delay = await self.run_db(self._next_due_in)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
     async def fetch_due(self) -> int:
         """One pass: claim what is due, fetch it, record every outcome; how many rows it claimed."""
-        self._in_flight += 1
-        try:
-            jobs = await self.run_db(self._claim)
-            if jobs:
-                results = await asyncio.gather(*(self._guarded(j) for j in jobs))
-                await self.run_db(self._record, list(results))
-            return len(jobs)
-        finally:
-            self._in_flight -= 1
-            async with self._settled:
-                self._settled.notify_all()
+        return (await self.run_pass())[0]
 
-    async def idle(self) -> None:
-        """Wait until no pass is under way and nothing is due now (for shutdown and tests)."""
-        while True:
-            async with self._settled:
-                await self._settled.wait_for(lambda: self._in_flight == 0)
-            if not await self.fetch_due():
-                return
+    async def _pass(self) -> tuple[int, bool]:
+        jobs = await self.run_db(self._claim)
+        if jobs:
+            results = await asyncio.gather(*(self._guarded(j) for j in jobs))
+            await self.run_db(self._record, list(results))
+        return len(jobs), len(jobs) >= CLAIM_LIMIT
 
     async def _guarded(self, job: Job) -> Fetched:
         async with self.limit:

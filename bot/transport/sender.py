@@ -5,12 +5,10 @@ Retries with exponential backoff and jitter; a permanent failure is recorded, ne
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import random
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -21,6 +19,7 @@ from sqlmodel import Session
 
 from bot.org import RobotConfig
 from bot.transport.dingtalk_api import DingTalkApi, SendError, markdown_body
+from bot.transport.worker import PollingWorker, RunDb
 from models.audience import plain
 from models.clock import Clock
 from models.db import unit_of_work
@@ -31,7 +30,6 @@ from models.tables import OutboxMessage, RateLimit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-RunDb = Callable[..., Awaitable[Any]]
 
 MAX_ATTEMPTS = 8
 CLAIM_S = 120  # a sender that dies mid-send lets another take the row after this
@@ -139,7 +137,9 @@ def backoff_s(attempt: int, rng: random.Random) -> float:
     return rng.uniform(0.5, 1.0) * min(600.0, 2.0**attempt)
 
 
-class OutboxSender:
+class OutboxSender(PollingWorker):
+    name = "sender"
+
     def __init__(
         self,
         engine: Engine,
@@ -152,9 +152,9 @@ class OutboxSender:
         rng: random.Random | None = None,
         claim_s: float = CLAIM_S,
     ) -> None:
+        super().__init__(run_db)
         self.engine = engine
         self.api = api
-        self.run_db = run_db
         self.clock = clock
         self.robots = robots or {}
         self.secrets = secrets or {}
@@ -162,72 +162,25 @@ class OutboxSender:
         self.rng = rng or random.Random()
         self.claim_s = claim_s
         self.limiter = SharedRobotLimiter(engine)
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._in_flight = 0
-        self._stopping = False
-        self._settled = asyncio.Condition()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="liandong-sender")
-
-    async def stop(self) -> None:
-        """Let the pass under way finish (a send cut off mid-way would leave its row claimed)."""
-        self._stopping = True
-        self._wake.set()
-        if self._task:
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _loop(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                claimed, more = await self._pass()
-            except Exception:
-                log.exception("outbox pass failed")
-                claimed, more = 0, False
-            # Another pass at once when this one may have left rows due (a full claim, a row
-            # released or retried) or new rows were written meanwhile; else wait for the next due.
-            if more or (claimed and self._wake.is_set()):
-                continue
-            delay = await self.run_db(self._next_due_in)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
     async def send_due(self) -> int:
         """One pass: claim what is due, send it (conversations in parallel, each in order), and
         record every outcome in one transaction."""
-        return (await self._pass())[0]
+        return (await self.run_pass())[0]
 
     async def _pass(self) -> tuple[int, bool]:
-        """One pass: how many rows it claimed, and whether more may be due now."""
-        self._in_flight += 1
-        try:
-            batch = await self.run_db(self._claim)
-            by_conversation: dict[str, list[Delivery]] = defaultdict(list)
-            for d in batch:
-                by_conversation[d.conversation_id or ",".join(d.user_ids)].append(d)
-            outcomes: list[Outcome] = []
-            await asyncio.gather(*(self._send_in_order(items, outcomes) for items in by_conversation.values()))
-            if outcomes:
-                await self.run_db(self._record, outcomes)
-            more = len(batch) >= CLAIM_LIMIT or any(o.kind != "sent" for o in outcomes)
-            return len(batch), more
-        finally:
-            self._in_flight -= 1
-            async with self._settled:
-                self._settled.notify_all()
-
-    async def idle(self) -> None:
-        """Wait until no pass is under way and nothing is due now (for shutdown and tests)."""
-        while True:
-            async with self._settled:
-                await self._settled.wait_for(lambda: self._in_flight == 0)
-            if not await self.send_due():
-                return
+        """One pass: how many rows it claimed, and whether more may be due now (a full claim, a
+        row released or retried)."""
+        batch = await self.run_db(self._claim)
+        by_conversation: dict[str, list[Delivery]] = defaultdict(list)
+        for d in batch:
+            by_conversation[d.conversation_id or ",".join(d.user_ids)].append(d)
+        outcomes: list[Outcome] = []
+        await asyncio.gather(*(self._send_in_order(items, outcomes) for items in by_conversation.values()))
+        if outcomes:
+            await self.run_db(self._record, outcomes)
+        more = len(batch) >= CLAIM_LIMIT or any(o.kind != "sent" for o in outcomes)
+        return len(batch), more
 
     async def flush(self, max_passes: int = 1000) -> None:
         """Send until nothing is due now (used at shutdown and by tests)."""
