@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -348,13 +347,9 @@ def test_the_app_reads_the_robot_secrets_the_org_file_names(tmp_path: Path, monk
 def test_on_postgres_a_read_only_command_runs_in_read_only_transactions(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.test_postgres import SERVER, _admin
+    from tests.postgres import fresh_database
 
-    name = f"liandong_test_{uuid.uuid4().hex[:12]}"
-    with _admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
-    try:
+    with fresh_database() as url:
         monkeypatch.setenv("DATABASE_URL", url)
         assert run(capsys, "report", "--year", "2020") == (3, "", NOT_MIGRATED + "\n")
         assert run(capsys, "migrate")[0] == 0
@@ -366,6 +361,3 @@ def test_on_postgres_a_read_only_command_runs_in_read_only_transactions(
             pytest.raises(DBAPIError, match="read-only transaction"),
         ):
             conn.exec_driver_sql("DELETE FROM outbox")
-    finally:
-        with _admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -31,6 +31,7 @@ from models.recount import recount_levels, recount_resolved
 from models.tables import Issue
 from models.verify import verify_chains
 from tests.conftest import Chat
+from tests.postgres import fresh_database
 
 T = TypeVar("T")
 START = datetime(2020, 3, 2, 9, 0, tzinfo=SHANGHAI)  # a Monday
@@ -178,33 +179,16 @@ def test_kept_counts_equal_a_recount_over_the_events(app: App, clock: FrozenCloc
 
 # -- PostgreSQL -------------------------------------------------------------------------------
 
-psycopg = pytest.importorskip("psycopg")
-SERVER = os.environ.get("LIANDONG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def _admin():  # type: ignore[no-untyped-def]
-    try:
-        return psycopg.connect(SERVER, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL at {SERVER}: {e}")
-
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[tuple[App, FrozenClock]]:
-    name = f"liandong_test_{uuid.uuid4().hex[:12]}"
-    with _admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
-    clock = FrozenClock(START)
-    app = build(Settings(database_url=url), clock)
-    try:
-        yield app, clock
-    finally:
-        app.engine.dispose()
-        with _admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database() as url:
+        clock = FrozenClock(START)
+        app = build(Settings(database_url=url), clock)
+        try:
+            yield app, clock
+        finally:
+            app.engine.dispose()
 
 
 @settings(FUZZ, max_examples=int(os.environ.get("LIANDONG_COUNT_EXAMPLES_PG", "12")))

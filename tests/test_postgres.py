@@ -4,8 +4,6 @@ the local server at 127.0.0.1:5432 (CI has one; elsewhere the tests skip when no
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
 
@@ -18,35 +16,19 @@ from models.clock import SHANGHAI, FrozenClock
 from models.verify import verify_chains
 from tests import test_lifecycle
 from tests.conftest import Chat
+from tests.postgres import fresh_database
 from tests.test_year_report import PARAGRAPH, Year, at, script_2020
-
-psycopg = pytest.importorskip("psycopg")
-SERVER = os.environ.get("LIANDONG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def _admin() -> psycopg.Connection:
-    try:
-        return psycopg.connect(SERVER, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as e:
-        if os.environ.get("CI"):
-            raise  # CI has a PostgreSQL server: not reaching it is a failure
-        pytest.skip(f"no PostgreSQL at {SERVER}: {e}")
 
 
 @pytest.fixture
 def pg_app() -> Iterator[tuple[App, FrozenClock]]:
-    name = f"liandong_test_{uuid.uuid4().hex[:12]}"
-    with _admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
-    clock = FrozenClock(datetime(2020, 3, 2, 9, 0, tzinfo=SHANGHAI))
-    app = build(Settings(database_url=url), clock)
-    try:
-        yield app, clock
-    finally:
-        app.engine.dispose()
-        with _admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database() as url:
+        clock = FrozenClock(datetime(2020, 3, 2, 9, 0, tzinfo=SHANGHAI))
+        app = build(Settings(database_url=url), clock)
+        try:
+            yield app, clock
+        finally:
+            app.engine.dispose()
 
 
 def test_full_life_of_an_issue_on_postgres(pg_app: tuple[App, FrozenClock]) -> None:

@@ -12,7 +12,6 @@ import re
 import signal
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -26,37 +25,20 @@ from bot.app import build
 from bot.config import Settings
 from bot.sandbox.emulator import Emulator
 from models.tables import InboxMessage, Issue, JobRun, OutboxMessage
+from tests.postgres import fresh_database
 
-psycopg = pytest.importorskip("psycopg")
-SERVER = os.environ.get("LIANDONG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 MESSAGES = 1000
 CLAIM_S = 10  # `liandong run --claim-s`: how long a dead process's messages and replies stay with it
 RECEIPT = re.compile(r"^已登记 #(\d+)【")
 
 
-def _admin() -> Any:
-    try:
-        return psycopg.connect(SERVER, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL at {SERVER}: {e}")
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh database, migrated and with the org rows (the deploy step), then dropped."""
-    name = f"liandong_test_{uuid.uuid4().hex[:12]}"
-    with _admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
-    with build(Settings(database_url=url)):
-        pass
-    try:
+    with fresh_database() as url:
+        with build(Settings(database_url=url)):
+            pass
         yield url
-    finally:
-        with _admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
