@@ -92,6 +92,9 @@ def deadline_text(d: date | None) -> str:
     return f"截止 {short_date(d)}" if d else "未设截止日期"
 
 
+CARD_EVENTS = 3  # the latest steps 查 shows; the card stays within 8 lines
+
+
 def card(
     issue: Issue,
     place: str,
@@ -105,18 +108,18 @@ def card(
     if issue.risk:
         state += f" · 风险 {issue.risk}"
     lines = [head, state, facts_line(issue)]
+    handling = []
+    if owner or department:
+        handling.append("包案 " + " · ".join(x for x in (owner and owner.name, department) if x))
+    if issue.deadline:
+        handling.append(deadline_text(issue.deadline) + (" · 周二无会日" if issue.tuesday else ""))
     pictures = sum(len(ev.data.get("codes") or ()) for ev in events if ev.kind == Kind.PICTURE)
     if pictures:
-        lines.append(f"照片 {pictures} 张")
-    if owner or department:
-        lines.append("包案 " + " · ".join(x for x in (owner and owner.name, department) if x))
-    if issue.deadline:
-        lines.append(deadline_text(issue.deadline) + (" · 周二无会日" if issue.tuesday else ""))
-    lines.append("进程:")
-    shown = events[-6:]
-    if len(events) > len(shown):
-        lines.append(f"(前 {len(events) - len(shown)} 条略)")
-    for ev in shown:
+        handling.append(f"照片 {pictures} 张")
+    if handling:
+        lines.append(" · ".join(handling))
+    # One phone screen: the latest steps only; the case page has the whole timeline.
+    for ev in events[-CARD_EVENTS:]:
         at = local(ev.at)
         note = ev.data.get("reason") or ev.data.get("opinion") or ev.data.get("text") or ev.data.get("result") or ""
         note = mask(note)[:24]
@@ -124,6 +127,8 @@ def card(
             f"{at.month}/{at.day} {at:%H:%M} {names.get(ev.actor_id, ev.actor_id)} {EVENT_NAMES[ev.kind]}"
             + (f":{note}" if note else "")
         )
+    if len(events) > CARD_EVENTS:
+        lines.append(f"(共 {len(events)} 条进程,完整时间线见看板)")
     return "\n".join(lines)
 
 

@@ -188,3 +188,14 @@ def test_a_resolution_in_the_same_moment_as_the_question_counts(chat: Chat) -> N
     chat.say("p001", "化解 #1 已协调解决")
     r = chat.say("d001", "统计 本年")  # the same createAt as the resolution
     assert '区级层面累计交办"两难"问题1件,已化解1件。' in r.reply
+
+
+def test_the_card_of_a_long_lived_case_fits_one_phone_screen(chat: Chat) -> None:
+    chat.say("v001", SUBMISSION)
+    for i in range(8):
+        chat.say("v001", f"反馈 #1 第{i}次走访当事人")
+    chat.say("v001", "交办 #1 限5天", mentions=("v002",))
+    card = chat.say("v001", "查 #1").reply.splitlines()
+    assert len(card) <= 8, card
+    assert "包案 李四" in card[3] and "截止" in card[3]
+    assert "交办" in card[-2] and card[-1] == "(共 10 条进程,完整时间线见看板)"
