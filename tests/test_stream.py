@@ -263,3 +263,11 @@ async def test_backoff_starts_over_after_a_connection_that_worked(rig: Rig) -> N
         await rig.emulator.drop_all()
         await rig.emulator.wait_for(lambda o=opened: rig.emulator.opened > o, timeout=30)
     assert stream.backoff_attempts == [1, 1, 1, 1, 1]  # never growing: each connection had worked
+
+
+async def test_a_reply_never_goes_to_a_session_webhook_on_a_foreign_host(rig: Rig) -> None:
+    payload = rig.payload(SUBMISSION)
+    payload["sessionWebhook"] = "http://127.0.0.2:9/robot/sendBySession?session=forged"  # not DingTalk's
+    await rig.emulator.deliver(payload)
+    await rig.emulator.wait_for(lambda: len(rig.emulator.sent) == 1)
+    assert rig.emulator.sent[0].channel == "group" and rig.emulator.sent[0].text.startswith("已登记 #1")

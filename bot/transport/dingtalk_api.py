@@ -45,6 +45,9 @@ def robot_sign(secret: str, timestamp_ms: int) -> str:
     return urllib.parse.quote_plus(base64.b64encode(digest).decode())
 
 
+SESSION_HOSTS = frozenset({"oapi.dingtalk.com", "api.dingtalk.com"})
+
+
 class DingTalkApi:
     def __init__(
         self, http: aiohttp.ClientSession, endpoint: str, credentials: Credentials, timeout_s: float = 10
@@ -67,6 +70,15 @@ class DingTalkApi:
                 raise SendError("no accessToken in answer", retryable=True)
             self._token = (token, time.monotonic() + max(60, expires_in - TOKEN_MARGIN_S))
             return token
+
+    def trusts(self, session_webhook: str) -> bool:
+        """Is this a session webhook of DingTalk's (https://oapi.dingtalk.com/robot/sendBySession
+        ?session=…, as the callback payload carries it), or of the endpoint we were configured
+        with (the emulator)? A reply never goes to whatever host a payload happens to name."""
+        url, ours = urllib.parse.urlsplit(session_webhook), urllib.parse.urlsplit(self.endpoint)
+        if (url.scheme, url.netloc) == (ours.scheme, ours.netloc):
+            return True
+        return url.scheme == "https" and url.hostname in SESSION_HOSTS and url.port in (None, 443)
 
     async def session_send(self, url: str, body: dict[str, Any]) -> None:
         data = await self._post(url, body)

@@ -214,7 +214,7 @@ class OutboxSender(PollingWorker):
         """Send; the channel used, or the time to try again when a robot's minute is full."""
         body = markdown_body(d.title, render_markdown(d.text), d.at_user_ids)
         fresh = d.webhook_expires_at and d.webhook_expires_at - now > timedelta(seconds=WEBHOOK_MARGIN_S)
-        if d.kind == "reply" and d.session_webhook and fresh:
+        if d.kind == "reply" and d.session_webhook and fresh and self.api.trusts(d.session_webhook):
             try:
                 await self.api.session_send(d.session_webhook, body)
                 return "session"
