@@ -34,7 +34,7 @@ import yaml
 from sqlalchemy import Engine, event, func, select, text
 from sqlmodel import Session
 
-from bench.dashboard import OWNERS, REPORTERS, TOWNSHIP_STAFF, Seeder
+from bench.dashboard import OWNERS, Seeder
 from bot.app import build
 from bot.config import Settings
 from bot.org import SAMPLE
@@ -96,26 +96,8 @@ class CountSeeder(Seeder):
         day = FIRST_DAY + timedelta(days=rng.randrange(DAYS))
         at = datetime.combine(day, dtime(8), tzinfo=SHANGHAI) + timedelta(minutes=rng.randrange(600))
         phone = f"13{rng.randrange(10**9):09d}"
-        data = {
-            "title": f"第{number}号 {village.name}村民反映的问题",
-            "text": f"第{number}号:{village.name}村民反映{rng.choice(self.categories)}问题需要协调处理,联系电话{phone}",
-            "level": "township" if at_township else "village",
-            "unit_id": township.id if at_township else village.id,
-            "township_id": township.id,
-            "village_id": village.id,
-            "category": rng.choice(self.categories),
-            "litigation_risk": rng.random() < 0.2,
-            "phones": [phone],
-            "has_id_number": False,
-            "requested_deadline": None,
-            "reporter_id": rng.choice(TOWNSHIP_STAFF if at_township else REPORTERS),
-            "source_msg_id": f"bench-{number}",
-            "conversation_id": "cid-bench",
-        }
-        issue = SimpleNamespace(
-            id=number, risk=None, owner_id=None, department_id=None, deadline=None, tuesday=False, opinion=None,
-            extension_days=None, duplicate_of=None, resolved_at=None, result=None, event_count=0, head_hash="",
-        )  # fmt: skip
+        text = f"第{number}号:{village.name}村民反映{rng.choice(self.categories)}问题需要协调处理,联系电话{phone}"
+        data, issue = self.new(number, village, township, at_township, phone, text)
         first = len(self.event_rows)
         self._event(issue, "created", str(data["reporter_id"]), at, data)
         self._life(issue, township, at)

@@ -87,15 +87,11 @@ class Seeder:
         issue.event_count, issue.head_hash = ev.seq, ev.hash
         self.event_rows.append(vars(ev))
 
-    def issue(self, number: int) -> None:
-        rng, d = self.rng, self.d
-        village = rng.choice(self.villages)
-        township = d.get(village.parent_id)  # type: ignore[arg-type]
-        at_township = rng.random() < 0.3
-        created = datetime.combine(date(YEAR, 1, 1) + timedelta(days=rng.randrange(364)), dtime(8), tzinfo=SHANGHAI)
-        created += timedelta(minutes=rng.randrange(600))
-        phone = f"13{rng.randrange(10**9):09d}"
-        text = f"第{number}号:{village.name}村民反映问题需要协调处理,联系电话{phone}"
+    def new(
+        self, number: int, village: Any, township: Any, at_township: bool, phone: str, text: str
+    ) -> tuple[dict[str, Any], SimpleNamespace]:
+        """The `created` payload of a bench post, and the empty issue its events will fill."""
+        rng = self.rng
         data: dict[str, Any] = {
             "title": f"第{number}号 {village.name}村民反映的问题",
             "text": text,
@@ -116,6 +112,18 @@ class Seeder:
             id=number, risk=None, owner_id=None, department_id=None, deadline=None, tuesday=False, opinion=None,
             extension_days=None, duplicate_of=None, resolved_at=None, result=None, event_count=0, head_hash="",
         )  # fmt: skip
+        return data, issue
+
+    def issue(self, number: int) -> None:
+        rng, d = self.rng, self.d
+        village = rng.choice(self.villages)
+        township = d.get(village.parent_id)  # type: ignore[arg-type]
+        at_township = rng.random() < 0.3
+        created = datetime.combine(date(YEAR, 1, 1) + timedelta(days=rng.randrange(364)), dtime(8), tzinfo=SHANGHAI)
+        created += timedelta(minutes=rng.randrange(600))
+        phone = f"13{rng.randrange(10**9):09d}"
+        text = f"第{number}号:{village.name}村民反映问题需要协调处理,联系电话{phone}"
+        data, issue = self.new(number, village, township, at_township, phone, text)
         self._event(issue, "created", data["reporter_id"], created, data)
         at = created
         if not at_township:
