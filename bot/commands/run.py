@@ -73,5 +73,11 @@ async def serve(runtime: Runtime) -> int:
     log.info("liandong running")
     await stop.wait()
     log.info("stopping: finishing in-flight messages and flushing the outbox")
+    # From here on a clean stop always completes: a further TERM or INT (a supervisor's repeat,
+    # or one arriving after the loop has put back the default action) must not cut it short;
+    # a supervisor that cannot wait sends KILL, and the inbox and outbox survive that too.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)
+        signal.signal(sig, signal.SIG_IGN)
     await runtime.stop()
     return 0
