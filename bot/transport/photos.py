@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, or_, select, update
+from sqlalchemy import Engine, select, update
 from sqlmodel import Session
 
 from bot.photos_store import NotAnImage, PhotoStore, TooLarge
 from bot.transport.dingtalk_api import DingTalkApi, FileTooLarge, SendError
 from bot.transport.sender import backoff_s
-from bot.transport.worker import PollingWorker, RunDb
+from bot.transport.worker import PollingWorker, RunDb, due
 from models.clock import Clock
 from models.db import unit_of_work
 from models.tables import PhotoDownload
@@ -164,13 +164,10 @@ class PhotoFetcher(PollingWorker):
 PHOTOS = PhotoDownload.__table__  # type: ignore[attr-defined]
 _DUE = (
     select(PHOTOS.c.id, PHOTOS.c.code, PHOTOS.c.attempts)
-    .where(
-        PHOTOS.c.status == "pending",
-        or_(PHOTOS.c.next_attempt_at.is_(None), PHOTOS.c.next_attempt_at <= bindparam("now")),
-        or_(PHOTOS.c.claimed_until.is_(None), PHOTOS.c.claimed_until < bindparam("now")),
-    )
+    .where(due(PHOTOS))
     .order_by(PHOTOS.c.id)
     .limit(CLAIM_LIMIT)
+    .with_for_update(skip_locked=True)  # the claim's transaction holds them: another process skips them
 )
 _NEXT_DUE = (
     select(PHOTOS.c.next_attempt_at)

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Row, bindparam, insert, or_, select, update
+from sqlalchemy import Engine, Row, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from bot.org import RobotConfig
 from bot.transport.dingtalk_api import DingTalkApi, SendError, markdown_body
-from bot.transport.worker import PollingWorker, RunDb
+from bot.transport.worker import PollingWorker, RunDb, due
 from models.audience import plain
 from models.clock import Clock
 from models.db import unit_of_work
@@ -316,17 +316,7 @@ OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 LIMITS = RateLimit.__table__  # type: ignore[attr-defined]
 CLAIM_LIMIT = 100  # rows per pass
 # Built once (statement and cache key): the sender runs these on every pass.
-_DUE = (
-    select(OUTBOX.c.id)
-    .where(
-        OUTBOX.c.status == "pending",
-        or_(OUTBOX.c.next_attempt_at.is_(None), OUTBOX.c.next_attempt_at <= bindparam("now")),
-        or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < bindparam("now")),
-    )
-    .order_by(OUTBOX.c.id)
-    .limit(CLAIM_LIMIT)
-    .with_for_update(skip_locked=True)
-)
+_DUE = select(OUTBOX.c.id).where(due(OUTBOX)).order_by(OUTBOX.c.id).limit(CLAIM_LIMIT).with_for_update(skip_locked=True)
 _CLAIM = update(OUTBOX).where(OUTBOX.c.id.in_(_DUE)).values(claimed_until=bindparam("until")).returning(*OUTBOX.c)
 _NEXT_DUE = (
     select(OUTBOX.c.next_attempt_at)

@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import ColumnElement, Table, and_, bindparam, or_
+
 log = logging.getLogger(__name__)
 
 RunDb = Callable[..., Awaitable[Any]]
@@ -82,3 +84,15 @@ class PollingWorker(ABC):
             claimed, _ = await self.run_pass()
             if not claimed:
                 return
+
+
+def due(table: Table) -> ColumnElement[bool]:
+    """A row of a worker's table that is waiting, past its retry time and claimed by no live
+    worker (`:now` bound at run time). Claim such rows `FOR UPDATE SKIP LOCKED`, so that two
+    processes never take the same row."""
+    c = table.c
+    return and_(
+        c.status == "pending",
+        or_(c.next_attempt_at.is_(None), c.next_attempt_at <= bindparam("now")),
+        or_(c.claimed_until.is_(None), c.claimed_until < bindparam("now")),
+    )
