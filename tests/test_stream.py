@@ -213,8 +213,12 @@ async def test_sigterm_mid_burst_then_restart_loses_nothing_and_repeats_nothing(
         if i == 150:
             proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 30) == 0
+    await emulator.wait_for(lambda: not emulator.connections, timeout=30)
     proc = await start()
     try:
+        # The first process may have answered all 300 itself; the stop below must still find a
+        # running bot, not one still importing (which would die by the signal's default action).
+        await emulator.wait_for(lambda: len(emulator.connections) == 1, timeout=30)
         await emulator.wait_for(lambda: len({s.text.split("【")[0] for s in emulator.sent}) == 300, timeout=60)
         texts = [s.text.split("【")[0] for s in emulator.sent]
         assert len(texts) == 300  # each of the 300 answered exactly once

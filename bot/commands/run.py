@@ -60,15 +60,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         http_listen=parse_listen(args.http) if args.http else None,
         web_listen=None if args.no_web else args.web,
     )
+    # A supervisor may stop us while the database is still being opened: remember it and stop
+    # cleanly once the loop runs, rather than die by the signal's default action (exit -15).
+    early: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: early.append(signum))
     app = open_app(settings, writes=True)  # SchemaNotReady unless `liandong migrate` ran
-    return asyncio.run(serve(Runtime(app, options)))
+    return asyncio.run(serve(Runtime(app, options), early))
 
 
-async def serve(runtime: Runtime) -> int:
+async def serve(runtime: Runtime, early: list[int] | None = None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if early:  # a signal that came before the loop's own handlers were in place
+        stop.set()
     await runtime.start()
     log.info("liandong running")
     await stop.wait()
