@@ -11,6 +11,8 @@ import logging
 import sys
 from types import ModuleType
 
+import sqlalchemy.exc
+
 from bot.commands import (
     console,
     digest,
@@ -29,8 +31,10 @@ from bot.commands import (
 from bot.config import Settings
 from bot.logs import setup_logging
 from bot.org import OrgError
+from bot.runtime import StartupError
 from handlers.intake import CategoryFileError
 from models.db import SchemaNotReady
+from models.masking import mask
 
 # Each module has `add_parser(subparsers)` and `run(args, settings) -> int`.
 COMMANDS: list[ModuleType] = [
@@ -89,6 +93,31 @@ def main(argv: list[str] | None = None) -> int:
     except SchemaNotReady as e:
         print(e, file=sys.stderr)
         return 3
+    except StartupError as e:
+        print(e, file=sys.stderr)
+        return 4
+    except sqlalchemy.exc.ArgumentError:
+        # The URL itself may hold a password: name only what was wrong with it.
+        print(
+            "DATABASE_URL 无法识别: 应形如 sqlite:///data/liandong.db 或 postgresql+psycopg://用户@主机/库名",
+            file=sys.stderr,
+        )
+        return 4
+    except sqlalchemy.exc.DBAPIError as e:
+        print(f"无法打开数据库: {database_reason(e)}", file=sys.stderr)
+        return 4
+    except OSError as e:  # a data or photo folder that cannot be made or written
+        print(f"启动失败: {e.strerror or e}" + (f" ({e.filename})" if e.filename else ""), file=sys.stderr)
+        return 4
+
+
+URL_FORMS = "sqlite:///data/liandong.db 或 postgresql+psycopg://用户@主机/库名"
+
+
+def database_reason(e: sqlalchemy.exc.DBAPIError) -> str:
+    """The driver's first line (\"file is not a database\", \"connection refused\"), masked."""
+    first = str(e.orig).strip().splitlines()[0] if str(e.orig).strip() else type(e.orig).__name__
+    return mask(first)[:200]
 
 
 if __name__ == "__main__":

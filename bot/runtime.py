@@ -5,6 +5,7 @@ finished, the inbox processed, the outbox flushed."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +22,7 @@ from bot.transport.http_callback import callback_app
 from bot.transport.photos import PhotoFetcher
 from bot.transport.pipeline import SWEEP_S, Pipeline
 from bot.transport.sender import CLAIM_S, OutboxSender
-from bot.transport.stream import BotMessageHandler, StreamClient
+from bot.transport.stream import BotMessageHandler, CredentialsRefused, StreamClient
 from bot.web import create_web_app, start_site
 from models.clock import Clock, SystemClock
 from schedules.leader import leader_lock
@@ -44,6 +45,10 @@ class RuntimeOptions:
     claim_s: float | None = None
 
 
+class StartupError(Exception):
+    """The bot cannot run as configured: said in one line, the process exits non-zero."""
+
+
 class Runtime:
     def __init__(self, app: App, options: RuntimeOptions, clock: Clock | None = None) -> None:
         settings = app.settings
@@ -62,6 +67,14 @@ class Runtime:
         self._site_runner: web.AppRunner | None = None
         self.scheduler: SchedulerHandle | None = None
         self._web_runner: web.AppRunner | None = None
+        self._failed: asyncio.Future[StartupError] | None = None
+
+    @property
+    def failed(self) -> asyncio.Future[StartupError]:
+        """Resolved when the bot cannot go on as configured (DingTalk refuses its credentials)."""
+        if self._failed is None:
+            self._failed = asyncio.get_running_loop().create_future()
+        return self._failed
 
     def _wake_sender(self) -> None:
         if self.sender is not None:
@@ -105,7 +118,11 @@ class Runtime:
             host, port = self.options.http_listen
             self._site_runner = web.AppRunner(callback_app(self.pipeline, self.credentials.client_secret))
             await self._site_runner.setup()
-            await web.TCPSite(self._site_runner, host, port).start()
+            try:
+                await web.TCPSite(self._site_runner, host, port).start()
+            except OSError as e:  # unlike the dashboard's, this port is the service itself
+                why = "端口已被占用" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+                raise StartupError(f"无法监听 {host}:{port}: {why}") from None
             log.info("HTTP callback mode on %s:%s", host, port)
             return
         credential = Credential(self.credentials.client_id, self.credentials.client_secret)
@@ -118,6 +135,14 @@ class Runtime:
             backoff_cap_s=self.options.backoff_cap_s,
         )
         self._stream_task = asyncio.create_task(self.stream.start(), name="liandong-stream")
+        self._stream_task.add_done_callback(self._stream_ended)
+
+    def _stream_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or not isinstance(task.exception(), CredentialsRefused) or self.failed.done():
+            return
+        self.failed.set_result(
+            StartupError("钉钉拒绝了应用凭据 (authFailed): 请核对 DINGTALK_CLIENT_ID 与 DINGTALK_CLIENT_SECRET")
+        )
 
     async def _start_web(self, host: str, port: int) -> None:
         # The chat is the service; a dashboard port already taken must not keep the bot down.

@@ -106,6 +106,14 @@ class Bots:
         codes = [await asyncio.wait_for(p.wait(), 60) for p in live]
         assert codes == [0] * len(live), [log.read_text()[-2000:] for log in self.logs]
 
+    async def connected(self, emulator: Emulator, n: int) -> None:
+        """Until n connections are open; if not within a minute, fail with what each bot logged."""
+        try:
+            await emulator.wait_for(lambda: len(emulator.connections) == n, timeout=60)
+        except TimeoutError:
+            tails = {f"bot{i} exit={p.returncode}": self.logs[i].read_text()[-1500:] for i, p in enumerate(self.procs)}
+            raise AssertionError(f"{len(emulator.connections)} of {n} connected: {tails}") from None
+
     def kill_all(self) -> None:
         for p in self.procs:
             if p.returncode is None:
@@ -144,7 +152,7 @@ async def test_processes_on_one_postgres_process_and_send_each_message_once(
     for _ in range(procs):  # one after the other: each has connected before the next starts
         await bots.start()
         n = len(bots.procs)
-        await emulator.wait_for(lambda n=n: len(emulator.connections) == n, timeout=60)  # type: ignore[misc]
+        await bots.connected(emulator, n)
     victim = bots.procs[0]
     msg_ids = []
     for i in range(MESSAGES):
@@ -203,10 +211,10 @@ async def test_leader_sigkilled_another_process_leads_within_30_s(
         port = s.getsockname()[1]
     bots.args = ["--web", f"127.0.0.1:{port}"]
     first = await bots.start()
-    await emulator.wait_for(lambda: len(emulator.connections) == 1, timeout=60)
+    await bots.connected(emulator, 1)
     await until(lambda: "this process leads" in bots.log_of(first), 30, "the first process leads")
     second = await bots.start()
-    await emulator.wait_for(lambda: len(emulator.connections) == 2, timeout=60)
+    await bots.connected(emulator, 2)
     await until(lambda: "another process leads" in bots.log_of(second), 30, "the second process follows")
     await until(lambda: "dashboard not started" in bots.log_of(second), 30, "the second finds the port taken")
     with engine.connect() as conn:

@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="运行机器人 (默认 Stream 模式)")
-    p.add_argument("--http", metavar="HOST:PORT", help="改用 HTTP 回调模式,监听此地址 (路由 /dingtalk/callback)")
+    p.add_argument(
+        "--http", metavar="HOST:PORT", type=parse_listen, help="改用 HTTP 回调模式,监听此地址 (路由 /dingtalk/callback)"
+    )
     p.add_argument(
         "--web",
         metavar="HOST:PORT",
@@ -44,8 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def parse_listen(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"应为 HOST:PORT,收到 {value!r}")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"应为 HOST:PORT (端口 0–65535),收到 {value!r}")
     return host, int(port)
 
 
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     options = RuntimeOptions(
         claim_s=args.claim_s,
         endpoint=settings.openapi_endpoint,
-        http_listen=parse_listen(args.http) if args.http else None,
+        http_listen=args.http,
         web_listen=None if args.no_web else args.web,
     )
     # A supervisor may stop us while the database is still being opened: remember it and stop
@@ -76,8 +78,13 @@ async def serve(runtime: Runtime, early: list[int] | None = None) -> int:
         loop.add_signal_handler(sig, stop.set)
     if early:  # a signal that came before the loop's own handlers were in place
         stop.set()
-    await runtime.start()
+    try:
+        await runtime.start()
+    except BaseException:
+        await runtime.stop()  # what had started (pipeline, sender) stops cleanly before we say why
+        raise
     log.info("liandong running")
+    runtime.failed.add_done_callback(lambda _: stop.set())
     await stop.wait()
     log.info("stopping: finishing in-flight messages and flushing the outbox")
     # From here on a clean stop always completes: a further TERM or INT (a supervisor's repeat,
@@ -87,4 +94,6 @@ async def serve(runtime: Runtime, early: list[int] | None = None) -> int:
         loop.remove_signal_handler(sig)
         signal.signal(sig, signal.SIG_IGN)
     await runtime.stop()
+    if runtime.failed.done():
+        raise runtime.failed.result()
     return 0

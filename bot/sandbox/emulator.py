@@ -144,7 +144,10 @@ class Emulator:
     async def _open(self, request: web.Request) -> web.Response:
         body = await request.json()
         if body.get("clientId") != self.client_id or body.get("clientSecret") != self.client_secret:
-            return web.json_response({"code": "InvalidAuthentication"}, status=401)
+            # As DingTalk answers it (e.g. zfanswer/dify-on-dingtalk#28).
+            return web.json_response(
+                {"requestid": uuid.uuid4().hex, "code": "authFailed", "message": "鉴权失败"}, status=401
+            )
         ticket = uuid.uuid4().hex
         self._tickets[ticket] = time.monotonic() + 90
         ws_base = self.base_url.replace("http://", "ws://")

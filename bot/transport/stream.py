@@ -49,6 +49,10 @@ def _backoff_s(attempt: int, rng: random.Random, cap: float) -> float:
     return rng.uniform(0.5, 1.0) * min(cap, 0.5 * 2**attempt)
 
 
+class CredentialsRefused(Exception):
+    """The gateway refused the app's ClientID/ClientSecret."""
+
+
 class StreamClient(DingTalkStreamClient):
     def __init__(
         self,
@@ -105,6 +109,17 @@ class StreamClient(DingTalkStreamClient):
         while not self._stopping.is_set():
             try:
                 ws = await self._connect()
+            except aiohttp.ClientResponseError as e:
+                # A wrong ClientID/Secret is answered 401 {"code":"authFailed","message":"鉴权失败"}
+                # (dingtalk-stream users' reports, e.g. zfanswer/dify-on-dingtalk#28): retrying never
+                # fixes it, so a bot that never connected stops and says so. One that has connected
+                # before keeps trying: a gateway hiccup must not take a running service down.
+                if e.status in (401, 403) and self.connections_opened == 0:
+                    raise CredentialsRefused(e.status) from None
+                attempt += 1
+                log.warning("stream connect failed (HTTP %s)", e.status)
+                await self._pause(attempt)
+                continue
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
                 attempt += 1
                 log.warning("stream connect failed (%s)", type(e).__name__)
