@@ -114,6 +114,17 @@ async def test_audio_gets_a_polite_line(rig: Rig) -> None:
     assert rig.emulator.sent[0].text == "暂只支持文字消息,请用文字描述。" and rig.count(Issue) == 0
 
 
+async def test_a_voice_message_is_read_by_its_transcript(rig: Rig) -> None:
+    content = {"duration": 9, "downloadCode": "x", "recognition": "上报 " + SUBMISSION}
+    await rig.emulator.deliver(rig.payload("", msgtype="audio", content=content))
+    await rig.emulator.wait_for(lambda: len(rig.emulator.sent) == 1)
+    assert rig.emulator.sent[0].text.startswith("已登记 #1") and rig.count(Issue) == 1
+    blank = {"duration": 2, "downloadCode": "y", "recognition": "  "}
+    await rig.emulator.deliver(rig.payload("", msgtype="audio", content=blank))
+    await rig.emulator.wait_for(lambda: len(rig.emulator.sent) == 2)
+    assert rig.emulator.sent[1].text == "暂只支持文字消息,请用文字描述。" and rig.count(Issue) == 1
+
+
 async def test_malformed_frames_are_rejected_and_the_connection_lives_on(rig: Rig) -> None:
     conn = next(iter(rig.emulator.connections.values()))
     await conn.ws.send_str("not json at all")

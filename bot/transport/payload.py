@@ -89,6 +89,8 @@ def to_incoming(data: Any) -> Incoming:
         raise BadPayload("createAt missing")
     msgtype = _str(data, "msgtype") or "unknown"
     text, pictures = _content(data, msgtype)
+    if msgtype == "audio" and text.strip():
+        msgtype = "text"  # DingTalk's own transcript stands for what was said
     expires = _ms(data, "sessionWebhookExpiredTime")
     return Incoming(
         msg_id=msg_id,
@@ -134,7 +136,12 @@ def _content(data: dict[str, Any], msgtype: str) -> tuple[str, list[str]]:
             elif code := _str(part, "downloadCode"):
                 codes.append(code)
         return "".join(texts), codes
-    return "", []  # audio, video, file, unknown: answered politely by the dispatcher
+    if msgtype == "audio" and isinstance(content, dict):
+        # A voice message (one to one: a group's voice message cannot @ the bot) carries DingTalk's
+        # speech-to-text in content.recognition (as other DingTalk bots read it, e.g.
+        # langbot-app/LangBot#2118, NousResearch/hermes-agent#24861); without it, a polite line.
+        return _text(content.get("recognition") if isinstance(content.get("recognition"), str) else ""), []
+    return "", []  # video, file, unknown, audio without a transcript: answered politely by the dispatcher
 
 
 def _at_users(value: Any) -> list[AtUser]:
