@@ -241,6 +241,8 @@ class Emulator:
         if not self._authorized(request):
             return web.json_response({"code": "InvalidAuthentication", "message": "token"}, status=401)
         body = await request.json()
+        if (refused := self._robot_code_refused(body)) is not None:
+            return refused
         await self._record("group", body.get("openConversationId"), [], _from_sample(body))
         return web.json_response({"processQueryKey": uuid.uuid4().hex})
 
@@ -250,6 +252,8 @@ class Emulator:
         if not self._authorized(request):
             return web.json_response({"code": "InvalidAuthentication", "message": "token"}, status=401)
         body = await request.json()
+        if (refused := self._robot_code_refused(body)) is not None:
+            return refused
         users = [str(u) for u in body.get("userIds") or []]
         invalid = [u for u in users if u in self.faults.invalid_users]
         throttled = [u for u in users if u not in invalid and self.faults.flow_controlled.get(u, 0) > 0]
@@ -261,6 +265,19 @@ class Emulator:
         answer = {"processQueryKey": uuid.uuid4().hex, "invalidStaffIdList": invalid}
         return web.json_response({**answer, "flowControlledStaffIdList": throttled})
 
+    def _robot_code_refused(self, body: dict[str, Any]) -> web.Response | None:
+        """The robot sends refuse an empty or foreign robotCode (机器人发送群聊消息's error table:
+        invalidParameter.robotCode.empty, .notExsit); an internal app's robot code is its
+        AppKey (the client id), and the sandbox's own ROBOT_CODE is accepted too."""
+        code = body.get("robotCode")
+        if not code:
+            refused = {"code": "invalidParameter.robotCode.empty", "message": "robotCode 为空"}
+        elif code not in (ROBOT_CODE, self.client_id):
+            refused = {"code": "invalidParameter.robotCode.notExsit", "message": "robotCode 无效"}
+        else:
+            return None
+        return web.json_response(refused, status=400)
+
     async def _download(self, request: web.Request) -> web.Response:
         """`POST /v1.0/robot/messageFiles/download {downloadCode, robotCode}` → `{downloadUrl}`; a
         code it does not know, or one past its time, is refused as DingTalk words it."""
@@ -269,8 +286,8 @@ class Emulator:
         body = await request.json()
         code = str(body.get("downloadCode") or "")
         self.downloads[code] += 1
-        if body.get("robotCode") != ROBOT_CODE:
-            return web.json_response({"code": "invalidParameter", "message": "robotCode 无效"}, status=400)
+        if (refused := self._robot_code_refused(body)) is not None:
+            return refused
         known = self._files.get(code)
         now = self.clock.now()
         if known is None or known[1] <= now:
