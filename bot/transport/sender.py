@@ -404,29 +404,33 @@ class OutboxSender(PollingWorker):
 
     def _record(self, outcomes: list[Outcome]) -> None:
         """These outcomes in one transaction: one statement for all the rows sent, one per
-        other outcome."""
-        with unit_of_work(self.engine) as session:
-            found = session.execute(
-                select(OUTBOX.c.id, OUTBOX.c.attempts).where(OUTBOX.c.id.in_([o.row_id for o in outcomes]))
-            )
+        other outcome. It runs after every send, so it is kept to plain Core statements on one
+        connection, and reads the attempts only when some outcome is not a success."""
+        sent = [
+            {"row_id": o.row_id, "sent_at": o.at, "channel": o.channel, "note": o.note}
+            for o in outcomes
+            if o.kind == "sent"
+        ]
+        others = [o for o in outcomes if o.kind != "sent"]
+        with self.engine.begin() as conn:
+            if sent:
+                conn.execute(_MARK_SENT, sent)
+            if not others:
+                return
+            ids = [o.row_id for o in others]
+            found = conn.execute(select(OUTBOX.c.id, OUTBOX.c.attempts).where(OUTBOX.c.id.in_(ids)))
             attempts: dict[int, int] = {row.id: row.attempts for row in found}
-            sent: list[dict[str, Any]] = []
-            for o in outcomes:
+            for o in others:
                 if o.row_id not in attempts:
                     continue
                 change: dict[str, Any] = {"claimed_until": None}
-                if o.kind == "sent":
-                    sent.append({"row_id": o.row_id, "sent_at": o.at, "channel": o.channel, "note": o.note})
-                    continue
                 if o.kind == "defer":
                     change["next_attempt_at"] = o.at
                 elif o.kind == "failed" and o.error is not None:
                     change.update(self._failed(o.row_id, attempts[o.row_id], o.error, o.at))
                     if o.user_ids is not None and change.get("status") != "failed":
                         change["user_ids"] = o.user_ids  # only those not yet reached
-                session.execute(update(OUTBOX).where(OUTBOX.c.id == o.row_id).values(**change))
-            if sent:
-                session.execute(_MARK_SENT, sent)
+                conn.execute(update(OUTBOX).where(OUTBOX.c.id == o.row_id).values(**change))
 
     def _failed(self, row_id: int, attempts: int, error: SendError, now: datetime | None) -> dict[str, Any]:
         """The columns to change on a failed send."""
