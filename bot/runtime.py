@@ -41,7 +41,7 @@ class RuntimeOptions:
     scheduler: bool = True  # run the scheduled jobs (only the leader process actually runs them)
     web_listen: tuple[str, int] | None = None  # the dashboard and JSON API (bot.web)
     # Seconds a process holds a message or reply it took before any other process may take it
-    # (it died); None: the defaults (inbox 60 s, outbox 120 s). The sweep runs at half of it.
+    # (it died); None: the defaults (inbox 60 s, outbox 30 s). The sweep runs at half of it.
     claim_s: float | None = None
 
 

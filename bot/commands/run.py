@@ -5,7 +5,7 @@ It never migrates: `liandong migrate` is the deploy step (the schema and the org
 on a database not at this code's revision says so in one line and exits 3 (bot.cli), so that
 several processes started side by side never race on DDL.
 `--claim-s SECONDS` shortens how long a message or reply taken by a process that died
-stays with it before the others take it up (default: 60 s for messages, 120 s for replies)."""
+stays with it before the others take it up (default: 60 s for messages, 30 s for replies)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="进程退出后其未处理完的消息与回复多久后由其他进程接手 (默认消息 60 秒、回复 120 秒)",
+        help="进程退出后其未处理完的消息与回复多久后由其他进程接手 (默认消息 60 秒、回复 30 秒)",
     )
     return p
 

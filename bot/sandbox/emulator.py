@@ -32,6 +32,16 @@ CORP_ID = "dingsandboxcorp"
 ROBOT_CODE = "dingsandboxrobot"
 FILE_TTL = timedelta(hours=1)  # how long a download code stays valid here (DingTalk only says 临时)
 URL_TTL = timedelta(minutes=10)  # the temporary download URL a code is exchanged for
+# How long a custom robot remembers a msgUuid. DingTalk's custom-robot document calls it the
+# idempotency key for a retry after a timeout or an unknown error and names no window: ten
+# minutes here, so that a test relying on a longer memory fails rather than passes by luck.
+MSG_UUID_TTL_S = 600
+# The OpenAPI calls counted against a standard-edition organisation's monthly quota (附录B: all
+# but the token, login and contact APIs) that the emulator serves.
+COUNTED_PATHS = frozenset(
+    {"/v1.0/robot/groupMessages/send", "/v1.0/robot/oToMessages/batchSend", "/v1.0/robot/messageFiles/download"}
+)
+HTML_LIMIT_PAGE = "<html><body>当前访问过于频繁,请稍后再试</body></html>"  # the IP limit answers no code
 
 
 def png(width: int = 4, height: int = 3, rgb: tuple[int, int, int] = (200, 40, 40)) -> bytes:
@@ -56,6 +66,14 @@ class Faults:
     session_expired: bool = False  # session webhooks answer errcode 300001
     autoping: bool = True  # False: new sockets stop answering pings (a hung connection)
     omit_staff_id: bool = False  # outgoing robots of ordinary groups leave senderStaffId out
+    # path → the next answers, each an HTTP 200 whose body is this text ("" empty, or an HTML
+    # page), in place of handling the request: nothing is delivered
+    raw_200_next: dict[str, list[str]] = field(default_factory=dict)
+    # path → the next oapi-style errcodes to answer (-1 busy, 410100 / 130101 too fast …): nothing is delivered
+    errcode_next: dict[str, list[int]] = field(default_factory=dict)
+    quota_spent: bool = False  # counted OpenAPI calls answer 403 Forbidden.AccessDenied.ApiCountLimitForOrg
+    flow_controlled: dict[str, int] = field(default_factory=dict)  # userId → batchSends that throttle them
+    invalid_users: set[str] = field(default_factory=set)  # userIds batchSend does not know
 
 
 @dataclass
@@ -107,6 +125,8 @@ class Emulator:
         self._sessions: dict[str, str] = {}  # session token → conversation
         self._robot_window: defaultdict[str, deque[float]] = defaultdict(deque)
         self._robot_blocked_until: dict[str, float] = {}
+        self._robot_uuids: defaultdict[str, dict[str, float]] = defaultdict(dict)  # token → msgUuid → when
+        self.deduplicated = 0  # robot posts dropped as a msgUuid already seen
         self._changed = asyncio.Condition()
         self._ids = itertools.count(1)
         self._timers: set[asyncio.TimerHandle] = set()
@@ -139,6 +159,15 @@ class Emulator:
         if left:
             self.faults.fail_next[request.path] = left - 1
             return web.json_response({"code": "ServiceUnavailable", "message": "emulated 5xx"}, status=503)
+        raw = self.faults.raw_200_next.get(request.path)
+        if raw:
+            return web.Response(text=raw.pop(0), content_type="text/html", status=200)
+        codes = self.faults.errcode_next.get(request.path)
+        if codes:
+            return web.json_response({"errcode": codes.pop(0), "errmsg": "emulated"})
+        if self.faults.quota_spent and request.path in COUNTED_PATHS:
+            body = {"code": "Forbidden.AccessDenied.ApiCountLimitForOrg", "message": "当月调用次数已达上限"}
+            return web.json_response(body, status=403)
         return await handler(request)
 
     async def _open(self, request: web.Request) -> web.Response:
@@ -215,15 +244,42 @@ class Emulator:
         if not self._authorized(request):
             return web.json_response({"code": "InvalidAuthentication", "message": "token"}, status=401)
         body = await request.json()
+        if (refused := self._robot_code_refused(body)) is not None:
+            return refused
         await self._record("group", body.get("openConversationId"), [], _from_sample(body))
         return web.json_response({"processQueryKey": uuid.uuid4().hex})
 
     async def _user_send(self, request: web.Request) -> web.Response:
+        """batchSend: a 200 for the call, and in it the users it did not reach (throttled, or
+        unknown), who get nothing (BatchSendOTOResponseBody of DingTalk's SDK)."""
         if not self._authorized(request):
             return web.json_response({"code": "InvalidAuthentication", "message": "token"}, status=401)
         body = await request.json()
-        await self._record("user", None, list(body.get("userIds") or []), _from_sample(body))
-        return web.json_response({"processQueryKey": uuid.uuid4().hex, "invalidStaffIdList": []})
+        if (refused := self._robot_code_refused(body)) is not None:
+            return refused
+        users = [str(u) for u in body.get("userIds") or []]
+        invalid = [u for u in users if u in self.faults.invalid_users]
+        throttled = [u for u in users if u not in invalid and self.faults.flow_controlled.get(u, 0) > 0]
+        for u in throttled:
+            self.faults.flow_controlled[u] -= 1
+        reached = [u for u in users if u not in invalid and u not in throttled]
+        if reached:
+            await self._record("user", None, reached, _from_sample(body))
+        answer = {"processQueryKey": uuid.uuid4().hex, "invalidStaffIdList": invalid}
+        return web.json_response({**answer, "flowControlledStaffIdList": throttled})
+
+    def _robot_code_refused(self, body: dict[str, Any]) -> web.Response | None:
+        """The robot sends refuse an empty or foreign robotCode (机器人发送群聊消息's error table:
+        invalidParameter.robotCode.empty, .notExsit); an internal app's robot code is its
+        AppKey (the client id), and the sandbox's own ROBOT_CODE is accepted too."""
+        code = body.get("robotCode")
+        if not code:
+            refused = {"code": "invalidParameter.robotCode.empty", "message": "robotCode 为空"}
+        elif code not in (ROBOT_CODE, self.client_id):
+            refused = {"code": "invalidParameter.robotCode.notExsit", "message": "robotCode 无效"}
+        else:
+            return None
+        return web.json_response(refused, status=400)
 
     async def _download(self, request: web.Request) -> web.Response:
         """`POST /v1.0/robot/messageFiles/download {downloadCode, robotCode}` → `{downloadUrl}`; a
@@ -233,8 +289,8 @@ class Emulator:
         body = await request.json()
         code = str(body.get("downloadCode") or "")
         self.downloads[code] += 1
-        if body.get("robotCode") != ROBOT_CODE:
-            return web.json_response({"code": "invalidParameter", "message": "robotCode 无效"}, status=400)
+        if (refused := self._robot_code_refused(body)) is not None:
+            return refused
         known = self._files.get(code)
         now = self.clock.now()
         if known is None or known[1] <= now:
@@ -293,7 +349,19 @@ class Emulator:
             self._robot_blocked_until[token] = now + 600
             return web.json_response({"errcode": 130101, "errmsg": "send too fast"})
         window.append(now)
-        await self._record("robot", f"robot:{token}", [], await request.json())
+        body = await request.json()
+        # msgUuid: the same key again is answered as sent and not shown twice (DingTalk's
+        # custom-robot document: retry with the same msgUuid to avoid duplicate messages).
+        key = str(body.get("msgUuid") or "")
+        seen = self._robot_uuids[token]
+        for old in [k for k, t in seen.items() if now - t > MSG_UUID_TTL_S]:
+            del seen[old]
+        if key and key in seen:
+            self.deduplicated += 1
+            return web.json_response({"errcode": 0, "errmsg": "ok"})
+        if key:
+            seen[key] = now
+        await self._record("robot", f"robot:{token}", [], body)
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     async def _record(

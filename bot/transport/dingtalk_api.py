@@ -1,6 +1,26 @@
 """DingTalk's HTTP side, with aiohttp: access token, session webhook, OpenAPI group and
 one-to-one send, custom group robots with signing. Every failure is classified so the
-sender knows whether to retry, fall back or give up."""
+sender knows whether to retry, fall back or give up, on DingTalk's `code` / `errcode` only:
+the message text beside it is Chinese prose that DingTalk rewords at will.
+
+The codes, and where they are documented:
+- 附录B:如何处理钉钉服务端API限流 (https://open.dingtalk.com/document/development/how-to-process-api-throttling-on-the-dingtalk-server):
+  the monthly call quota of a standard-edition organisation answers
+  `Forbidden.AccessDenied.ApiCountLimitForOrg` (old oapi style: errcode 90020); the per-app QPS
+  limit `Forbidden.AccessDenied.QpsLimitForAppkeyAndApi` (90018) and the global one
+  `Forbidden.AccessDenied.QpsLimitForApi` (90002), both over after about a second; the IP limit
+  answers no code at all but an HTML page (or a `{"status":1111,"punish":"deny","wait":5}`
+  body) and bans the IP for five minutes. Token, login and contact APIs are not counted.
+- 批量发送人与机器人会话中机器人消息 (oToMessages/batchSend): a 200 whose
+  `flowControlledStaffIdList` (推送频繁,被限流的用户) and `invalidStaffIdList` (无效的用户) name
+  the users it did NOT reach (the official SDK's BatchSendOTOResponseBody, com.aliyun.dingtalkrobot_1_0).
+- 自定义机器人发送群消息 (https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages,
+  English edition help.dingtalk.io/open/development/custom-robots-send-group-messages):
+  20 messages a minute, then a 10-minute block (errcode 130101, and 410100 in the current
+  table); errcode -1 is 系统繁忙 (retry); 310000 a bad sign, keyword or IP; the body takes an
+  optional `msgUuid`, "the idempotency key … when an API call times out or returns an unknown
+  error, retry with the same msgUuid to avoid sending duplicate chats". groupMessages/send and
+  batchSend document no such key, nor does the session webhook."""
 
 from __future__ import annotations
 
@@ -16,16 +36,40 @@ from typing import Any
 
 import aiohttp
 
-RATE_LIMIT_MARKERS = ("too.fast", "throttl", "qps", "限流", "ratelimit")
 TOKEN_MARGIN_S = 300  # refresh the access token five minutes before it expires
+
+# OpenAPI `code`s (HTTP 4xx bodies) and oapi `errcode`s, from the documents named above.
+QUOTA_CODES = frozenset({"Forbidden.AccessDenied.ApiCountLimitForOrg", "90020"})
+QPS_CODES = frozenset({"Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "Forbidden.AccessDenied.QpsLimitForApi"})
+QPS_ERRCODES = frozenset({90018, 90002})
+TOKEN_CODES = frozenset({"InvalidAuthentication", "invalidParameter.token.invalid"})
+ROBOT_TOO_FAST = frozenset({130101, 410100})  # custom robot over 20/minute: blocked 10 minutes
+BUSY_ERRCODES = frozenset({-1})  # 系统繁忙: try again
+SESSION_EXPIRED = 300001
+ROBOT_BLOCK_S = 600
+IP_BAN_S = 300  # the IP limit: "当前IP的调用将会被禁止5分钟"
+QPS_WAIT_S = 1.0
 
 
 class SendError(Exception):
-    def __init__(self, reason: str, *, retryable: bool, expired: bool = False, blocked_s: float = 0) -> None:
+    def __init__(
+        self, reason: str, *, retryable: bool, expired: bool = False, blocked_s: float = 0, quota: bool = False
+    ) -> None:
         super().__init__(reason)
         self.retryable = retryable
         self.expired = expired  # the session webhook is no longer valid: use the OpenAPI
         self.blocked_s = blocked_s  # the server asked us to keep away this long
+        self.quota = quota  # the organisation's monthly OpenAPI quota is spent: pause that channel
+        self.token = False  # the access token was refused: fetch a new one
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    """What a 200 from batchSend says was not delivered: throttled users (try them again
+    later) and users DingTalk does not know (never delivered)."""
+
+    flow_controlled: list[str]
+    invalid: list[str]
 
 
 class FileTooLarge(SendError):
@@ -38,6 +82,12 @@ class Credentials:
     client_id: str
     client_secret: str
     robot_code: str
+
+    @property
+    def robot(self) -> str:
+        """The robotCode to send with: an internal app's robot is its AppKey (ClientID), so an
+        unset robot code means that one, not an empty field every send is refused for."""
+        return self.robot_code or self.client_id
 
 
 def robot_sign(secret: str, timestamp_ms: int) -> str:
@@ -86,22 +136,26 @@ class DingTalkApi:
 
     async def group_send(self, conversation_id: str, title: str, text: str) -> None:
         body = {
-            "robotCode": self.credentials.robot_code,
+            "robotCode": self.credentials.robot,
             "openConversationId": conversation_id,
             **_sample_markdown(title, text),
         }
         await self._openapi("/v1.0/robot/groupMessages/send", body)
 
-    async def user_send(self, user_ids: list[str], title: str, text: str) -> None:
-        body = {"robotCode": self.credentials.robot_code, "userIds": user_ids, **_sample_markdown(title, text)}
-        await self._openapi("/v1.0/robot/oToMessages/batchSend", body)
+    async def user_send(self, user_ids: list[str], title: str, text: str) -> Undelivered:
+        """Send one to one; whom the 200 says it did not reach (an empty Undelivered: everyone)."""
+        body = {"robotCode": self.credentials.robot, "userIds": user_ids, **_sample_markdown(title, text)}
+        data = await self._openapi("/v1.0/robot/oToMessages/batchSend", body)
+        return Undelivered(_ids(data.get("flowControlledStaffIdList")), _ids(data.get("invalidStaffIdList")))
 
-    async def robot_send(self, webhook: str, secret: str | None, body: dict[str, Any]) -> None:
+    async def robot_send(self, webhook: str, secret: str | None, body: dict[str, Any], msg_uuid: str = "") -> None:
+        """A custom robot's post; `msg_uuid` is its documented idempotency key, so a resend of the
+        same outbox row (after a crash or a timeout) is not shown twice."""
         url = webhook
         if secret:
             ts = int(time.time() * 1000)
             url += ("&" if "?" in url else "?") + f"timestamp={ts}&sign={robot_sign(secret, ts)}"
-        data = await self._post(url, body)
+        data = await self._post(url, {**body, "msgUuid": msg_uuid} if msg_uuid else body)
         self._check_errcode(data)
 
     async def download_url(self, download_code: str) -> str:
@@ -114,7 +168,7 @@ class DingTalkApi:
         neither a token nor a rate-limit answer counts as a bad code: SendError retryable=False)."""
         data = await self._openapi(
             "/v1.0/robot/messageFiles/download",
-            {"robotCode": self.credentials.robot_code, "downloadCode": download_code},
+            {"robotCode": self.credentials.robot, "downloadCode": download_code},
         )
         url = str(data.get("downloadUrl") or "")
         if not url:
@@ -145,7 +199,7 @@ class DingTalkApi:
         try:
             return await self._post(f"{self.endpoint}{path}", body, {"x-acs-dingtalk-access-token": token})
         except SendError as e:
-            if "HTTP 401" in str(e) or "token" in str(e).lower():
+            if e.token:
                 self._token = None  # a bad or revoked token: fetch a new one on the retry
             raise
 
@@ -156,37 +210,81 @@ class DingTalkApi:
                 status = resp.status
         except (TimeoutError, aiohttp.ClientError) as e:
             raise SendError(f"{type(e).__name__}", retryable=True) from e
-        try:
-            data = json.loads(text) if text else {}
-        except ValueError:
-            data = {}
-        if not isinstance(data, dict):
-            data = {}
+        data = _json_object(text)
         if status >= 500:
             raise SendError(f"HTTP {status}", retryable=True)
-        if status == 429 or (status >= 400 and _rate_limited(data)):
-            raise SendError(f"HTTP {status} rate limited", retryable=True, blocked_s=60)
-        if status in (400, 401) and "token" in text.lower():
-            raise SendError(f"HTTP {status} token", retryable=True)
         if status >= 400:
-            raise SendError(f"HTTP {status} {str(data.get('code') or '')[:60]}", retryable=False)
+            raise _openapi_error(status, data)
+        if data is None:
+            # Every DingTalk answer we call is a JSON object; an empty or HTML 200 is a proxy,
+            # the IP limit's page or a cut answer: the message did not go out.
+            reason = "HTTP 200 not JSON" if text.strip() else "HTTP 200 empty"
+            raise SendError(reason, retryable=True, blocked_s=_html_ban(text))
+        if data.get("punish") == "deny":  # the IP limit in its JSON form: banned for `wait` minutes
+            raise SendError("IP limit", retryable=True, blocked_s=_minutes(data.get("wait")) or IP_BAN_S)
         return data
 
     @staticmethod
     def _check_errcode(data: dict[str, Any]) -> None:
-        code = data.get("errcode", 0)
-        if code in (0, "0", None):
+        """The oapi style (session webhook, custom robot): HTTP 200 and an `errcode`."""
+        raw = data.get("errcode", 0)
+        code = _int(raw)
+        if code == 0:
             return
-        if code in (300001, "300001"):
+        if code == SESSION_EXPIRED:
             raise SendError("session webhook expired", retryable=False, expired=True)
-        if code in (130101, "130101"):  # custom robot over 20/minute: blocked for 10 minutes
-            raise SendError("errcode 130101", retryable=True, blocked_s=600)
-        raise SendError(f"errcode {code}", retryable=False)
+        if code in ROBOT_TOO_FAST:
+            raise SendError(f"errcode {code}", retryable=True, blocked_s=ROBOT_BLOCK_S)
+        if code in BUSY_ERRCODES:
+            raise SendError(f"errcode {code}", retryable=True)
+        if code in QPS_ERRCODES:
+            raise SendError(f"errcode {code}", retryable=True, blocked_s=QPS_WAIT_S)
+        if str(code) in QUOTA_CODES:
+            raise SendError(f"errcode {code}", retryable=True, quota=True)
+        raise SendError(f"errcode {str(raw)[:40]}", retryable=False)
 
 
-def _rate_limited(data: dict[str, Any]) -> bool:
-    text = f"{data.get('code', '')} {data.get('message', '')}".lower()
-    return any(marker in text for marker in RATE_LIMIT_MARKERS)
+def _openapi_error(status: int, data: dict[str, Any] | None) -> SendError:
+    """An OpenAPI 4xx, classified by its `code`."""
+    code = str((data or {}).get("code") or "")
+    if code in QUOTA_CODES:
+        return SendError(f"HTTP {status} {code}", retryable=True, quota=True)
+    if status == 429 or code in QPS_CODES:
+        return SendError(f"HTTP {status} rate limited", retryable=True, blocked_s=QPS_WAIT_S if code else 60)
+    if status == 401 or code in TOKEN_CODES:
+        error = SendError(f"HTTP {status} token", retryable=True)
+        error.token = True
+        return error
+    return SendError(f"HTTP {status} {code[:60]}".rstrip(), retryable=False)
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(text) if text.strip() else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _html_ban(text: str) -> float:
+    """An HTML 200 is most likely the IP limit's page (5 minutes); an empty one is not."""
+    return IP_BAN_S if "<" in text else 0
+
+
+def _minutes(value: Any) -> float:
+    number = _int(value)
+    return 60.0 * number if number > 0 else 0.0
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0 if value in (None, "") else -99999  # a code we cannot read is no success
+
+
+def _ids(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _sample_markdown(title: str, text: str) -> dict[str, str]:

@@ -1,24 +1,33 @@
 """The outbox worker: claims due rows, sends each through the right channel, and records the
 outcome. Session webhook while valid → OpenAPI; a group with a custom robot → the robot.
-Retries with exponential backoff and jitter; a permanent failure is recorded, never dropped."""
+Retries with exponential backoff and jitter; a permanent failure is recorded, never dropped.
+
+At most once, across a crash: each outcome is committed as soon as it is known, before the
+next send of its conversation starts (outcomes that arrive together share one commit), so a
+SIGKILL leaves at most one send per conversation task unrecorded; that one goes out again after
+the claim lapses, except through a custom robot, whose `msgUuid` (derived from the row's key)
+lets DingTalk drop the copy. The claim is a lease the pass renews while it holds rows, so a
+live sender keeps them however slow DingTalk is, and a dead one's lapse within `claim_s`."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
+import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Row, bindparam, insert, select, update
+from sqlalchemy import Engine, Row, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from bot.org import RobotConfig
-from bot.transport.dingtalk_api import DingTalkApi, SendError, markdown_body
+from bot.transport.dingtalk_api import DingTalkApi, SendError, Undelivered, markdown_body
 from bot.transport.worker import PollingWorker, RunDb, due
 from models.audience import plain
 from models.clock import Clock
@@ -32,9 +41,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 8
-CLAIM_S = 120  # a sender that dies mid-send lets another take the row after this
+CLAIM_S = 30  # a sender that dies mid-pass lets another take its rows this long after its last renewal
 WEBHOOK_MARGIN_S = 30  # do not start a session-webhook send that would expire under way
 ROBOT_PER_MINUTE = 20
+QUOTA_PAUSE = timedelta(hours=1)  # the monthly OpenAPI quota is spent: try the channel again after this
+MSG_UUID_NAMESPACE = uuid.UUID("6f1c1d0e-5b7a-4c1e-9a44-1d0a3e7b2c55")
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class Delivery:
     webhook_expires_at: datetime | None
     attempts: int
     plain_text: str = ""  # for a channel that cannot @ (the OpenAPI): the names without @
+    key: str = ""  # the row's idempotency key (a custom robot's msgUuid derives from it)
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,32 @@ class Outcome:
     channel: str | None = None
     error: SendError | None = None
     at: datetime | None = None
+    user_ids: list[str] | None = None  # a one-to-one row that reached some: whom a retry is for
+    note: str | None = None  # sent, but not to everyone (batchSend's invalidStaffIdList)
+
+
+class PartlySent(SendError):
+    """batchSend reached some of the row's users and throttled the others: only those are
+    tried again (the others must not hear it twice)."""
+
+    def __init__(self, reason: str, user_ids: list[str]) -> None:
+        super().__init__(reason, retryable=True)
+        self.user_ids = user_ids
+
+
+class Delivered(Exception):
+    """Sent, with a remark worth keeping on the row (some users DingTalk does not know)."""
+
+    def __init__(self, channel: str, note: str) -> None:
+        super().__init__(note)
+        self.channel = channel
+        self.note = note
+
+
+def msg_uuid(key: str) -> str:
+    """The custom robot's idempotency key for an outbox row: the same on every resend of that
+    row, from any process (a UUID of the row's key, which names no person)."""
+    return str(uuid.uuid5(MSG_UUID_NAMESPACE, key))
 
 
 @dataclass
@@ -162,24 +200,39 @@ class OutboxSender(PollingWorker):
         self.rng = rng or random.Random()
         self.claim_s = claim_s
         self.limiter = SharedRobotLimiter(engine)
+        self.openapi_paused_until: datetime | None = None
+        self._waiting: list[tuple[list[Outcome], asyncio.Future[None]]] = []
+        self._committing = False
 
     async def send_due(self) -> int:
         """One pass: claim what is due, send it (conversations in parallel, each in order), and
-        record every outcome in one transaction."""
+        record every outcome as soon as it is known."""
         return (await self.run_pass())[0]
 
     async def _pass(self) -> tuple[int, bool]:
         """One pass: how many rows it claimed, and whether more may be due now (a full claim, a
         row released or retried)."""
         batch = await self.run_db(self._claim)
+        if not batch:
+            return 0, False
         by_conversation: dict[str, list[Delivery]] = defaultdict(list)
         for d in batch:
             by_conversation[d.conversation_id or ",".join(d.user_ids)].append(d)
-        outcomes: list[Outcome] = []
-        await asyncio.gather(*(self._send_in_order(items, outcomes) for items in by_conversation.values()))
-        if outcomes:
-            await self.run_db(self._record, outcomes)
-        more = len(batch) >= CLAIM_LIMIT or any(o.kind != "sent" for o in outcomes)
+        held = {d.id for d in batch}
+        renewal = asyncio.create_task(self._renew_while(held), name="liandong-sender-lease")
+        try:
+            # Every conversation runs to its end even if another fails: none may go on sending
+            # unwatched after the pass is over.
+            tasks = (self._send_in_order(items, held) for items in by_conversation.values())
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        more = len(batch) >= CLAIM_LIMIT or not all(results)
         return len(batch), more
 
     async def flush(self, max_passes: int = 1000) -> None:
@@ -188,20 +241,65 @@ class OutboxSender(PollingWorker):
             if not await self.send_due():
                 return
 
-    async def _send_in_order(self, items: list[Delivery], outcomes: list[Outcome]) -> None:
+    async def _send_in_order(self, items: list[Delivery], held: set[int]) -> bool:
+        """Send one conversation's rows in order, each outcome committed before the next send
+        starts; False when one was not sent (the rest wait for the next pass)."""
         for i, d in enumerate(items):
             async with self.limit:
                 outcome = await self._send_one(d)
-            outcomes.append(outcome)
-            if outcome.kind != "sent":  # the rest of this conversation waits for the next pass
-                outcomes.extend(Outcome(x.id, "release") for x in items[i + 1 :])
-                return
+            if outcome.kind == "sent":
+                await self._commit([outcome])
+                held.discard(d.id)
+                continue
+            later = items[i + 1 :]
+            await self._commit([outcome, *(Outcome(x.id, "release") for x in later)])
+            held.difference_update([d.id, *(x.id for x in later)])
+            return False
+        return True
+
+    async def _commit(self, outcomes: list[Outcome]) -> None:
+        """Record these outcomes now. Outcomes that arrive while a commit is under way wait and
+        share the next one (group commit): one transaction for several conversations, and still
+        none of them sends again before its outcome is durable."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((outcomes, done))
+        if not self._committing:
+            self._committing = True
+            try:
+                while self._waiting:
+                    group, self._waiting = self._waiting, []
+                    try:
+                        await self.run_db(self._record, [o for batch, _ in group for o in batch])
+                    except Exception as e:  # every waiter hears of it: none may go on sending
+                        for _, fut in group:
+                            fut.set_exception(e)
+                    else:
+                        for _, fut in group:
+                            fut.set_result(None)
+            finally:
+                self._committing = False
+        await done
+
+    async def _renew_while(self, held: set[int]) -> None:
+        """Keep the lease on the rows of this pass not yet recorded, a third of the claim time
+        at a time, so that a slow DingTalk never lets another sender take a row we are sending."""
+        while held:
+            await asyncio.sleep(self.claim_s / 3)  # a lease period, not a synchronisation wait
+            ids = list(held)
+            if ids:
+                await self.run_db(self._renew, ids)
 
     async def _send_one(self, d: Delivery) -> Outcome:
         now = self.clock.now()
         try:
             channel = await self._deliver(d, now)
+        except Delivered as done:
+            return Outcome(d.id, "sent", channel=done.channel, at=now, note=done.note)
+        except PartlySent as e:
+            return Outcome(d.id, "failed", error=e, at=now, user_ids=e.user_ids)
         except SendError as e:
+            if e.quota:  # nothing lost: the row waits, uncounted, until the channel is tried again
+                return Outcome(d.id, "defer", at=self._pause_openapi(now, e))
             return Outcome(d.id, "failed", error=e, at=now)
         except Exception as e:  # a bug must not lose the row: it is retried and visible
             log.exception("sending outbox row %s failed", d.id)
@@ -210,8 +308,22 @@ class OutboxSender(PollingWorker):
             return Outcome(d.id, "defer", at=channel)
         return Outcome(d.id, "sent", channel=channel, at=now)
 
+    def _pause_openapi(self, now: datetime, error: SendError) -> datetime:
+        """The organisation's monthly OpenAPI quota is spent: stop calling it for a while, say so
+        once, and keep every row it would have carried."""
+        if self.openapi_paused_until is None or self.openapi_paused_until <= now:
+            self.openapi_paused_until = now + QUOTA_PAUSE
+            log.error(
+                "DingTalk OpenAPI monthly call quota used up (%s): group and one-to-one sends paused "
+                "until %s, replies kept pending; upgrade the DingTalk edition or wait for next month",
+                error,
+                self.openapi_paused_until.isoformat(timespec="minutes"),
+            )
+        return self.openapi_paused_until
+
     async def _deliver(self, d: Delivery, now: datetime) -> str | datetime:
-        """Send; the channel used, or the time to try again when a robot's minute is full."""
+        """Send; the channel used, or the time to try again when a robot's minute is full or the
+        OpenAPI is paused."""
         body = markdown_body(d.title, render_markdown(d.text), d.at_user_ids)
         fresh = d.webhook_expires_at and d.webhook_expires_at - now > timedelta(seconds=WEBHOOK_MARGIN_S)
         if d.kind == "reply" and d.session_webhook and fresh and self.api.trusts(d.session_webhook):
@@ -228,22 +340,26 @@ class OutboxSender(PollingWorker):
                 return now + timedelta(seconds=wait)
             secret = self.secrets.get(robot.secret_env or "")
             try:
-                await self.api.robot_send(robot.webhook, secret, body)
+                await self.api.robot_send(robot.webhook, secret, body, msg_uuid(d.key) if d.key else "")
             except SendError as e:
                 if e.blocked_s:
                     await self.run_db(self.limiter.blocked, robot.webhook, now + timedelta(seconds=e.blocked_s))
                 raise
             return "robot"
+        if self.openapi_paused_until is not None and self.openapi_paused_until > now:
+            return self.openapi_paused_until
         # The OpenAPI cannot @ anyone (groupMessages/send and oToMessages/batchSend have no `at`
         # field: DINGTALK.md, open-dingtalk/dingtalk-stream-sdk-go#19): the names are written plain,
         # and whoever this row asks to act hears of it one to one, which notifies them. They are
         # told first: a retry after a failed group send may tell them twice, never not at all.
         text = d.plain_text or d.text
         if d.user_ids:
-            await self.api.user_send(d.user_ids, d.title, render_markdown(text))
+            _users_reached(d.user_ids, await self.api.user_send(d.user_ids, d.title, render_markdown(text)))
         elif d.conversation_id:
             if d.at_user_ids:
-                await self.api.user_send(d.at_user_ids, d.title, render_markdown(text))
+                missed = await self.api.user_send(d.at_user_ids, d.title, render_markdown(text))
+                if missed.flow_controlled:  # they must hear of it: the whole row again, later
+                    raise SendError(f"flowControlledStaffIdList {len(missed.flow_controlled)}", retryable=True)
             await self.api.group_send(d.conversation_id, d.title, render_markdown(text))
         else:
             raise SendError("no recipient", retryable=False)
@@ -266,38 +382,55 @@ class OutboxSender(PollingWorker):
             return [_delivery(row, names) for row in rows]
 
     def _next_due_in(self) -> float:
-        """Until the next retry is due; at most the claim time, by when a row another sender
-        claimed and never finished (it died) is due again."""
+        """Until the next retry is due or the next lease another sender holds lapses (it may
+        have died; its conversation waits for it); at most the claim time."""
+        now = self.clock.now()
         with Session(self.engine) as session:
-            nxt = session.execute(_NEXT_DUE).scalar()
+            retry, lease = session.execute(_NEXT_DUE, {"now": now}).one()
         idle = min(30.0, self.claim_s)
-        if nxt is None:
+        times = [t for t in (retry, lease) if t is not None]
+        if not times:
             return idle
-        return max(0.05, min(idle, (nxt - self.clock.now()).total_seconds()))
+        return max(0.05, min(idle, (min(times) - now).total_seconds()))
+
+    def _renew(self, ids: list[int]) -> None:
+        until = self.clock.now() + timedelta(seconds=self.claim_s)
+        with unit_of_work(self.engine) as session:
+            session.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id.in_(ids), OUTBOX.c.status == "pending", OUTBOX.c.claimed_until.is_not(None))
+                .values(claimed_until=until)
+            )
 
     def _record(self, outcomes: list[Outcome]) -> None:
-        """Every outcome of a pass in one transaction: one statement for all the rows sent,
-        one per other outcome."""
-        with unit_of_work(self.engine) as session:
-            found = session.execute(
-                select(OUTBOX.c.id, OUTBOX.c.attempts).where(OUTBOX.c.id.in_([o.row_id for o in outcomes]))
-            )
+        """These outcomes in one transaction: one statement for all the rows sent, one per
+        other outcome. It runs after every send, so it is kept to plain Core statements on one
+        connection, and reads the attempts only when some outcome is not a success."""
+        sent = [
+            {"row_id": o.row_id, "sent_at": o.at, "channel": o.channel, "note": o.note}
+            for o in outcomes
+            if o.kind == "sent"
+        ]
+        others = [o for o in outcomes if o.kind != "sent"]
+        with self.engine.begin() as conn:
+            if sent:
+                conn.execute(_MARK_SENT, sent)
+            if not others:
+                return
+            ids = [o.row_id for o in others]
+            found = conn.execute(select(OUTBOX.c.id, OUTBOX.c.attempts).where(OUTBOX.c.id.in_(ids)))
             attempts: dict[int, int] = {row.id: row.attempts for row in found}
-            sent: list[dict[str, Any]] = []
-            for o in outcomes:
+            for o in others:
                 if o.row_id not in attempts:
                     continue
                 change: dict[str, Any] = {"claimed_until": None}
-                if o.kind == "sent":
-                    sent.append({"row_id": o.row_id, "sent_at": o.at, "channel": o.channel})
-                    continue
                 if o.kind == "defer":
                     change["next_attempt_at"] = o.at
                 elif o.kind == "failed" and o.error is not None:
                     change.update(self._failed(o.row_id, attempts[o.row_id], o.error, o.at))
-                session.execute(update(OUTBOX).where(OUTBOX.c.id == o.row_id).values(**change))
-            if sent:
-                session.execute(_MARK_SENT, sent)
+                    if o.user_ids is not None and change.get("status") != "failed":
+                        change["user_ids"] = o.user_ids  # only those not yet reached
+                conn.execute(update(OUTBOX).where(OUTBOX.c.id == o.row_id).values(**change))
 
     def _failed(self, row_id: int, attempts: int, error: SendError, now: datetime | None) -> dict[str, Any]:
         """The columns to change on a failed send."""
@@ -316,13 +449,29 @@ OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 LIMITS = RateLimit.__table__  # type: ignore[attr-defined]
 CLAIM_LIMIT = 100  # rows per pass
 # Built once (statement and cache key): the sender runs these on every pass.
-_DUE = select(OUTBOX.c.id).where(due(OUTBOX)).order_by(OUTBOX.c.id).limit(CLAIM_LIMIT).with_for_update(skip_locked=True)
+_OLDER = OUTBOX.alias("older")
+# A row waits while an older row of its conversation is held by a sender (one that may have died
+# holding it): the conversation's order survives a crash and several processes.
+_HELD_BEFORE = exists().where(
+    and_(
+        _OLDER.c.conversation_id == OUTBOX.c.conversation_id,
+        _OLDER.c.id < OUTBOX.c.id,
+        _OLDER.c.status == "pending",
+        _OLDER.c.claimed_until >= bindparam("now"),
+    )
+)
+_DUE = (
+    select(OUTBOX.c.id)
+    .where(due(OUTBOX), ~_HELD_BEFORE)
+    .order_by(OUTBOX.c.id)
+    .limit(CLAIM_LIMIT)
+    .with_for_update(skip_locked=True)
+)
 _CLAIM = update(OUTBOX).where(OUTBOX.c.id.in_(_DUE)).values(claimed_until=bindparam("until")).returning(*OUTBOX.c)
-_NEXT_DUE = (
-    select(OUTBOX.c.next_attempt_at)
-    .where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at.is_not(None))
-    .order_by(OUTBOX.c.next_attempt_at)
-    .limit(1)
+_PENDING = OUTBOX.c.status == "pending"
+_NEXT_DUE = select(
+    func.min(OUTBOX.c.next_attempt_at).filter(_PENDING, OUTBOX.c.next_attempt_at > bindparam("now")),
+    func.min(OUTBOX.c.claimed_until).filter(_PENDING, OUTBOX.c.claimed_until >= bindparam("now")),
 )
 _MARK_SENT = (
     update(OUTBOX)
@@ -333,8 +482,25 @@ _MARK_SENT = (
         sent_at=bindparam("sent_at"),
         channel=bindparam("channel"),
         attempts=OUTBOX.c.attempts + 1,
+        last_error=func.coalesce(bindparam("note"), OUTBOX.c.last_error),
     )
 )
+
+
+def _users_reached(user_ids: list[str], missed: Undelivered) -> None:
+    """Raise unless batchSend reached every user of the row: PartlySent for the throttled (they
+    are tried again, alone), a permanent failure when DingTalk knows none of them, Delivered
+    with a note when it knows only some."""
+    invalid = [u for u in user_ids if u in set(missed.invalid)]
+    throttled = [u for u in user_ids if u in set(missed.flow_controlled)]
+    note = f"invalidStaffIdList {len(invalid)}" if invalid else ""
+    if throttled:
+        reason = f"flowControlledStaffIdList {len(throttled)}" + (f", {note}" if note else "")
+        raise PartlySent(reason, throttled)
+    if invalid and len(invalid) == len(user_ids):
+        raise SendError(note, retryable=False)
+    if invalid:
+        raise Delivered("openapi", note)
 
 
 def _delivery(row: Row[Any], names: dict[str, str]) -> Delivery:
@@ -351,4 +517,5 @@ def _delivery(row: Row[Any], names: dict[str, str]) -> Delivery:
         webhook_expires_at=row.webhook_expires_at,
         attempts=row.attempts,
         plain_text=plain(row.text, [names[u] for u in row.at_user_ids if u in names]),
+        key=row.key,
     )
