@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from aiohttp import web
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Engine, Table, bindparam, func, select
 from sqlmodel import Session
 
 from bot.transport.worker import due
@@ -72,19 +72,15 @@ def _age_s(at: datetime | None, now: datetime) -> float:
 def outbox_backlog(session: Session, now: datetime) -> Backlog:
     """Two aggregates over the pending rows only (found through the status index); "due" is the
     sender's own rule (bot.transport.worker.due)."""
-    c = OUTBOX.c
-    total, oldest = session.execute(select(func.count(), func.min(c.created_at)).where(c.status == "pending")).one()
-    since = func.coalesce(c.next_attempt_at, c.created_at)
-    query = select(func.count(), func.min(since)).where(due(OUTBOX))
-    count, oldest_due = session.execute(query, {"now": now}).one()
+    total, oldest = session.execute(_OUTBOX_PENDING).one()
+    count, oldest_due = session.execute(_OUTBOX_DUE, {"now": now}).one()
     return Backlog(total, count, oldest_due, oldest)
 
 
 def inbox_backlog(session: Session) -> Backlog:
     """Messages stored and acknowledged but not processed yet (ix_inbox_status_claimed). Any of
     them is due: its owner processes it at once, or a sweep takes it when the owner died."""
-    c = INBOX.c
-    total, oldest = session.execute(select(func.count(), func.min(c.received_at)).where(c.status == "pending")).one()
+    total, oldest = session.execute(_INBOX_PENDING).one()
     return Backlog(total, total, oldest, oldest)
 
 
@@ -97,24 +93,38 @@ class JobState:
 
 
 def job_state(session: Session, runner: JobRunner, now: datetime) -> JobState:
-    c = JOB_RUNS.c
-    last = session.execute(
-        select(c.job, c.status, func.coalesce(c.finished_at, c.started_at).label("at"))
-        .order_by(c.started_at.desc(), c.id.desc())
-        .limit(1)
-    ).first()
-    late: list[str] = []
+    last = session.execute(_LAST_RUN).first()
+    expected = {}
     for spec in runner.jobs:
         due_at = runner.timing(spec).latest_at_or_before(now - JOB_LATE)
-        if due_at is None:
-            continue
-        # uq_job_run_due (job, due_at): one index probe per job.
-        found = session.execute(select(c.id).where(c.job == spec.name, c.due_at == due_at).limit(1)).first()
-        if found is None:
-            late.append(spec.name)
+        if due_at is not None:
+            expected[spec.name] = due_at
+    late: tuple[str, ...] = ()
+    if expected:
+        # uq_job_run_due (job, due_at): probes of its index, in one statement.
+        found = session.execute(_RUNS_OF, {"jobs": list(expected), "due": list(expected.values())})
+        recorded = {(job, aware(at)) for job, at in found}
+        late = tuple(job for job, at in expected.items() if (job, aware(at)) not in recorded)
     if last is None:
-        return JobState(None, None, None, tuple(late))
-    return JobState(last.job, last.status, last.at, tuple(late))
+        return JobState(None, None, None, late)
+    return JobState(last.job, last.status, last.at, late)
+
+
+# Built once (statement and cache key), like the sender's: a scrape runs them all.
+_OUTBOX_PENDING = select(func.count(), func.min(OUTBOX.c.created_at)).where(OUTBOX.c.status == "pending")
+_OUTBOX_DUE = select(func.count(), func.min(func.coalesce(OUTBOX.c.next_attempt_at, OUTBOX.c.created_at))).where(
+    due(OUTBOX)
+)
+_INBOX_PENDING = select(func.count(), func.min(INBOX.c.received_at)).where(INBOX.c.status == "pending")
+# The newest row is the one recorded last (ids only grow): one step down the primary key.
+_LAST_RUN = (
+    select(JOB_RUNS.c.job, JOB_RUNS.c.status, func.coalesce(JOB_RUNS.c.finished_at, JOB_RUNS.c.started_at).label("at"))
+    .order_by(JOB_RUNS.c.id.desc())
+    .limit(1)
+)
+_RUNS_OF = select(JOB_RUNS.c.job, JOB_RUNS.c.due_at).where(
+    JOB_RUNS.c.job.in_(bindparam("jobs", expanding=True)), JOB_RUNS.c.due_at.in_(bindparam("due", expanding=True))
+)
 
 
 @dataclass(frozen=True)

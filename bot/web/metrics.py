@@ -10,18 +10,22 @@ backlog), in one read transaction, off the event loop; bench/metrics.py measures
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import Table, case, func, select
+from sqlalchemy import Select, Table, bindparam, case, func, or_, select
 from sqlmodel import Session
 
 from bot.web.health import HEALTH, INBOX, JOB_RUNS, OUTBOX, Health, SharedState, aware, read_shared
@@ -29,6 +33,8 @@ from models.tables import PhotoDownload
 from schedules.runs import JobRunner
 
 PHOTOS: Table = PhotoDownload.__table__  # type: ignore[attr-defined]
+SETTLE = timedelta(minutes=10)  # a row this old is in its final state or soon read again (Tally)
+END = datetime(9999, 1, 1, tzinfo=UTC)  # "no upper bound" for a claim time
 CAUSE_CHARS = 40  # a failure's cause label: short, so that a label never grows without bound
 
 
@@ -47,30 +53,124 @@ class Counts:
     outbox: list[tuple[str, str, str | None, str | None, int]]  # status, kind, channel, error, n
     jobs: list[tuple[str, str, str | None, int]]  # job, status, error, n
     job_success: list[tuple[str, datetime | None]]  # job, last done
-    photos: list[tuple[str, str | None, int]]  # status, error, n
+    photos: list[tuple[str, None, int]]  # status, -, n
+    photo_errors: list[tuple[str | None, int]]  # a lost picture's error, n
 
 
-def read_counts(session: Session) -> Counts:
-    i, o, j, p = INBOX.c, OUTBOX.c, JOB_RUNS.c, PHOTOS.c
-    # The error text is a label only where it is a failure's cause; elsewhere NULL, one group.
-    i_err = case((i.outcome == "error", i.reason), else_=None)
+Group = tuple[tuple[str | None, ...], int]  # (labels…), count
+
+
+def _rows(result: Iterable[Any]) -> list[Group]:
+    return [(tuple(r[:-1]), r[-1]) for r in result]
+
+
+def _outbox_groups(session: Session, above: int, upto: int = 2**31 - 1) -> list[Group]:
+    """Outbox rows with above < id <= upto by status, kind, channel and (failed) error: a range
+    of the primary key."""
+    return _rows(session.execute(_OUTBOX_RANGE, {"above": above, "upto": upto}))
+
+
+def _inbox_groups(session: Session, since: datetime | None, before: datetime = END) -> list[Group]:
+    """Processed messages claimed until [since, before) by outcome and (error) reason: a range
+    of ix_inbox_status_claimed. since None: from the first (rows of old schemas have no claim)."""
+    if since is None:
+        return _rows(session.execute(_INBOX_FIRST, {"before": before}))
+    return _rows(session.execute(_INBOX_RANGE, {"since": since, "before": before}))
+
+
+def _groups() -> tuple[Select[Any], Select[Any], Select[Any]]:
+    o, i = OUTBOX.c, INBOX.c
     o_err = case((o.status == "failed", o.last_error), else_=None)
-    j_err = case((j.status == "failed", j.error), else_=None)
-    p_err = case((p.status == "lost", p.last_error), else_=None)
-    inbox = session.execute(select(i.status, i.outcome, i_err, func.count()).group_by(i.status, i.outcome, i_err))
-    outbox = session.execute(
-        select(o.status, o.kind, o.channel, o_err, func.count()).group_by(o.status, o.kind, o.channel, o_err)
+    outbox = (
+        select(o.status, o.kind, o.channel, o_err, func.count())
+        .where(o.id > bindparam("above"), o.id <= bindparam("upto"))
+        .group_by(o.status, o.kind, o.channel, o_err)
     )
-    jobs = session.execute(select(j.job, j.status, j_err, func.count()).group_by(j.job, j.status, j_err))
-    success = session.execute(select(j.job, func.max(j.finished_at)).where(j.status == "done").group_by(j.job))
-    photos = session.execute(select(p.status, p_err, func.count()).group_by(p.status, p_err))
+    i_err = case((i.outcome == "error", i.reason), else_=None)
+    done = select(i.outcome, i_err, func.count()).where(i.status == "done").group_by(i.outcome, i_err)
+    first = done.where(or_(i.claimed_until.is_(None), i.claimed_until < bindparam("before")))
+    since = done.where(i.claimed_until >= bindparam("since"), i.claimed_until < bindparam("before"))
+    return outbox, first, since
+
+
+# Built once (statement and cache key): a scrape runs them all.
+_OUTBOX_RANGE, _INBOX_FIRST, _INBOX_RANGE = _groups()
+_FIRST_PENDING = select(func.min(OUTBOX.c.id)).where(OUTBOX.c.status == "pending")
+# From the newest row down the primary key to the first one older than the cutoff.
+_OLD_ENOUGH = select(OUTBOX.c.id).where(OUTBOX.c.created_at < bindparam("cutoff")).order_by(OUTBOX.c.id.desc()).limit(1)
+
+
+class Tally:
+    """The totals of the two big tables, kept between scrapes: a row that reached its final
+    state (an outbox row sent or failed, a message processed) never changes again, so the old
+    ones are counted once, and each scrape reads only the rows since.
+
+    The outbox's settled rows are those at or below the oldest pending id, and older than
+    SETTLE (a row numbered earlier by a transaction that commits later is seen by then). A
+    processed message's claim time (ix_inbox_status_claimed) is within a lease of its
+    processing: every path that processes a message claims it first (receipt, or the sweep
+    that takes up what a dead process left), so messages claimed before now - SETTLE that
+    are processed are all there are. Until the first scrape, each table is read once whole."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # scrapes read on worker threads, possibly two at once
+        self.outbox_upto = 0
+        self.outbox: Counter[tuple[str | None, ...]] = Counter()
+        self.inbox_before: datetime | None = None
+        self.inbox: Counter[tuple[str | None, ...]] = Counter()
+
+    def read(self, session: Session, now: datetime) -> tuple[list[Group], list[Group]]:
+        """(outbox groups, inbox groups of processed messages), in the session's snapshot."""
+        cutoff = now - SETTLE
+        first_pending = session.execute(_FIRST_PENDING).scalar()
+        old = session.execute(_OLD_ENOUGH, {"cutoff": cutoff}).scalar()
+        upto = min(old or 0, first_pending - 1 if first_pending is not None else old or 0)
+        with self._lock:
+            if upto > self.outbox_upto:
+                self.outbox.update(dict(_outbox_groups(session, self.outbox_upto, upto)))
+                self.outbox_upto = upto
+            outbox = _merge(self.outbox, _outbox_groups(session, self.outbox_upto))
+            if self.inbox_before is None or cutoff > self.inbox_before:
+                self.inbox.update(dict(_inbox_groups(session, self.inbox_before, cutoff)))
+                self.inbox_before = cutoff
+            inbox = _merge(self.inbox, _inbox_groups(session, self.inbox_before))
+        return outbox, inbox
+
+
+def _merge(settled: Counter[tuple[str | None, ...]], tail: list[Group]) -> list[Group]:
+    total = Counter(settled)
+    total.update(dict(tail))
+    return [(labels, n) for labels, n in total.items() if n]
+
+
+def read_counts(session: Session, tally: Tally, now: datetime, pending: int) -> Counts:
+    """The counts; `pending`: the messages not processed yet (the health check read them)."""
+    outbox, processed = tally.read(session, now)
+    inbox = [("done", outcome, reason, n) for (outcome, reason), n in processed]
+    inbox.append(("pending", None, None, pending))
     return Counts(
-        [tuple(r) for r in inbox],
-        [tuple(r) for r in outbox],
-        [tuple(r) for r in jobs],
-        [tuple(r) for r in success],
-        [tuple(r) for r in photos],
+        inbox,
+        [(*labels, n) for labels, n in outbox],  # type: ignore[misc]
+        [tuple(r) for r in session.execute(_JOBS)],
+        [tuple(r) for r in session.execute(_JOB_SUCCESS)],
+        [(status, None, n) for status, n in session.execute(_PHOTOS)],
+        [(error, n) for error, n in session.execute(_PHOTOS_LOST)],
     )
+
+
+def _small() -> tuple[Select[Any], ...]:
+    """The job runs (a few a day: read whole) and the pictures (through their status index)."""
+    j, p = JOB_RUNS.c, PHOTOS.c
+    j_err = case((j.status == "failed", j.error), else_=None)
+    return (
+        select(j.job, j.status, j_err, func.count()).group_by(j.job, j.status, j_err),
+        select(j.job, func.max(j.finished_at)).where(j.status == "done").group_by(j.job),
+        select(p.status, func.count()).group_by(p.status),
+        select(p.last_error, func.count()).where(p.status == "lost").group_by(p.last_error),
+    )
+
+
+_JOBS, _JOB_SUCCESS, _PHOTOS, _PHOTOS_LOST = _small()
 
 
 @dataclass(frozen=True)
@@ -81,11 +181,11 @@ class Snapshot:
     read_s: float
 
 
-def read_snapshot(session: Session, runner: JobRunner, now: datetime) -> Snapshot:
+def read_snapshot(session: Session, tally: Tally, runner: JobRunner, now: datetime) -> Snapshot:
     """Everything a scrape reports from the database, in the caller's one read transaction."""
     started = time.perf_counter()
-    counts = read_counts(session)
     shared = read_shared(session, runner, now)
+    counts = read_counts(session, tally, now, shared.inbox.pending)
     return Snapshot(counts, shared, now, time.perf_counter() - started)
 
 
@@ -156,11 +256,11 @@ def families(s: Snapshot) -> Iterator[Metric]:
         success.add_metric([job], _timestamp(at))
 
     photos = CounterMetricFamily("liandong_photos", "Pictures queued for download, by status", labels=["status"])
-    for status, error, n in s.counts.photos:
+    for status, _none, n in s.counts.photos:
         photos.add_metric([status], n)
-        if status == "lost":
-            key = ("photo", cause(error))
-            fail[key] = fail.get(key, 0) + n
+    for error, n in s.counts.photo_errors:
+        key = ("photo", cause(error))
+        fail[key] = fail.get(key, 0) + n
     for labels, n in sorted(fail.items()):
         failures.add_metric(list(labels), n)
 
@@ -250,6 +350,7 @@ class _Local(Collector):
 class Exposition:
     registry: CollectorRegistry
     shared: _Shared
+    tally: Tally
 
 
 def exposition(health: Health) -> Exposition:
@@ -260,7 +361,7 @@ def exposition(health: Health) -> Exposition:
     registry.register(_Local(health))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
-    return Exposition(registry, shared)
+    return Exposition(registry, shared, Tally())
 
 
 EXPOSITION = web.AppKey("liandong_metrics", Exposition)
@@ -270,10 +371,12 @@ async def get_metrics(request: web.Request) -> web.Response:
     health = request.app[HEALTH]
     out = request.app[EXPOSITION]
     now = health.clock.now()
-    snapshot = await health.read(lambda session: read_snapshot(session, health.runner, now))
-    # Set and rendered with no await between: two scrapes at once cannot mix their snapshots.
+    snapshot = await health.read(lambda session: read_snapshot(session, out.tally, health.runner, now))
+    # The format the scraper asks for (OpenMetrics or the classic text, by Accept), as the library
+    # negotiates it. Set and rendered with no await between: concurrent scrapes never mix snapshots.
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     out.shared.snapshot = snapshot
-    return web.Response(body=generate_latest(out.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(body=encode(out.registry), headers={"Content-Type": content_type})
 
 
 PATH = "/metrics"
