@@ -146,6 +146,10 @@ async def test_counts_stay_right_as_old_rows_settle(tmp_path: Path, kind: str) -
             samples = parse(await (await client.get("/metrics")).text())
             assert value(samples, "liandong_messages_processed_total", outcome="refused") == 1.0
             assert value(samples, "liandong_messages_received_total") == total + 1
+            # The clock moved back (the sandbox's 回到现在): what comes after is counted all the same.
+            clock.at = at = SUNDAY - timedelta(days=1)
+            assert chat.say("v001", "上报 上洋村井盖缺失", at=at).outcome == "ok"
+            assert await counted() == (total + 2, total + 1, total + 2)  # the refusal had its reply too
         app.engine.dispose()
 
 

@@ -62,7 +62,7 @@ class Backlog:
 
 
 def aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+    return at if at.tzinfo else at.replace(tzinfo=UTC)  # a naive time read back is UTC, as models.clock.local takes it
 
 
 def _age_s(at: datetime | None, now: datetime) -> float:
