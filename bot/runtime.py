@@ -24,6 +24,7 @@ from bot.transport.pipeline import SWEEP_S, Pipeline
 from bot.transport.sender import CLAIM_S, OutboxSender
 from bot.transport.stream import BotMessageHandler, CredentialsRefused, StreamClient
 from bot.web import create_web_app, start_site
+from bot.web.health import Receiver
 from models.clock import Clock, SystemClock
 from schedules.leader import leader_lock
 from schedules.runner import SchedulerHandle
@@ -147,11 +148,18 @@ class Runtime:
     async def _start_web(self, host: str, port: int) -> None:
         # The chat is the service; a dashboard port already taken must not keep the bot down.
         try:
-            self._web_runner = await start_site(create_web_app(self.app, self.clock), host, port)
+            web_app = create_web_app(self.app, self.clock, receiver=self.receiver)
+            self._web_runner = await start_site(web_app, host, port)
         except OSError as e:
             log.error("dashboard not started: cannot listen on %s:%s (%s)", host, port, e.strerror or e)
             return
         log.info("dashboard and API on %s/dashboard", self.web_url)
+
+    def receiver(self) -> Receiver:
+        """This process's receiver, as /healthz reports it."""
+        if self.options.http_listen:
+            return Receiver("http_callback", bool(self._site_runner and self._site_runner.addresses))
+        return Receiver("stream", self.stream is not None and self.stream.connected)
 
     @property
     def web_url(self) -> str | None:

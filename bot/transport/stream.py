@@ -82,6 +82,11 @@ class StreamClient(DingTalkStreamClient):
         self.frames_received = 0  # callback frames read, on every connection
         self.backoff_attempts: list[int] = []  # the backoff step taken after each dropped connection
 
+    @property
+    def connected(self) -> bool:
+        """A socket is open and read (during a warm reconnect, the old one still counts)."""
+        return bool(self._sockets) and not self._stopping.is_set()
+
     def get_host_ip(self) -> str:
         return "127.0.0.1"  # the SDK would open a socket toward 8.8.8.8 to learn this
 

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from bot.app import App
 from bot.photos_store import PhotoStore
-from bot.web import api, pages
+from bot.web import api, health, metrics, pages
 from bot.web.auth import COOKIE, Tokens, bearer, new_token
 from bot.web.context import CONTEXT, PHOTOS, UNIT_KEY, WebContext, context, reader
 from bot.web.layout import CSS_URL, message_page
@@ -31,7 +31,8 @@ ROUTES = (
     ("/dashboard/issues/{id:[0-9]+}/photos/{sha256:[0-9a-f]+}", api.get_photo),
     (CSS_URL, pages.stylesheet),
 )
-PUBLIC = frozenset({"/api/openapi.json", CSS_URL, "/"})  # nothing in them comes from the data
+# Nothing in them comes from the data (/healthz and /metrics: counts and states, never a case).
+PUBLIC = frozenset({"/api/openapi.json", CSS_URL, "/", health.PATH, metrics.PATH})
 PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
     "frame-ancestors 'none'"
@@ -99,7 +100,9 @@ async def _root(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(location=str(request.rel_url.with_path("/dashboard")))
 
 
-def create_web_app(app: App, clock: Clock | None = None, tokens: Tokens | None = None) -> web.Application:
+def create_web_app(
+    app: App, clock: Clock | None = None, tokens: Tokens | None = None, receiver: health.ReceiverProbe | None = None
+) -> web.Application:
     directory = app.dispatcher.directory
     ctx = WebContext(
         reader(app.engine),
@@ -113,6 +116,8 @@ def create_web_app(app: App, clock: Clock | None = None, tokens: Tokens | None =
     web_app.router.add_get("/", _root)
     for path, handler in ROUTES:
         web_app.router.add_get(path, handler)
+    health.register(web_app, health.Health(ctx.engine, app.job_runner(ctx.clock), ctx.clock, receiver))
+    metrics.register(web_app)
     web_app.on_response_prepare.append(_headers)
     if ctx.engine is not app.engine:
         web_app.on_cleanup.append(lambda _app: _dispose(ctx.engine))
