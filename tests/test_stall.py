@@ -8,16 +8,22 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from bench.counts import seed
+from bot.dispatch import Outcome, Prepared
 from handlers import info_commands
+from handlers.incoming import Incoming
 from models.clock import SHANGHAI, FrozenClock
+from models.db import read_session, unit_of_work
 from schedules import due
 from schedules.runs import RunResult
+from tests.conftest import BOT_ID, Chat
 from tests.dingtalk import Rig
 
 CASES = 3000
@@ -66,9 +72,7 @@ async def submissions_answered_meanwhile(rig: Rig, tag: str) -> None:
     assert all("#" in text for text in replies(rig, posts)), replies(rig, posts)
 
 
-async def test_a_held_report_does_not_delay_the_messages_behind_it(
-    cases: Rig, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_held_report_does_not_delay_the_messages_behind_it(cases: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     rig, em = cases, cases.emulator
     hold = Hold(info_commands.count_levels)
     monkeypatch.setattr(info_commands, "count_levels", hold)
@@ -108,3 +112,35 @@ async def test_the_weekly_digest_holds_no_lock_while_it_counts(cases: Rig, monke
     assert result.status == "done" and result.sent
     rig.runtime.sender.wake()  # type: ignore[union-attr]
     await em.wait_for(lambda: len([s for s in em.sent if s.title == "每周通报"]) == len(result.sent))
+
+
+def test_a_report_answered_meanwhile_by_another_process_is_not_answered_twice(chat: Chat) -> None:
+    d = chat.app.dispatcher
+    msg = Incoming(
+        msg_id="race-1",
+        conversation_id="cid-district",
+        sender_staff_id="d001",
+        sender_nick="d001",
+        text=" 统计 本年",
+        create_at=chat.at,
+        bot_user_id=BOT_ID,
+        session_webhook=chat.webhook("race-1", "cid-district"),
+        session_webhook_expires=chat.at + timedelta(hours=1),
+    )
+    d.receive(msg)
+    late = d.prepare("race-1")  # this process computed the reply ...
+    assert isinstance(late, Prepared)
+    chat.process("race-1")  # ... another answered it first
+    assert d.finish(late).outcome == "duplicate"  # the late write finds it done and writes nothing
+    prepared = d.prepare("race-1")
+    assert isinstance(prepared, Outcome) and prepared.outcome == "duplicate"
+    chat.deliver()
+    assert chat.reply_to("race-1").text.startswith("【统计】")  # exactly one reply reached DingTalk
+
+
+def test_a_read_session_cannot_write_and_leaves_its_connection_writable(chat: Chat) -> None:
+    engine = chat.app.engine
+    with pytest.raises(OperationalError), read_session(engine) as s:
+        s.execute(text("UPDATE people SET name = name"))
+    with unit_of_work(engine) as s:  # the pooled connection again, writable
+        assert s.execute(text("UPDATE people SET name = name")).rowcount > 0  # type: ignore[attr-defined]
