@@ -9,8 +9,8 @@ otherwise; PostgreSQL: the database must exist and be empty, or pass --reuse to 
 earlier run built). Generation skips the chat path but not the chain or the kept counts: each
 issue is folded by models.lifecycle.apply, each event hashed by models.lifecycle.event_hash and
 the count rows derived by models.facts.facts_of (what `record` keeps event by event), all written
-in bulk (sqlite3 executemany, PostgreSQL COPY). --explain prints the plans of the hot statements (on PostgreSQL also the
-generic plan of the near-duplicate look-up).
+in bulk (sqlite3 executemany, PostgreSQL COPY). --explain prints the plans of the hot statements
+(on PostgreSQL each also on its generic plan, plan_cache_mode = force_generic_plan).
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ from models.clock import SHANGHAI, FrozenClock
 from models.counts import Period, count_levels
 from models.directory import Directory
 from models.facts import facts_of
-from models.queries import list_issues
+from models.queries import list_issues, pending_inbox
 from models.tables import CountFact, Issue, IssueEvent
 from schedules.digest import last_week, year_of
-from schedules.due import week_of
+from schedules.due import steps_taken, week_of, with_deadlines
 
 FIRST_DAY, DAYS = date(2020, 1, 1), 3 * 365
 NOW = datetime(2022, 12, 30, 17, 0, tzinfo=SHANGHAI)
@@ -269,9 +269,20 @@ def queries(app: Any) -> list[tuple[str, Callable[[Session], Any], int]]:
             1,
         ),
         ("列表 first page (district, 待办)", lambda s: list_issues(s, district, "d001", "待办", TODAY, 1), 1),
+        ("列表 逾期 first page (district)", lambda s: list_issues(s, district, "d001", "逾期", TODAY, 1), 1),
+        ("列表 逾期 first page (one village)", lambda s: list_issues(s, village, "v001", "逾期", TODAY, 1), 1),
+        ("overdue ladder's read (with_deadlines, steps_taken)", lambda s: ladder_read(s), 1),
+        ("inbox: pending, oldest first", lambda s: pending_inbox(s), 1),
         # Past psycopg's prepare threshold (5) and PostgreSQL's switch to a generic plan (5 more).
         ("a new 上报's near-duplicate look-up", lambda s: near_duplicates(s, d, post, NOW), 12),
     ]  # fmt: skip
+
+
+def ladder_read(s: Session) -> int:
+    """What the overdue ladder reads each working day: every assigned case with a deadline, and
+    the steps already taken for them."""
+    issues = with_deadlines(s)
+    return len(steps_taken(s, [i.id for i in issues if i.id is not None]))
 
 
 def measure(app: Any) -> None:
@@ -319,7 +330,10 @@ def explain(app: Any) -> None:
                 cur.execute(("EXPLAIN " if pg else "EXPLAIN QUERY PLAN ") + statement, params)
                 plan = [str(r[0]) if pg else f"{'  ' * (r[1] > 0)}{r[3]}" for r in cur.fetchall()]
                 print("--", " ".join(statement.split())[:160])
-                print("\n".join("   " + line for line in plan))
+                print("\n".join("   " + line[:300] for line in plan))  # an IN list of ids runs long
+                if pg and isinstance(params, dict) and params and len(params) <= GENERIC_MAX_PARAMS:
+                    print("   generic plan (plan_cache_mode = force_generic_plan):")
+                    print("\n".join("     " + line for line in generic_plan(conn, statement, params)))
     if pg:  # the near-duplicate look-up as a prepared statement on its generic plan
         import psycopg
         from sqlalchemy.dialects import postgresql
@@ -338,6 +352,36 @@ def explain(app: Any) -> None:
             cur.execute(f"EXPLAIN EXECUTE near_dup({', '.join(['%s'] * len(values))})", values)
             print("\n".join("   " + str(r[0]) for r in cur.fetchall()))
             conn.exec_driver_sql("DEALLOCATE near_dup")
+
+
+GENERIC_MAX_PARAMS = 50  # a statement with more (an IN list of ids) is not prepared the same each time
+
+
+def generic_plan(conn: Any, statement: str, params: dict[str, Any]) -> list[str]:
+    """The plan PostgreSQL uses for this statement once prepared and on its generic plan (what a
+    pooled connection runs after psycopg's prepare threshold and PostgreSQL's fifth execution)."""
+    import re
+
+    import psycopg
+
+    names: list[str] = []
+
+    def number(m: re.Match[str]) -> str:
+        if m.group(1) not in names:
+            names.append(m.group(1))
+        return f"${names.index(m.group(1)) + 1}"
+
+    numbered = re.sub(r"%\((\w+)\)s", number, statement)
+    raw = conn.connection.driver_connection
+    raw.execute("SET plan_cache_mode = force_generic_plan")
+    raw.execute(f"PREPARE liandong_generic AS {numbered}")
+    try:
+        cur = psycopg.ClientCursor(raw)  # the values inlined into EXECUTE
+        cur.execute(f"EXPLAIN EXECUTE liandong_generic({', '.join(['%s'] * len(names))})", [params[n] for n in names])
+        return [str(r[0]) for r in cur.fetchall()]
+    finally:
+        raw.execute("DEALLOCATE liandong_generic")
+        raw.execute("RESET plan_cache_mode")
 
 
 def main() -> int:

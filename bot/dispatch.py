@@ -1,8 +1,14 @@
 """One way in: an Incoming is made durable in the inbox, then processed in one transaction
-that writes the issue change, its events, the outbox rows and the inbox outcome together."""
+that writes the issue change, its events, the outbox rows and the inbox outcome together.
+
+A message whose verb only reads (统计, 列表, 查, 帮助: `Verb.writes`) is not answered inside that
+transaction: its reply is computed on a read session of its own (models.db.read_session), and
+only the reply's outbox rows and the inbox outcome are written, in a short transaction that
+checks the message is still pending, so a long report never holds the write lock."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +27,7 @@ from models import audience, outbox
 from models import queries as q
 from models.calendar import WorkdayCalendar
 from models.clock import Clock, SystemClock
-from models.db import unit_of_work
+from models.db import read_session, unit_of_work
 from models.directory import Directory
 from models.masking import mask
 from models.tables import InboxMessage
@@ -35,8 +41,21 @@ SWEEP_LIMIT = 500  # messages one sweep takes
 class Outcome:
     reply: str
     at: tuple[str, ...]
-    outcome: str  # ok | refused | error | duplicate | taken (another process is processing it)
+    # ok | refused | error | duplicate | taken (another process is processing it) | deferred (it
+    # only reads: left pending for `answer`, which computes it outside the write transaction)
+    outcome: str
     issue_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A read-only message's reply, computed on a read session, not yet written."""
+
+    msg_id: str
+    msg: Incoming
+    result: Result
+    outcome: str
+    reason: str | None
 
 
 class Dispatcher:
@@ -125,9 +144,15 @@ class Dispatcher:
         return self.process_many([msg_id])[0]
 
     def process_many(self, msg_ids: list[str]) -> list[Outcome]:
+        """Process stored messages, the read-only ones answered after the batch's commit."""
+        outcomes = self.process_writes(msg_ids)
+        return [self.answer(m) if o.outcome == "deferred" else o for m, o in zip(msg_ids, outcomes, strict=True)]
+
+    def process_writes(self, msg_ids: list[str]) -> list[Outcome]:
         """Process stored messages in one commit (group commit). Each message runs in its own
         savepoint, so its issue change, events, outbox rows and inbox outcome land together or
-        not at all; a database failure leaves every message of the batch pending."""
+        not at all; a database failure leaves every message of the batch pending. A message
+        that only reads comes back `deferred`, still pending: `answer` it."""
         try:
             with unit_of_work(self.engine) as session:
                 batch = _Batch(self._inbox_rows(session, msg_ids))
@@ -135,7 +160,38 @@ class Dispatcher:
         except DBAPIError:
             if len(msg_ids) == 1:
                 raise  # the database is unwell: leave the message pending, to be processed again
-            return [self.process(msg_id) for msg_id in msg_ids]  # find the one that cannot be stored
+            return [self.process_writes([msg_id])[0] for msg_id in msg_ids]  # find the one that cannot be stored
+
+    def answer(self, msg_id: str) -> Outcome:
+        """A deferred (read-only) message, computed and written: `prepare` then `finish`."""
+        prepared = self.prepare(msg_id)
+        return prepared if isinstance(prepared, Outcome) else self.finish(prepared)
+
+    def prepare(self, msg_id: str) -> Prepared | Outcome:
+        """The reply of a read-only message, computed on a read session (no write lock, no
+        write transaction); an Outcome instead when it was answered meanwhile."""
+        with read_session(self.engine) as session:
+            row = session.execute(select(INBOX.c.status, INBOX.c.payload).where(INBOX.c.msg_id == msg_id)).first()
+            if row is None:
+                raise KeyError(msg_id)
+            if row.status == "done":
+                return self._duplicate(session, msg_id)
+            msg = Incoming.from_json(row.payload)
+            result, outcome, reason = self._run(session, msg, None, savepoint=False)
+            return Prepared(msg_id, msg, result, outcome, reason)
+
+    def finish(self, p: Prepared) -> Outcome:
+        """Write a prepared reply: its outbox rows and the inbox outcome, in one short
+        transaction, only while the message is still pending (exactly once across processes)."""
+        with unit_of_work(self.engine) as session:
+            row = self._inbox_rows(session, [p.msg_id]).get(p.msg_id)
+            if row is None:
+                return Outcome("", (), "taken")
+            if row.status == "done":
+                return self._duplicate(session, p.msg_id, row.issue_id)
+            self._finish(session, row, p.msg, p.result, p.outcome, p.reason)
+        log.info("message %s: %s", p.msg_id, p.outcome)
+        return Outcome(p.result.reply.text, p.result.reply.at, p.outcome, p.result.issue_id)
 
     @staticmethod
     def _inbox_rows(session: Session, msg_ids: list[str]) -> dict[str, _InboxRow]:
@@ -162,27 +218,36 @@ class Dispatcher:
                 raise KeyError(msg_id)
             return Outcome("", (), "taken")  # locked by another process, which is processing it
         if row.status == "done":
-            stored = q.reply_of(session, msg_id)
-            return Outcome(
-                stored.text if stored else "", tuple(stored.at_user_ids) if stored else (), "duplicate", row.issue_id
-            )
+            return self._duplicate(session, msg_id, row.issue_id)
         msg = Incoming.from_json(row.payload)
-        outcome, reason = "ok", None
-        try:
-            with session.begin_nested():  # a refusal or a bug undoes whatever the handler wrote
-                result = self._route(session, msg, batch)
-        except Refusal as refusal:
-            outcome, reason = "refused", str(refusal)
-            result = Result(Reply(str(refusal)))
-        except DBAPIError:
-            raise
-        except Exception as e:  # a bug in a handler: answer, record, and do not retry forever
-            log.exception("message %s failed", msg_id)
-            outcome, reason = "error", type(e).__name__
-            result = Result(Reply("处理出错,已记录,请稍后再试或联系管理员。"))
+        if reads_only(msg):
+            return Outcome("", (), "deferred")
+        result, outcome, reason = self._run(session, msg, batch, savepoint=True)
         self._finish(session, row, msg, result, outcome, reason)
         log.info("message %s: %s", msg_id, outcome)
         return Outcome(result.reply.text, result.reply.at, outcome, result.issue_id)
+
+    @staticmethod
+    def _duplicate(session: Session, msg_id: str, issue_id: int | None = None) -> Outcome:
+        stored = q.reply_of(session, msg_id)
+        text, at = (stored.text, tuple(stored.at_user_ids)) if stored else ("", ())
+        return Outcome(text, at, "duplicate", issue_id)
+
+    def _run(
+        self, session: Session, msg: Incoming, batch: _Batch | None, *, savepoint: bool
+    ) -> tuple[Result, str, str | None]:
+        """The handler's result, outcome and reason. In a write transaction a savepoint undoes
+        whatever a refused or failed handler wrote; a read session is never committed."""
+        try:
+            with session.begin_nested() if savepoint else contextlib.nullcontext():
+                return self._route(session, msg, batch), "ok", None
+        except Refusal as refusal:
+            return Result(Reply(str(refusal))), "refused", str(refusal)
+        except DBAPIError:
+            raise
+        except Exception as e:  # a bug in a handler: answer, record, and do not retry forever
+            log.exception("message %s failed", msg.msg_id)
+            return Result(Reply("处理出错,已记录,请稍后再试或联系管理员。")), "error", type(e).__name__
 
     def _route(self, session: Session, msg: Incoming, batch: _Batch | None = None) -> Result:
         if len(msg.text.strip()) > grammar.MAX_LENGTH:
@@ -261,6 +326,15 @@ class Dispatcher:
             conversation_id=notice.conversation_id,
             skip=lambda cid: cid == msg.conversation_id,
         )
+
+
+def reads_only(msg: Incoming) -> bool:
+    """Whether the message can only be answered by reading: a text whose verb does not write
+    (photos, or a picture message, are evidence to keep: verbs.handle sends those to pictures)."""
+    if msg.msgtype not in ("text", "richText") or msg.pictures:
+        return False
+    cmd = verbs.parse(msg.text)
+    return cmd.verb is not None and not verbs.form_of(cmd).writes
 
 
 INBOX = InboxMessage.__table__  # type: ignore[attr-defined]

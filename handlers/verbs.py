@@ -41,6 +41,7 @@ class Verb:
     hidden: bool = False  # not in 帮助 at all
     needs_break: bool = False  # its words count only when a break or `#` follows them
     form: Callable[[Command], bool] | None = None  # which row of a word with two forms
+    writes: bool = True  # False: it only reads, so its reply is computed outside the write transaction
 
     def matches(self, cmd: Command) -> bool:
         return self.form is None or self.form(cmd)
@@ -165,10 +166,10 @@ VERBS: tuple[Verb, ...] = (
         may=p.any_of(p.lead, p.lead_above),
         denied="督办需由领导操作。",
     ),
-    Verb("查", info.show, "查 #12", ("详情", "查看", "查询"), refs=1, help="查 #12"),
-    Verb("列表", info.list_, "列表 逾期", help="列表 [待办/我的/逾期]", joins=True),
-    Verb("统计", info.stats, "统计 本月", help="统计 [本月/2020]", joins=True),
-    Verb("帮助", info.help_, "帮助", ("help", "?"), hidden=True),
+    Verb("查", info.show, "查 #12", ("详情", "查看", "查询"), refs=1, help="查 #12", writes=False),
+    Verb("列表", info.list_, "列表 逾期", help="列表 [待办/我的/逾期]", joins=True, writes=False),
+    Verb("统计", info.stats, "统计 本月", help="统计 [本月/2020]", joins=True, writes=False),
+    Verb("帮助", info.help_, "帮助", ("help", "?"), hidden=True, writes=False),
     Verb(
         "绑定",
         admin.bind,

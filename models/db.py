@@ -106,6 +106,31 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
             raise
 
 
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A session for a long read (a report, a job's counts) on a connection of its own, never
+    inside a write transaction: it sees one snapshot for its whole life and cannot write.
+    SQLite: a deferred BEGIN in WAL mode (its snapshot from the first read; writers go on),
+    query_only for its duration. PostgreSQL: REPEATABLE READ, READ ONLY. Always rolled back."""
+    with Session(engine, expire_on_commit=False) as session:
+        if engine.dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True})
+            try:
+                yield session
+            finally:
+                session.rollback()
+            return
+        raw: Any = session.connection().connection.dbapi_connection
+        raw.execute("PRAGMA query_only=ON")
+        try:
+            yield session
+        finally:
+            # Writable again before the pool hands the connection to a unit of work (on the
+            # driver's connection: the session may be in a failed state here).
+            raw.execute("PRAGMA query_only=OFF")
+            session.rollback()
+
+
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

@@ -48,9 +48,19 @@ def with_deadlines(session: Session) -> list[Issue]:
     return list(session.exec(q.order_by(col(Issue.id))).all())
 
 
+# ids per IN (...): the PostgreSQL protocol counts a statement's parameters in 16 bits, and
+# psycopg 3 binds on the server ("number of parameters must be between 0 and 65535", see
+# epoch8/datapipe#408); at 1M cases about 85,000 are assigned with a deadline.
+STEPS_CHUNK = 10_000
+
+
 def steps_taken(session: Session, issue_ids: list[int]) -> set[tuple[int, date, str]]:
-    rows = session.exec(select(LadderStep).where(col(LadderStep.issue_id).in_(issue_ids))).all()
-    return {(s.issue_id, s.deadline, s.step) for s in rows}
+    taken: set[tuple[int, date, str]] = set()
+    for k in range(0, len(issue_ids), STEPS_CHUNK):
+        chunk = issue_ids[k : k + STEPS_CHUNK]
+        rows = session.exec(select(LadderStep).where(col(LadderStep.issue_id).in_(chunk))).all()
+        taken.update((s.issue_id, s.deadline, s.step) for s in rows)
+    return taken
 
 
 OVERDUE_NAMED = 5  # overdue cases the weekly digest names by number

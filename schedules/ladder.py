@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from models import queries as q
 from models.calendar import WorkdayCalendar
@@ -41,7 +41,6 @@ class _Ladder:
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
         self.today = ctx.day
-        self.marked: set[tuple[int, str]] = set()
 
     def key(self, step: str, *parts: str) -> str:
         return job_key("overdue_ladder", self.today, step, *parts)
@@ -58,17 +57,35 @@ class _Ladder:
         return found
 
     def mark(self, issues: Sequence[Issue], step: str, key: str) -> None:
-        s = self.ctx.session
-        for i in issues:
-            assert i.id is not None and i.deadline is not None
-            if (i.id, step) in self.marked:
-                continue
-            self.marked.add((i.id, step))
-            q_ = select(LadderStep.id).where(
-                LadderStep.issue_id == i.id, LadderStep.deadline == i.deadline, LadderStep.step == step
-            )
-            if s.exec(q_).first() is None:  # a forced rerun sends again but keeps the first mark
-                s.add(LadderStep(issue_id=i.id, deadline=i.deadline, step=step, sent_at=self.ctx.now, outbox_key=key))
+        """The step taken, with the message just asked for (in its write transaction; a step
+        already there, from another message of this run or a forced rerun, is kept as it is)."""
+        fresh = [(i.id, i.deadline) for i in issues if i.id is not None]
+        now = self.ctx.now
+
+        def write(s: Session) -> None:
+            for issue_id, deadline in fresh:
+                assert deadline is not None
+                q_ = select(LadderStep.id).where(
+                    LadderStep.issue_id == issue_id, LadderStep.deadline == deadline, LadderStep.step == step
+                )
+                if s.exec(q_).first() is None:  # a forced rerun sends again but keeps the first mark
+                    s.add(LadderStep(issue_id=issue_id, deadline=deadline, step=step, sent_at=now, outbox_key=key))
+
+        self.ctx.then(write)
+
+    def supervise(self, issues: Sequence[Issue], key: str) -> None:
+        """In the issue's timeline, as a lead's 督办 would be (read again in the write
+        transaction: the case may have moved on since the job read it)."""
+        ids, now = [i.id for i in issues], self.ctx.now
+
+        def write(s: Session) -> None:
+            for issue_id in ids:
+                issue = s.get(Issue, issue_id)
+                if issue is not None and issue.status == "assigned":
+                    data = {"reason": "逾期自动催办"}
+                    record(s, issue, "supervised", actor_id=BOT, at=now, msg_id=key, data=data)
+
+        self.ctx.then(write)
 
     def due_soon(self, issues: list[Issue]) -> int:
         by_owner: dict[str, list[Issue]] = defaultdict(list)
@@ -94,9 +111,7 @@ class _Ladder:
                 key, unit_id, "催办", pairs, lambda some: render.overdue(self.ctx.directory, some, self.today)
             ):
                 self.mark(here, "overdue", key)
-                for i in here:  # in the issue's timeline, as a lead's 督办 would be
-                    data = {"reason": "逾期自动催办"}
-                    record(self.ctx.session, i, "supervised", actor_id=BOT, at=self.ctx.now, msg_id=key, data=data)
+                self.supervise(here, key)
                 written += 1
         return written
 
@@ -123,9 +138,11 @@ class _Ladder:
         key = self.key("district", _ids(issues))
         text = render.overdue_notice(self.ctx.directory, self.ctx.with_owners(issues), self.today, DISTRICT_AFTER)
         groups = self.ctx.district_groups()
-        written = sum(self.ctx.to_group(group_key(key, cid), cid, "逾期通报", text) for cid in groups)
-        if written:
-            self.mark(issues, "district", key)
+        written = 0
+        for cid in groups:
+            if self.ctx.to_group(group_key(key, cid), cid, "逾期通报", text):
+                self.mark(issues, "district", key)
+                written += 1
         return written
 
 

@@ -1,5 +1,5 @@
-"""The one trampoline every job goes through: it claims the occurrence, runs the job in one
-transaction with the messages it writes and the record of the run, logs it, and reports an
+"""The one trampoline every job goes through: it claims the occurrence, runs the job on a read
+session, writes its messages in short transactions and then the record of the run, logs it, and reports an
 error as message errors are reported (logging.exception, then an outcome row with the
 exception type). Catch-up after a restart is decided here too, from the recorded runs."""
 
@@ -18,7 +18,7 @@ from sqlmodel import Session, col, func, select
 
 from models.calendar import WorkdayCalendar
 from models.clock import Clock, local
-from models.db import unit_of_work
+from models.db import read_session, unit_of_work
 from models.directory import Directory
 from models.tables import JobRun
 from schedules.config import ScheduleConfig
@@ -37,10 +37,6 @@ class RunResult:
     due_at: datetime | None  # None for a manual run
     status: str  # done | skipped (already run, here or by another process) | missed | failed | preview
     sent: tuple[Sent, ...] = field(default=())
-
-
-class _DryRun(Exception):
-    """Raised inside the unit of work to roll back a preview."""
 
 
 class JobRunner:
@@ -112,32 +108,30 @@ class JobRunner:
         groups: frozenset[str] | None,
         dry_run: bool,
     ) -> RunResult:
-        sent: list[Sent] = []
-        try:
-            with unit_of_work(self.engine) as session:
-                if due_at is not None and _recorded(session, spec.name, due_at):
-                    log.info("job %s (%s) already done", spec.name, _show(due_at))
-                    return RunResult(spec.name, due_at, "skipped")
-                ctx = JobContext(
-                    session, Directory.load(session), self.calendar, due_at or now, now, force, groups, sent
+        # Computed on a read session (no write lock while the counts run), then written in short
+        # transactions, the run's record last (schedules.context).
+        with read_session(self.engine) as session:
+            if due_at is not None and _recorded(session, spec.name, due_at):
+                log.info("job %s (%s) already done", spec.name, _show(due_at))
+                return RunResult(spec.name, due_at, "skipped")
+            ctx = JobContext(session, Directory.load(session), self.calendar, due_at or now, now, force, groups)
+            spec.body(ctx)
+        if dry_run:
+            return RunResult(spec.name, due_at, "preview", tuple(ctx.sent))
+        sent = ctx.flush(self.engine)
+        with unit_of_work(self.engine) as session:
+            session.add(
+                JobRun(
+                    job=spec.name,
+                    due_at=due_at,
+                    trigger=trigger,
+                    status="done",
+                    messages=len(sent),
+                    runner=self.runner_id,
+                    started_at=now,
+                    finished_at=self.clock.now(),
                 )
-                spec.body(ctx)
-                if dry_run:
-                    raise _DryRun
-                session.add(
-                    JobRun(
-                        job=spec.name,
-                        due_at=due_at,
-                        trigger=trigger,
-                        status="done",
-                        messages=len(sent),
-                        runner=self.runner_id,
-                        started_at=now,
-                        finished_at=self.clock.now(),
-                    )
-                )
-        except _DryRun:
-            return RunResult(spec.name, due_at, "preview", tuple(sent))
+            )
         log.info("job %s (%s, %s): %d message(s)", spec.name, _show(due_at), trigger, len(sent))
         return RunResult(spec.name, due_at, "done", tuple(sent))
 

@@ -1,6 +1,9 @@
 """Accept → acknowledge → process. A message is durable in the inbox before its frame is
 acknowledged; processing follows from the inbox, one message per transaction, in arrival
 order, on one database thread (SQLite has one writer; the thread keeps the event loop free).
+A message that only reads (统计, 列表, 查) is computed on a reader thread, on a read session,
+and only its short final write goes back to the database thread: a long report never delays
+the storing (and so the acknowledgement) or the processing of the messages behind it.
 
 Several processes share one database: each processes what it stored (it holds a claim on it
 for `Dispatcher.lease`), and a sweep every `sweep_s` takes up the messages whose claim expired
@@ -14,13 +17,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from bot.dispatch import Dispatcher
+from bot.dispatch import Dispatcher, Outcome
 from handlers.incoming import Incoming
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 BATCH = 64  # messages processed per commit when a burst queues up
 SWEEP_S = 30.0  # how often the inbox is swept for messages whose holder let the claim expire
+READERS = 2  # reports computed at once (the machine's cores; the writes never wait for them)
 
 
 class Pipeline:
@@ -32,6 +36,8 @@ class Pipeline:
         self._sweeper: asyncio.Task[None] | None = None
         self.on_processed = on_processed
         self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liandong-db")
+        self.readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="liandong-read")
+        self._reading: dict[str, asyncio.Task[None]] = {}  # msgId → its read-only answer under way
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self._waiting: list[tuple[Incoming, asyncio.Future[bool]]] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -92,8 +98,11 @@ class Pipeline:
             while len(batch) < BATCH and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             try:
-                await self.run_db(self.dispatcher.process_many, batch)
-                self.processed += len(batch)
+                outcomes = await self.run_db(self.dispatcher.process_writes, batch)
+                deferred = [m for m, o in zip(batch, outcomes, strict=True) if o.outcome == "deferred"]
+                for msg_id in deferred:
+                    self._read(msg_id)
+                self.processed += len(batch) - len(deferred)
                 self.on_processed()
             except Exception:
                 # The database failed: the messages stay pending in the inbox and are taken up
@@ -103,11 +112,31 @@ class Pipeline:
                 for _ in batch:
                     self.queue.task_done()
 
+    def _read(self, msg_id: str) -> None:
+        if msg_id in self._reading:  # taken up again by a sweep while still being computed
+            return
+        task = asyncio.create_task(self._answer(msg_id), name=f"liandong-read-{msg_id}")
+        self._reading[msg_id] = task
+        task.add_done_callback(lambda _t: self._reading.pop(msg_id, None))
+
+    async def _answer(self, msg_id: str) -> None:
+        try:
+            prepared = await asyncio.get_running_loop().run_in_executor(self.readers, self.dispatcher.prepare, msg_id)
+            if not isinstance(prepared, Outcome):
+                await self.run_db(self.dispatcher.finish, prepared)
+            self.processed += 1
+            self.on_processed()
+        except Exception:  # left pending: a sweep takes it up once its claim expires
+            log.exception("answering %s failed; left pending", msg_id)
+
     async def drain(self) -> None:
-        """Wait until everything accepted so far is processed."""
+        """Wait until everything accepted so far is processed (the reports included)."""
         if self._flushing:
             await asyncio.shield(self._flushing)
         await self.queue.join()
+        while self._reading:
+            await asyncio.gather(*self._reading.values(), return_exceptions=True)
+            await self.queue.join()
 
     async def stop(self) -> None:
         if self._sweeper:
@@ -117,4 +146,5 @@ class Pipeline:
         if self._worker:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
+        self.readers.shutdown(wait=True)
         self.db.shutdown(wait=True)
