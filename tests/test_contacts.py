@@ -17,7 +17,10 @@ from bot.cli import main
 from bot.config import Settings
 from bot.contacts.plan import DEFAULT_ROLES
 from bot.contacts.sync import fetch, sync
+from bot.org import OrgError, load_org
 from bot.sandbox.emulator import Emulator
+from models.db import unit_of_work
+from models.queries import find_sender
 from models.tables import ContactEvent, Issue, Person, Unit
 from models.vocabulary import ROLE_UNIT_KINDS
 from tests.dingtalk import Rig, settings, start_runtime
@@ -252,3 +255,26 @@ async def test_user_modify_org_moves_a_dingtalk_person_to_the_new_unit(contact_r
         assert person is not None
         unit = session.get(Unit, person.unit_id)
         assert unit is not None and unit.name == "上洋村"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"), [('"一百"', "应为钉钉部门 ID"), ("0", "应为钉钉部门 ID"), ("100", "同时对应两个单位")]
+)
+def test_a_bad_dingtalk_dept_is_refused_with_its_line(tmp_path: Path, value: str, reason: str) -> None:
+    path = tmp_path / "org.yaml"
+    path.write_text(ORG.replace("{name: 东港社区}", f"{{name: 东港社区, dingtalk_dept: {value}}}"), encoding="utf-8")
+    with pytest.raises(OrgError, match=f"第8行: .*{reason}"):
+        load_org(path)
+
+
+def test_someone_who_left_is_not_found_by_union_id_either(tmp_path: Path) -> None:
+    app = build(settings(tmp_path, write_org(tmp_path)))
+    with unit_of_work(app.engine) as session:
+        person = session.get(Person, "v001")
+        assert person is not None
+        person.union_id, person.active = "union-v001", False
+    with Session(app.engine) as session:
+        assert find_sender(session, None, "union-v001", None) is None
+        assert find_sender(session, "v001", None, None) is None
+        assert find_sender(session, "t101", None, None) is not None
+    app.engine.dispose()
