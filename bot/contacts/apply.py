@@ -6,10 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlalchemy import Table, insert
+from sqlmodel import Session, col, select
 
 from bot.contacts.plan import DINGTALK, Change
 from models.tables import ContactEvent, Person
+
+PEOPLE: Table = Person.__table__  # type: ignore[attr-defined]
+CHUNK = 1000  # ids per IN (...): well under SQLite's and PostgreSQL's bind-parameter limits
 
 
 def applied(session: Session, event_id: str) -> bool:
@@ -17,13 +21,30 @@ def applied(session: Session, event_id: str) -> bool:
 
 
 def apply(session: Session, changes: Sequence[Change], event_id: str, event_type: str, at: datetime) -> None:
+    ids = [c.person_id for c in changes]
+    known: dict[str, Person] = {}
+    for start in range(0, len(ids), CHUNK):  # one query per chunk, not one per person
+        rows = session.exec(select(Person).where(col(Person.id).in_(ids[start : start + CHUNK])))
+        known.update((p.id, p) for p in rows)
+    new: list[dict[str, object]] = []
     for c in changes:
-        person = session.get(Person, c.person_id)
+        person = known.get(c.person_id)
         if c.kind == "added" and person is None:
-            assert c.unit_id is not None and c.role is not None
-            person = Person(id=c.person_id, name=c.name, role=c.role, unit_id=c.unit_id, source=DINGTALK)
-            person.union_id = c.union_id
-        elif person is None:
+            # Plain rows in one multi-row insert: a district adds thousands at its first sync.
+            new.append(
+                {
+                    "id": c.person_id,
+                    "name": c.name,
+                    "role": c.role,
+                    "unit_id": c.unit_id,
+                    "union_id": c.union_id,
+                    "dingtalk_id": None,
+                    "source": DINGTALK,
+                    "active": True,
+                }
+            )
+            continue
+        if person is None:
             continue
         elif c.kind == "left":
             person.active = False
@@ -35,5 +56,7 @@ def apply(session: Session, changes: Sequence[Change], event_id: str, event_type
                 person.name, person.unit_id, person.role = c.name, c.unit_id, c.role
                 person.union_id = c.union_id or person.union_id
         session.add(person)
+    if new:
+        session.execute(insert(PEOPLE), new)
     session.add(ContactEvent(event_id=event_id, event_type=event_type, at=at, changes=[c.to_dict() for c in changes]))
     session.flush()

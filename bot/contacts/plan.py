@@ -15,7 +15,7 @@ id). A person is placed in the first of their departments that is a unit.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlmodel import Session, select
@@ -48,7 +48,8 @@ class Change:
     union_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        # dataclasses.asdict deep-copies every field: a first sync records thousands of these.
+        return {f: v for f in FIELDS if (v := getattr(self, f)) is not None}
 
     def line(self, directory: Directory) -> str:
         """One line for `org diff`, names masked as everywhere else."""
@@ -65,6 +66,9 @@ class Change:
         if self.kind == "left":
             return f"离开 {who}: {unit(self.old_unit_id)},即刻失去全部权限"
         return f"{KIND_WORDS[self.kind]} {who}: {unit(self.unit_id)}{role}"
+
+
+FIELDS = tuple(f.name for f in fields(Change))
 
 
 def db_unit_ids(session: Session, org: Org) -> dict[int, int]:
