@@ -91,6 +91,18 @@ def people(s: Settings) -> dict[str, Seen]:
     return found
 
 
+def cli_env(s: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {
+        "DATABASE_URL": s.database_url,
+        "LIANDONG_ORG_FILE": str(s.org_file),
+        "DINGTALK_CLIENT_ID": "sandbox-id",
+        "DINGTALK_CLIENT_SECRET": "sandbox-secret",
+        "DINGTALK_OPENAPI_ENDPOINT": s.openapi_endpoint,
+        "DINGTALK_OAPI_ENDPOINT": s.oapi_endpoint,
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
 def state(s: Settings) -> tuple[object, ...]:
     app = build(s)
     with Session(app.engine) as session:
@@ -144,15 +156,7 @@ async def test_org_diff_says_what_would_change_and_writes_nothing(
     c.users["n003"].name = "孙小八"  # renamed
     c.add_user("n005", "吴十", 102, mobile="13900001111")  # added
     before = state(s)
-    for key, value in {
-        "DATABASE_URL": s.database_url,
-        "LIANDONG_ORG_FILE": str(s.org_file),
-        "DINGTALK_CLIENT_ID": "sandbox-id",
-        "DINGTALK_CLIENT_SECRET": "sandbox-secret",
-        "DINGTALK_OPENAPI_ENDPOINT": s.openapi_endpoint,
-        "DINGTALK_OAPI_ENDPOINT": s.oapi_endpoint,
-    }.items():
-        monkeypatch.setenv(key, value)
+    cli_env(s, monkeypatch)
     assert await asyncio.to_thread(main, ["org", "diff"]) == 0  # the emulator answers on this loop
     out = capsys.readouterr().out
     assert state(s) == before
@@ -278,3 +282,19 @@ def test_someone_who_left_is_not_found_by_union_id_either(tmp_path: Path) -> Non
         assert find_sender(session, "v001", None, None) is None
         assert find_sender(session, "t101", None, None) is not None
     app.engine.dispose()
+
+
+async def test_a_contact_list_with_nobody_in_it_changes_nothing(
+    tmp_path: Path,
+    emulator_server: tuple[Emulator, TestServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An app without contact permission sees nobody: that must not read as everyone leaving."""
+    _emulator, server = emulator_server
+    s = contact_settings(tmp_path, server)
+    before = state(s)
+    cli_env(s, monkeypatch)
+    assert await asyncio.to_thread(main, ["org", "sync"]) == 1
+    assert "未做任何改动" in capsys.readouterr().err
+    assert state(s) == before

@@ -26,12 +26,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        snap = asyncio.run(fetch(settings))
-    except ContactError as e:
-        print(f"读取钉钉通讯录失败: {mask(str(e))}", file=sys.stderr)
-        return 1
+    # The database first: one without the schema is refused before DingTalk is asked anything.
     with open_app(settings, writes=args.action == "sync") as app:
+        try:
+            snap = asyncio.run(fetch(settings))
+        except ContactError as e:
+            print(f"读取钉钉通讯录失败: {mask(str(e))}", file=sys.stderr)
+            return 1
         apply_or_show = sync if args.action == "sync" else diff
         changes = apply_or_show(app.engine, app.org, snap)
         with Session(app.engine) as session:
