@@ -18,6 +18,7 @@ from bot.commands import (
     digest,
     export,
     migrate,
+    org,
     outbox,
     parse,
     remind,
@@ -51,6 +52,7 @@ COMMANDS: list[ModuleType] = [
     export,
     token,
     outbox,
+    org,
 ]
 
 

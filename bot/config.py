@@ -14,6 +14,8 @@ from handlers.intake.categories import ENV_FILE as CATEGORY_FILE_ENV
 from models.db import DEFAULT_URL
 
 DEFAULT_ENDPOINT = "https://api.dingtalk.com"
+# The older server API (topapi: contacts) lives on its own host; the emulator stands in for both.
+DEFAULT_OAPI_ENDPOINT = "https://oapi.dingtalk.com"
 DEFAULT_PHOTOS_DIR = Path("./data/photos")
 
 
@@ -25,6 +27,7 @@ class Settings:
     client_secret: str | None = None
     robot_code: str | None = None
     openapi_endpoint: str = DEFAULT_ENDPOINT  # DINGTALK_OPENAPI_ENDPOINT
+    oapi_endpoint: str = DEFAULT_OAPI_ENDPOINT  # DINGTALK_OAPI_ENDPOINT: the contact API (bot.contacts)
     category_file: Path | None = None  # LIANDONG_CATEGORY_FILE; None: the categories shipped with the bot
     photos_dir: Path = DEFAULT_PHOTOS_DIR  # LIANDONG_PHOTOS_DIR: pictures kept on receipt (bot.photos_store)
     # The custom robots' signing secrets: environment variable name -> value (see with_robot_secrets).
@@ -41,6 +44,7 @@ class Settings:
             # An internal app's robot code is its AppKey (the ClientID): the default when unset.
             robot_code=env.get("DINGTALK_ROBOT_CODE") or env.get("DINGTALK_CLIENT_ID") or None,
             openapi_endpoint=env.get("DINGTALK_OPENAPI_ENDPOINT") or DEFAULT_ENDPOINT,
+            oapi_endpoint=env.get("DINGTALK_OAPI_ENDPOINT") or DEFAULT_OAPI_ENDPOINT,
             category_file=Path(env[CATEGORY_FILE_ENV]) if env.get(CATEGORY_FILE_ENV) else None,
             photos_dir=Path(env.get("LIANDONG_PHOTOS_DIR") or DEFAULT_PHOTOS_DIR),
         )

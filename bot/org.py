@@ -78,6 +78,8 @@ class Org:
     api_tokens: list[ApiToken] = field(default_factory=list)
     calendar: CalendarConfig = field(default_factory=CalendarConfig)  # the optional `calendar:` section
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # the optional `schedule:` section
+    # `dingtalk_dept: <id>` on a unit: which DingTalk department is this unit (bot.contacts).
+    dingtalk_depts: dict[int, int] = field(default_factory=dict)  # DingTalk dept_id -> unit id (as in `units`)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -154,6 +156,7 @@ def _validate(path: Path, raw: Any) -> Org:
         raise fail(1, "顶层应为映射(district/townships/departments/people/groups)")
     units: list[UnitInfo] = []
     lines: dict[int, int] = {}  # unit id -> the line it was declared on
+    depts: dict[int, int] = {}
 
     def add(item: Any, kind: str, parent: int | None, what: str) -> int:
         line = getattr(item, "line", 1)
@@ -167,6 +170,13 @@ def _validate(path: Path, raw: Any) -> Org:
             raise fail(line, f"{what}「{item['name']}」重复")
         units.append(UnitInfo(len(units) + 1, item["name"].strip(), kind, parent, tuple(a.strip() for a in aliases)))
         lines[len(units)] = line
+        dept = item.get("dingtalk_dept")
+        if dept is not None:
+            if isinstance(dept, bool) or not isinstance(dept, int) or dept < 1:
+                raise fail(line, f"{what}「{item['name']}」的 dingtalk_dept 应为钉钉部门 ID(正整数)")
+            if dept in depts:
+                raise fail(line, f"钉钉部门 {dept} 同时对应两个单位")
+            depts[dept] = len(units)
         return len(units)
 
     if "district" not in raw:
@@ -193,7 +203,7 @@ def _validate(path: Path, raw: Any) -> Org:
             if other and not (other.kind == u.kind == "village"):
                 raise fail(lines[u.id], f"名称或别名「{label}」同时指向「{other.name}」和「{u.name}」")
             seen[label] = u
-    org = Org(path=path, units=units, raw=raw)
+    org = Org(path=path, units=units, raw=raw, dingtalk_depts=depts)
     directory = org.directory
 
     def resolve(name: Any, line: int) -> UnitInfo:

@@ -16,6 +16,7 @@ from dingtalk_stream import Credential
 
 from bot.app import App
 from bot.config import DEFAULT_ENDPOINT
+from bot.contacts.events import contact_events
 from bot.photos_store import PhotoStore
 from bot.transport.dingtalk_api import Credentials, DingTalkApi
 from bot.transport.http_callback import callback_app
@@ -134,6 +135,7 @@ class Runtime:
             BotMessageHandler(self.pipeline),
             heartbeat_s=self.options.heartbeat_s,
             backoff_cap_s=self.options.backoff_cap_s,
+            events=contact_events(self.app, self.http, api, self.clock, self.pipeline.run_db),
         )
         self._stream_task = asyncio.create_task(self.stream.start(), name="liandong-stream")
         self._stream_task.add_done_callback(self._stream_ended)

@@ -18,11 +18,12 @@ PAGE_SIZE = 8
 
 
 def find_sender(session: Session, staff_id: str | None, union_id: str | None, sender_id: str | None) -> Person | None:
-    """By staffId; where DingTalk leaves it out, by unionId or the dingtalkId-style senderId."""
+    """By staffId; where DingTalk leaves it out, by unionId or the dingtalkId-style senderId.
+    Someone DingTalk's contacts no longer list (inactive) is nobody: every right goes at once."""
     if staff_id and (p := session.get(Person, staff_id)):
-        return p
+        return p if p.active else None
     for column, value in ((Person.union_id, union_id), (Person.dingtalk_id, sender_id)):
-        if value and (p := session.exec(select(Person).where(column == value)).first()):
+        if value and (p := session.exec(select(Person).where(column == value, col(Person.active))).first()):
             return p
     return None
 

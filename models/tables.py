@@ -40,8 +40,22 @@ class Person(SQLModel, table=True):
     unit_id: int = Field(foreign_key="units.id")
     union_id: str | None = Field(default=None, index=True)
     dingtalk_id: str | None = Field(default=None, index=True)
-    # "chat" once an admin changed the row in chat: the org file no longer overrides it.
+    # "chat" once an admin changed the row in chat: the org file no longer overrides it;
+    # "dingtalk" for someone only DingTalk's contacts list (bot.contacts placed them).
     source: str = "file"
+    # False once DingTalk's contacts no longer list them: they keep their history, not their rights.
+    active: bool = True
+
+
+class ContactEvent(SQLModel, table=True):
+    """A contact change applied: a DingTalk contact event (keyed by its eventId, so a repeated
+    one applies once) or a `liandong org sync` (keyed `sync:…`), with the changes it made."""
+
+    __tablename__ = "contact_events"
+    event_id: str = Field(primary_key=True)
+    event_type: str  # user_add_org, user_leave_org, …, or org_sync
+    at: datetime
+    changes: list[dict[str, Any]] = Field(default_factory=_empty_list, sa_column=Column(JSON, nullable=False))
 
 
 class GroupBinding(SQLModel, table=True):

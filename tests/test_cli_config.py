@@ -51,6 +51,7 @@ EVERY_COMMAND = [
     ["export", "-o", "x.csv"],
     ["token", "new", "--unit", "航埠镇"],
     ["outbox"],
+    ["org", "diff"],
 ]
 
 

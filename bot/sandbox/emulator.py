@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from bot.sandbox.contacts import serve_contacts
 from models.clock import Clock, SystemClock
 
 BOT_TOPIC = "/v1.0/im/bot/messages/get"
@@ -149,6 +150,7 @@ class Emulator:
         app.router.add_post("/v1.0/robot/messageFiles/download", self._download)
         app.router.add_post("/robot/send", self._robot_send)
         app.router.add_get("/files/{token}", self._file)
+        self.contacts = serve_contacts(app, self)  # the contact API and its Stream events
         return app
 
     @web.middleware

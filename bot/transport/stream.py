@@ -16,7 +16,15 @@ import urllib.parse
 from typing import Any
 
 import aiohttp
-from dingtalk_stream import AckMessage, CallbackHandler, CallbackMessage, Credential, DingTalkStreamClient
+from dingtalk_stream import (
+    AckMessage,
+    CallbackHandler,
+    CallbackMessage,
+    Credential,
+    DingTalkStreamClient,
+    EventHandler,
+    EventMessage,
+)
 from dingtalk_stream.frames import Headers, SystemMessage
 
 from bot.transport.payload import BOT_TOPIC, BadPayload, decode, to_incoming
@@ -65,6 +73,7 @@ class StreamClient(DingTalkStreamClient):
         max_in_flight: int = 256,
         backoff_cap_s: float = 60,
         rng: random.Random | None = None,
+        events: EventHandler | None = None,
     ) -> None:
         super().__init__(credential, logger=logging.getLogger("dingtalk_stream.client"))
         # The SDK reads DINGTALK_OPENAPI_ENDPOINT once at import; ours is per client.
@@ -74,6 +83,8 @@ class StreamClient(DingTalkStreamClient):
         self.backoff_cap_s = backoff_cap_s
         self.rng = rng or random.Random()
         self.register_callback_handler(BOT_TOPIC, handler)
+        if events is not None:  # DingTalk's EVENT frames (contact changes: bot.contacts.events)
+            self.register_all_event_handler(events)
         self._slots = asyncio.Semaphore(max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
         self._sockets: set[aiohttp.ClientWebSocketResponse] = set()
@@ -92,6 +103,8 @@ class StreamClient(DingTalkStreamClient):
 
     async def open_connection_async(self) -> dict[str, Any]:
         topics = [{"type": "CALLBACK", "topic": t} for t in self.callback_handler_map]
+        if self._is_event_required:  # as the SDK subscribes: every event type, routed by eventType
+            topics.insert(0, {"type": "EVENT", "topic": "*"})
         body = {
             "clientId": self.credential.client_id,
             "clientSecret": self.credential.client_secret,
@@ -218,6 +231,9 @@ class StreamClient(DingTalkStreamClient):
         await self._send_ack(ws, ack)
 
     async def _callback(self, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]) -> None:
+        if frame.get("type") == EventMessage.TYPE:
+            await self._event(ws, frame)
+            return
         try:
             msg = CallbackMessage.from_dict(frame)
         except (ValueError, TypeError, AttributeError, RecursionError):
@@ -237,6 +253,22 @@ class StreamClient(DingTalkStreamClient):
             except Exception:
                 log.exception("frame %r not stored; it will be delivered again", msg.headers.message_id)
                 return
+        await self._send_ack(ws, ack)
+
+    async def _event(self, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]) -> None:
+        """An EVENT frame: acknowledged once the handler stored it, never when it failed (then
+        DingTalk delivers it again)."""
+        try:
+            msg = EventMessage.from_dict(frame)
+        except (ValueError, TypeError, AttributeError, RecursionError):
+            log.warning("refused a malformed event frame")
+            await self._refuse(ws, frame)
+            return
+        try:
+            ack = await self.event_handler.raw_process(msg)
+        except Exception:
+            log.exception("event %r not stored; it will be delivered again", msg.headers.event_id)
+            return
         await self._send_ack(ws, ack)
 
     @classmethod
