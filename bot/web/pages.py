@@ -60,7 +60,7 @@ async def dashboard(request: web.Request) -> web.Response:
 
     # Independent reads side by side: with a core to spare the page costs its slowest scan, not their sum.
     numbers, weeks, (late_rows, late_total) = await asyncio.gather(
-        load_stats(ctx, scope, period), ctx.read(lambda s: trend(s, scope, today)), ctx.read(late)
+        load_stats(ctx, scope, period), ctx.read(lambda s: trend(s, scope, ctx.now())), ctx.read(late)
     )
     body = "\n".join(
         [
