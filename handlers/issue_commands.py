@@ -22,7 +22,7 @@ from models.lifecycle import new_issue, record
 from models.masking import mask
 from models.rules import LEAD_TITLES, may_own
 from models.tables import Issue, Person
-from models.vocabulary import DOWN, UP, Level, Role, Status
+from models.vocabulary import DOWN, LEVEL_NAMES, UP, Level, Role, Status
 
 MIN_TEXT = 4
 REVISIT_DAYS = 7
@@ -110,7 +110,7 @@ def escalate(ctx: Context) -> Result:
         to_unit = ctx.directory.get(issue.township_id)
     else:
         to_unit = ctx.directory.district
-    reason = ctx.cmd.args
+    reason, from_level = ctx.cmd.args, issue.level
     _event(
         ctx,
         issue,
@@ -128,8 +128,10 @@ def escalate(ctx: Context) -> Result:
         notice_text += f" · 风险 {issue.risk}"
     if issue.litigation_risk:
         notice_text += " · ⚠ 行政败诉风险"
-    if reason or issue.opinion:
-        notice_text += f"\n上报理由: {mask(reason or issue.opinion or '')}"
+    if issue.opinion:  # the lower level's 研判, so the upper one need not ask for it
+        notice_text += f"\n{LEVEL_NAMES[from_level]}研判: {mask(issue.opinion)}"
+    if reason:
+        notice_text += f"\n上报理由: {mask(reason)}"
     notice = Notice(f"{notice_text}\n{ask}", _ids(leads), unit_id=to_unit.id)
     return Result(Reply(f"#{issue.id} 已上报至{to_unit.name}。{ask}", _ids(leads)), [notice], issue.id)
 
@@ -219,7 +221,7 @@ def assign(ctx: Context) -> Result:
     if department:
         parts.append(department.name)
     parts.append(r.deadline_text(deadline))
-    if tuesday_tag:
+    if tuesday:  # tagged, or made on a Tuesday: counted as one either way (PRODUCT §2)
         parts.append("周二无会日办理件")
     return Result(Reply(" · ".join(parts) + "。", (owner.id,)), issue_id=issue.id)
 
@@ -243,7 +245,7 @@ def resolve(ctx: Context) -> Result:
     used = ctx.calendar.workdays_between(local(issue.created_at).date(), ctx.today)
     _event(ctx, issue, Kind.RESOLVED, {"result": result})
     reporters = [p for p in q.people(ctx.session, q.followers(ctx.session, issue)) if p.id != ctx.actor.id]
-    text = f"#{issue.id}【已化解】用时 {used} 个工作日。"
+    text = f"#{issue.id}【已{r.resolved_word(issue.level)}】用时 {used} 个工作日。"
     if reporters:
         text += f"{r.mention(reporters)} 请回访当事人,如不满意回复「不满意 #{issue.id} 原因」。"
     notices = _to_origin(ctx, issue, text, _ids(reporters))

@@ -39,7 +39,7 @@ def test_full_life_of_an_issue(chat: Chat) -> None:
 
     tuesday = datetime(2020, 3, 3, 10, 0, tzinfo=SHANGHAI)
     r = chat.say("d001", "交办 #1 区自然资源局 限10个工作日", mentions=("p001",), at=tuesday)
-    assert r.reply == "#1 已交办 @钱七 · 区自然资源局 · 截止 3月17日(周二)。" and r.at == ("p001",)
+    assert r.reply == "#1 已交办 @钱七 · 区自然资源局 · 截止 3月17日(周二) · 周二无会日办理件。" and r.at == ("p001",)
     issue = chat.issue(1)
     assert (issue.status, issue.owner_id, str(issue.deadline), issue.tuesday) == (
         "assigned",
