@@ -161,14 +161,14 @@ def review(ctx: Context) -> Result:
 
 
 def _owner(ctx: Context, issue: Issue) -> Person:
-    person = _mentioned_owner(ctx)
+    person = _mentioned_owner(ctx) or _named_owner(ctx, issue)
     if not may_own(ctx.directory, issue.level, issue.unit_id, person):
         unit = ctx.directory.get(issue.unit_id).name
         raise Refusal(f"包案人应为{unit}或其下属单位的人员;需要上级部门办理请「上报 #{issue.id}」。")
     return person
 
 
-def _mentioned_owner(ctx: Context) -> Person:
+def _mentioned_owner(ctx: Context) -> Person | None:
     mentioned = ctx.msg.mentioned()
     if mentioned:
         a = mentioned[0]
@@ -181,6 +181,25 @@ def _mentioned_owner(ctx: Context) -> Person:
         found = q.people_named(ctx.session, name)
         if len(found) == 1:
             return found[0]
+    return None
+
+
+MAX_CANDIDATES = 3  # named in the question; more would not fit a line
+
+
+def _named_owner(ctx: Context, issue: Issue) -> Person:
+    """A name typed without @ (交办 #3 叶俊杰 限3天): the one person of that name who may own the
+    case; with several, ask which (by unit: a name alone says nothing, and no staffId is shown)."""
+    for word in ctx.cmd.args.split():
+        found = q.people_named(ctx.session, word)
+        if not found:
+            continue
+        eligible = [p for p in found if may_own(ctx.directory, issue.level, issue.unit_id, p)]
+        if len(eligible) == 1 or not eligible:
+            return (eligible or found)[0]  # none eligible: _owner says whom the level may name
+        units = "、".join(ctx.directory.get(p.unit_id).name for p in eligible[:MAX_CANDIDATES])
+        more = "等" if len(eligible) > MAX_CANDIDATES else ""
+        raise Refusal(f"「{word}」有{len(eligible)}位({units}{more}),是哪一位?请@包案人。")
     raise Refusal("请@包案人,如「交办 #12 @钱七 区自然资源局 限10个工作日」。")
 
 
