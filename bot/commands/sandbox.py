@@ -1,5 +1,10 @@
-"""`liandong sandbox [--port 8080]`: the local DingTalk emulator, the real bot in stream mode
-against it (SQLite from DATABASE_URL) and the browser page, until Ctrl-C or SIGTERM."""
+"""`liandong sandbox [--port 8080] [--database FILE] [--keep]`: the local DingTalk emulator, the
+real bot in stream mode against it and the browser page, until Ctrl-C or SIGTERM.
+
+The sandbox has its own SQLite file (./data/sandbox.db), never DATABASE_URL: its clock jumps write
+future-dated events, which in `liandong run`'s database would skew report, digest and 统计. It
+starts empty unless --keep, because the emulator's conversations live in memory: after a restart
+the page would show none while the numbering went on from the last #N."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
@@ -23,6 +29,7 @@ from bot.sandbox.web import SandboxPage
 from bot.web import sandbox_web_app
 from models.clock import ShiftedClock
 
+SANDBOX_DB = Path("./data/sandbox.db")
 HOST = "127.0.0.1"  # the sandbox has no authentication: never listen beyond this machine
 CLIENT_ID, CLIENT_SECRET = "sandbox-id", "sandbox-secret"
 
@@ -34,7 +41,20 @@ class PortInUse(OSError):
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("sandbox", help="本地沙盒:模拟钉钉 + 机器人 + 浏览器页面 (无需钉钉账号)")
     p.add_argument("--port", type=int, default=8080, help="页面端口 (默认 8080)")
+    p.add_argument("--database", type=Path, default=SANDBOX_DB, help=f"沙盒自己的数据库文件 (默认 {SANDBOX_DB})")
+    p.add_argument("--keep", action="store_true", help="保留上次沙盒的数据 (默认每次启动清空)")
     return p
+
+
+def sandbox_database(settings: Settings, path: Path, keep: bool = False) -> Settings:
+    """The sandbox's own SQLite file and photo folder beside it, emptied unless `keep`."""
+    if not keep:
+        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return dataclasses.replace(
+        settings, database_url=f"sqlite:///{path}", photos_dir=path.parent / f"{path.stem}-photos"
+    )
 
 
 def sandbox_settings(settings: Settings) -> Settings:
@@ -109,7 +129,7 @@ async def running(app: App, port: int, clock: ShiftedClock | None = None) -> Asy
 def run(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger().setLevel(logging.INFO)
     clock = ShiftedClock()  # real time until the page's clock control moves it
-    app = build(sandbox_settings(settings), clock)
+    app = build(sandbox_database(sandbox_settings(settings), args.database, args.keep), clock)
     try:
         return asyncio.run(serve(app, args.port, clock))
     finally:
