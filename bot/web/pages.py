@@ -298,7 +298,8 @@ def _issue_body(d: dict[str, Any]) -> str:
             f" · {h(ev['unit'])}</div><div><b>{h(ev['actor'])}</b> {h(ev['kind_name'])}"
             f"{':' + h(ev['note']) if ev['note'] else ''}</div>"
             + (f'<ul class="photos-state">{shots}</ul>' if shots else "")
-            + f'<div class="hash" title="本事件哈希(链接上一事件)">{h(ev["hash"][:16])}</div></li>'
+            # Evidence for `liandong verify`, meaningless to an official: shown on demand only.
+            + f'<details class="hash"><summary>校验码</summary><code>{h(ev["hash"][:16])}</code></details></li>'
         )
     if pictures:
         items = "".join(_photo_item(d["id"], ev, p) for ev, p in pictures)
