@@ -17,6 +17,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -25,9 +26,10 @@ from bot.app import App, build
 from bot.config import Settings
 from bot.runtime import Runtime, RuntimeOptions
 from bot.sandbox.emulator import ROBOT_CODE, Emulator
-from bot.sandbox.web import SandboxPage
+from bot.sandbox.web import ClockMoved, Ran, SandboxPage
 from bot.web import sandbox_web_app
 from models.clock import ShiftedClock
+from schedules.runs import LOOKBACK
 
 SANDBOX_DB = Path("./data/sandbox.db")
 HOST = "127.0.0.1"  # the sandbox has no authentication: never listen beyond this machine
@@ -83,6 +85,37 @@ async def _listen(app: web.Application, port: int, shutdown_timeout: float = 5.0
     return runner, runner.addresses[0][1]
 
 
+def clock_stepper(runtime: Runtime, clock: ShiftedClock) -> ClockMoved:
+    """What the page calls after a clock move: step the clock through every job occurrence
+    between the two moments, each run at its own time (a jump past Monday 16:00 runs the preview
+    then, rather than recording it missed), and say what ran."""
+
+    async def catch_up(before: datetime, after: datetime) -> list[Ran]:
+        scheduler = runtime.scheduler
+        if scheduler is None:
+            return []
+        runner = scheduler.runner
+        titles = {spec.name: spec.title for spec in runner.jobs}
+        # A jump spans a week at most; 回到现在 may leap years (past dates typed in the sandbox):
+        # that is no jump to step through, only a catch-up as after a restart.
+        span = after - before
+        steps = sorted(
+            {due for spec in runner.jobs for due in runner.timing(spec).between(before, after)}
+            if timedelta(0) < span <= LOOKBACK
+            else set()
+        )
+        results = []
+        for due in steps:
+            clock.jump_to(due)
+            results += await scheduler.catch_up()
+        if steps:  # back where the page put it (回到现在 moves back and steps through nothing)
+            clock.jump_to(after)
+        results += await scheduler.catch_up()
+        return [(r.due_at, titles[r.job], len(r.sent)) for r in results if r.status == "done" and r.due_at]
+
+    return catch_up
+
+
 @asynccontextmanager
 async def running(app: App, port: int, clock: ShiftedClock | None = None) -> AsyncIterator[Sandbox]:
     """Emulator on a free port, the bot connected to it, the page on `port` (0: any free one).
@@ -94,9 +127,7 @@ async def running(app: App, port: int, clock: ShiftedClock | None = None) -> Asy
     emulator.base_url = f"http://{HOST}:{emulator_port}"
     runtime = Runtime(app, RuntimeOptions(endpoint=emulator.base_url), clock)
 
-    async def catch_up() -> None:
-        if runtime.scheduler:
-            await runtime.scheduler.catch_up()
+    catch_up = clock_stepper(runtime, clock)
 
     page_runner: web.AppRunner | None = None
     dashboard_runner: web.AppRunner | None = None
