@@ -35,6 +35,15 @@ def normalize(text: str) -> str:
     return "\n".join(line for line in lines if line).strip()
 
 
+def take_word(args: str, word: str) -> tuple[bool, str]:
+    """Whether `word` stands on its own among the arguments (统计 2020 原文), and the
+    arguments without it."""
+    parts = args.split()
+    if word not in parts:
+        return False, args
+    return True, " ".join(p for p in parts if p != word)
+
+
 class Grammar:
     """The parser for one vocabulary: canonical verb → its words (the canonical one first);
     `needs_break` lists words that count only when a break or `#` follows them (改造, 改厕 and

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers import replies as r
 from handlers.context import Context, Refusal
+from handlers.grammar import take_word
 from handlers.issue_commands import place
 from handlers.replies import Reply, Result
 from models import queries as q
@@ -44,13 +45,21 @@ def list_(ctx: Context) -> Result:
     return Result(Reply("\n".join(lines)))
 
 
+RAW_WORD = "原文"  # 统计 … 原文: the report's exact paragraph instead of the phone lines
+
+
 def stats(ctx: Context) -> Result:
+    raw, args = take_word(ctx.cmd.args, RAW_WORD)
     try:
-        period = parse_period(ctx.cmd.args, ctx.today)
+        period = parse_period(args, ctx.today)
     except PeriodError as e:
         raise Refusal(f"无法识别统计时段「{e}」,可用:本周/本月/本年/2020/2020-01-01~2020-06-30。") from e
     counts = count_levels(ctx.session, period, ctx.unit, ctx.at)
-    return Result(Reply(f"【统计】{period.label} · {ctx.unit.name}\n{counts.paragraph()}"))
+    head = f"【统计】{period.label} · {ctx.unit.name}"
+    if raw:
+        return Result(Reply(f"{head}\n{counts.paragraph()}"))
+    hint = f"报告原文请回复「统计 {args + ' ' if args else ''}{RAW_WORD}」"
+    return Result(Reply("\n".join([head, *counts.lines(), hint])))
 
 
 def help_(ctx: Context) -> Result:

@@ -22,7 +22,7 @@ from models.lifecycle import new_issue, record
 from models.masking import mask
 from models.rules import LEAD_TITLES, may_own
 from models.tables import Issue, Person
-from models.vocabulary import DOWN, UP, Level, Role, Status
+from models.vocabulary import DOWN, LEVEL_NAMES, UP, Level, Role, Status
 
 MIN_TEXT = 4
 REVISIT_DAYS = 7
@@ -110,7 +110,7 @@ def escalate(ctx: Context) -> Result:
         to_unit = ctx.directory.get(issue.township_id)
     else:
         to_unit = ctx.directory.district
-    reason = ctx.cmd.args
+    reason, from_level = ctx.cmd.args, issue.level
     _event(
         ctx,
         issue,
@@ -128,8 +128,10 @@ def escalate(ctx: Context) -> Result:
         notice_text += f" · 风险 {issue.risk}"
     if issue.litigation_risk:
         notice_text += " · ⚠ 行政败诉风险"
-    if reason or issue.opinion:
-        notice_text += f"\n上报理由: {mask(reason or issue.opinion or '')}"
+    if issue.opinion:  # the lower level's 研判, so the upper one need not ask for it
+        notice_text += f"\n{LEVEL_NAMES[from_level]}研判: {mask(issue.opinion)}"
+    if reason:
+        notice_text += f"\n上报理由: {mask(reason)}"
     notice = Notice(f"{notice_text}\n{ask}", _ids(leads), unit_id=to_unit.id)
     return Result(Reply(f"#{issue.id} 已上报至{to_unit.name}。{ask}", _ids(leads)), [notice], issue.id)
 
@@ -159,14 +161,14 @@ def review(ctx: Context) -> Result:
 
 
 def _owner(ctx: Context, issue: Issue) -> Person:
-    person = _mentioned_owner(ctx)
+    person = _mentioned_owner(ctx) or _named_owner(ctx, issue)
     if not may_own(ctx.directory, issue.level, issue.unit_id, person):
         unit = ctx.directory.get(issue.unit_id).name
         raise Refusal(f"包案人应为{unit}或其下属单位的人员;需要上级部门办理请「上报 #{issue.id}」。")
     return person
 
 
-def _mentioned_owner(ctx: Context) -> Person:
+def _mentioned_owner(ctx: Context) -> Person | None:
     mentioned = ctx.msg.mentioned()
     if mentioned:
         a = mentioned[0]
@@ -179,6 +181,25 @@ def _mentioned_owner(ctx: Context) -> Person:
         found = q.people_named(ctx.session, name)
         if len(found) == 1:
             return found[0]
+    return None
+
+
+MAX_CANDIDATES = 3  # named in the question; more would not fit a line
+
+
+def _named_owner(ctx: Context, issue: Issue) -> Person:
+    """A name typed without @ (交办 #3 叶俊杰 限3天): the one person of that name who may own the
+    case; with several, ask which (by unit: a name alone says nothing, and no staffId is shown)."""
+    for word in ctx.cmd.args.split():
+        found = q.people_named(ctx.session, word)
+        if not found:
+            continue
+        eligible = [p for p in found if may_own(ctx.directory, issue.level, issue.unit_id, p)]
+        if len(eligible) == 1 or not eligible:
+            return (eligible or found)[0]  # none eligible: _owner says whom the level may name
+        units = "、".join(ctx.directory.get(p.unit_id).name for p in eligible[:MAX_CANDIDATES])
+        more = "等" if len(eligible) > MAX_CANDIDATES else ""
+        raise Refusal(f"「{word}」有{len(eligible)}位({units}{more}),是哪一位?请@包案人。")
     raise Refusal("请@包案人,如「交办 #12 @钱七 区自然资源局 限10个工作日」。")
 
 
@@ -219,7 +240,7 @@ def assign(ctx: Context) -> Result:
     if department:
         parts.append(department.name)
     parts.append(r.deadline_text(deadline))
-    if tuesday_tag:
+    if tuesday:  # tagged, or made on a Tuesday: counted as one either way (PRODUCT §2)
         parts.append("周二无会日办理件")
     return Result(Reply(" · ".join(parts) + "。", (owner.id,)), issue_id=issue.id)
 
@@ -243,7 +264,7 @@ def resolve(ctx: Context) -> Result:
     used = ctx.calendar.workdays_between(local(issue.created_at).date(), ctx.today)
     _event(ctx, issue, Kind.RESOLVED, {"result": result})
     reporters = [p for p in q.people(ctx.session, q.followers(ctx.session, issue)) if p.id != ctx.actor.id]
-    text = f"#{issue.id}【已化解】用时 {used} 个工作日。"
+    text = f"#{issue.id}【已{r.resolved_word(issue.level)}】用时 {used} 个工作日。"
     if reporters:
         text += f"{r.mention(reporters)} 请回访当事人,如不满意回复「不满意 #{issue.id} 原因」。"
     notices = _to_origin(ctx, issue, text, _ids(reporters))

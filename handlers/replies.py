@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from models.clock import local, short_date
 from models.events import EVENT_NAMES, Kind
 from models.masking import mask
 from models.rules import days_overdue
 from models.tables import Issue, IssueEvent, Person
-from models.vocabulary import LEVEL_NAMES, STATUS_NAMES, Level
+from models.vocabulary import LEVEL_NAMES, STATUS_NAMES, Level, Status
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,25 @@ class Result:
     reply: Reply
     notices: list[Notice] = field(default_factory=list)
     issue_id: int | None = None
+
+
+def resolved_word(level: str) -> str:
+    """As the district reports it: 化解 at the district, 办结 below it."""
+    return "化解" if level == Level.DISTRICT else "办结"
+
+
+def status_name(status: str, level: str) -> str:
+    return f"已{resolved_word(level)}" if status == Status.RESOLVED else STATUS_NAMES[status]
+
+
+def event_name(kind: str, level: str, data: dict[str, Any]) -> str:
+    """A timeline step's label: the level's word for a resolution, and a reopening that the
+    reporter's 不满意 caused named as the failed 回访 it is."""
+    if kind == Kind.RESOLVED:
+        return resolved_word(level)
+    if kind == Kind.REOPENED and data.get("by") == "reporter":
+        return "回访不满意"
+    return EVENT_NAMES.get(kind, kind)
 
 
 def mention(people: Iterable[Person]) -> str:
@@ -104,7 +124,7 @@ def card(
     names: dict[str, str],
 ) -> str:
     head = f"#{issue.id}【{place}】{issue.title}"
-    state = f"{LEVEL_NAMES[issue.level]} · {STATUS_NAMES[issue.status]}"
+    state = f"{LEVEL_NAMES[issue.level]} · {status_name(issue.status, issue.level)}"
     if issue.risk:
         state += f" · 风险 {issue.risk}"
     lines = [head, state, facts_line(issue)]
@@ -123,17 +143,15 @@ def card(
         at = local(ev.at)
         note = ev.data.get("reason") or ev.data.get("opinion") or ev.data.get("text") or ev.data.get("result") or ""
         note = mask(note)[:24]
-        lines.append(
-            f"{at.month}/{at.day} {at:%H:%M} {names.get(ev.actor_id, ev.actor_id)} {EVENT_NAMES[ev.kind]}"
-            + (f":{note}" if note else "")
-        )
+        step = f"{names.get(ev.actor_id, ev.actor_id)} {event_name(ev.kind, ev.level, ev.data)}"
+        lines.append(f"{at.month}/{at.day} {at:%H:%M} {step}" + (f":{note}" if note else ""))
     if len(events) > CARD_EVENTS:
         lines.append(f"(共 {len(events)} 条进程,完整时间线见看板)")
     return "\n".join(lines)
 
 
 def issue_line(issue: Issue, place: str, today: date) -> str:
-    tail = STATUS_NAMES[issue.status]
+    tail = status_name(issue.status, issue.level)
     if late := days_overdue(issue.status, issue.deadline, today):
         tail += f" · 逾期{late}天"
     return f"#{issue.id} {issue.title}({place})· {tail}"

@@ -168,7 +168,7 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb("查", info.show, "查 #12", ("详情", "查看", "查询"), refs=1, help="查 #12", writes=False),
     Verb("列表", info.list_, "列表 逾期", help="列表 [待办/我的/逾期]", joins=True, writes=False),
-    Verb("统计", info.stats, "统计 本月", help="统计 [本月/2020]", joins=True, writes=False),
+    Verb("统计", info.stats, "统计 本月", help=f"统计 [本月/2020] [{info.RAW_WORD}]", joins=True, writes=False),
     Verb("帮助", info.help_, "帮助", ("help", "?"), hidden=True, writes=False),
     Verb(
         "绑定",

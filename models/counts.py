@@ -119,6 +119,16 @@ class LevelCounts:
             f"村(社区)层面累计排摸{self.village_entered}件,办结{self.village_resolved}件。"
         )
 
+    def lines(self) -> list[str]:
+        """The paragraph as three lines that fit a phone (区级 / 乡镇 / 村); the paragraph itself
+        stays for reports (统计 … 原文, liandong report)."""
+        return [
+            f"区级 交办{self.district_assigned} · 化解{self.district_resolved}"
+            f"(周二无会日 {self.tuesday_assigned}/{self.tuesday_resolved})",
+            f"乡镇 提交{self.township_entered} · 办结{self.township_resolved}",
+            f"村级 排摸{self.village_entered} · 办结{self.village_resolved}",
+        ]
+
 
 def cutoff_of(period: Period, now: datetime) -> datetime:
     """Exclusive bound of 化解: the end of P, or just after now (createAt has millisecond

@@ -135,5 +135,5 @@ def digest(directory: Directory, unit_name: str, week: Period, w: Week, today: d
     if year_has_numbers:
         ended = w.year.end < today
         lines.append(f"{w.year.label}统计" + ("" if ended else f"(截至{_md(today)})") + ":")
-        lines.append(w.counts.paragraph())
+        lines += w.counts.lines()
     return "\n".join(lines)

@@ -39,7 +39,7 @@ def test_full_life_of_an_issue(chat: Chat) -> None:
 
     tuesday = datetime(2020, 3, 3, 10, 0, tzinfo=SHANGHAI)
     r = chat.say("d001", "交办 #1 区自然资源局 限10个工作日", mentions=("p001",), at=tuesday)
-    assert r.reply == "#1 已交办 @钱七 · 区自然资源局 · 截止 3月17日(周二)。" and r.at == ("p001",)
+    assert r.reply == "#1 已交办 @钱七 · 区自然资源局 · 截止 3月17日(周二) · 周二无会日办理件。" and r.at == ("p001",)
     issue = chat.issue(1)
     assert (issue.status, issue.owner_id, str(issue.deadline), issue.tuesday) == (
         "assigned",
@@ -140,7 +140,7 @@ def test_assignment_on_tuesday_or_tagged_is_a_tuesday_case(chat: Chat) -> None:
     chat.say("d001", "交办 #2", mentions=("d002",), at=wednesday)
     chat.say("d001", "交办 #3", mentions=("d002",), at=wednesday - timedelta(days=1))
     assert [chat.issue(n).tuesday for n in (1, 2)] == [True, False]
-    r = chat.say("d001", "统计 2020")
+    r = chat.say("d001", "统计 2020 原文")
     assert '"周二无会日"办理件2件' in r.reply and "平时交办1件" in r.reply
 
 
@@ -186,7 +186,7 @@ def test_a_resolution_in_the_same_moment_as_the_question_counts(chat: Chat) -> N
     chat.say("t101", "上报 #1")
     chat.say("d001", "交办 #1", mentions=("p001",))
     chat.say("p001", "化解 #1 已协调解决")
-    r = chat.say("d001", "统计 本年")  # the same createAt as the resolution
+    r = chat.say("d001", "统计 本年 原文")  # the same createAt as the resolution
     assert '区级层面累计交办"两难"问题1件,已化解1件。' in r.reply
 
 

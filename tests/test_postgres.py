@@ -43,5 +43,5 @@ def test_scripted_2020_gives_the_reported_paragraph_on_postgres(pg_app: tuple[Ap
     app, clock = pg_app
     y = Year(Chat(app, clock))
     script_2020(y)
-    r = y.chat.say("d001", "统计 2020", at=at(date(2021, 1, 15)))
+    r = y.chat.say("d001", "统计 2020 原文", at=at(date(2021, 1, 15)))
     assert r.reply.splitlines() == ["【统计】2020年 · 柯城区", PARAGRAPH]

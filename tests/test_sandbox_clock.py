@@ -9,9 +9,10 @@ from pathlib import Path
 from aiohttp.test_utils import TestServer
 
 from bot.app import build
+from bot.commands.sandbox import clock_stepper
 from bot.org import load_org
 from bot.sandbox.emulator import Emulator
-from bot.sandbox.web import jump_target
+from bot.sandbox.web import Ran, jump_target, ran_summary
 from models.calendar import WorkdayCalendar
 from models.clock import SHANGHAI, FrozenClock, ShiftedClock
 from tests.dingtalk import settings, start_runtime
@@ -26,8 +27,9 @@ async def test_jumps_move_the_clock_and_bad_ones_are_refused(emulator_server: tu
     clock = ShiftedClock(FrozenClock(FRIDAY))
     moved: list[datetime] = []
 
-    async def on_moved() -> None:
-        moved.append(clock.now())
+    async def on_moved(_before: datetime, after: datetime) -> list[Ran]:
+        moved.append(after)
+        return []
 
     async with serve_page(emulator_server[0], load_org(), clock=clock, on_clock_moved=on_moved) as (client, _):
         start = await (await client.get("/api/clock")).json()
@@ -72,11 +74,8 @@ async def test_jumping_to_tuesday_sends_the_no_meeting_day_reminder(
     try:
         await emulator.wait_for(lambda: len(emulator.connections) == 1)
 
-        async def catch_up() -> None:
-            assert runtime.scheduler
-            await runtime.scheduler.catch_up()
-
-        async with serve_page(emulator, app.org, clock=clock, on_clock_moved=catch_up) as (client, _):
+        stepper = clock_stepper(runtime, clock)
+        async with serve_page(emulator, app.org, clock=clock, on_clock_moved=stepper) as (client, _):
             history = emulator.history["cid-district"]
             await post(client, f"@两难助手 上报 {WAGES}", staff="d001", cid="cid-district")
             await emulator.wait_for(lambda: len(history) == 2)
@@ -96,3 +95,48 @@ async def test_jumping_to_tuesday_sends_the_no_meeting_day_reminder(
     finally:
         await runtime.stop()
         app.engine.dispose()
+
+
+async def test_a_jump_runs_each_job_at_its_own_time_and_says_what_it_sent(
+    tmp_path: Path, emulator_server: tuple[Emulator, TestServer]
+) -> None:
+    emulator, server = emulator_server
+    clock = ShiftedClock()
+    clock.jump_to(at(date(2020, 11, 26), 10))  # a Thursday
+    emulator.clock = clock
+    app = build(settings(tmp_path), clock)
+    runtime = await start_runtime(app, server, clock)
+    try:
+        await emulator.wait_for(lambda: len(emulator.connections) == 1)
+        stepper = clock_stepper(runtime, clock)
+        async with serve_page(emulator, app.org, clock=clock, on_clock_moved=stepper) as (client, _):
+            history = emulator.history["cid-district"]
+            await post(client, f"@两难助手 上报 {WAGES}", staff="d001", cid="cid-district")
+            await emulator.wait_for(lambda: len(history) == 2)
+            await post(client, "@两难助手 交办 #1 @钱七 限10个工作日 周二无会日", staff="d001", cid="cid-district")
+            await emulator.wait_for(lambda: len(history) == 4)
+
+            quiet = await (await client.post("/api/clock", json={"jump": "next_workday_0900"})).json()
+            assert quiet["now"].startswith("2020-11-27T09:00:")  # Friday: only the ladder, with nothing due
+            assert quiet["ran"] == "11月27日(周五) 09:00 工作日 到期提醒、逾期催办、告知领导、逾期通报:无需发送"
+
+            # Straight to Tuesday 17:30: Monday 09:00, Monday 16:00, Tuesday 08:30 and 09:00 each ran
+            # at its own time (nothing recorded as missed), then the Tuesday evening summary.
+            moved = await (await client.post("/api/clock", json={"jump": "tuesday_1730"})).json()
+            assert moved["now"].startswith("2020-12-01T17:30:")
+            lines = moved["ran"].splitlines()
+            assert [line.split(" ")[1] for line in lines] == ["09:00", "09:00", "16:00", "08:30", "09:00", "17:30"]
+            assert "11月30日(周一) 16:00 周一 预告明天周二无会日的办理件(区级群):发出 1 条" in lines
+            assert any(line.startswith("12月1日(周二) 08:30 ") and "发出" in line for line in lines)
+            await emulator.wait_for(lambda: any("明天" in e["text"] and "周二无会日" in e["text"] for e in history))
+            back = await (await client.post("/api/clock", json={"jump": "now"})).json()
+            assert back["shifted"] is False and "ran" in back  # years ahead: a catch-up, not 300 weeks of steps
+    finally:
+        await runtime.stop()
+        app.engine.dispose()
+
+
+def test_a_jump_with_nothing_due_says_so() -> None:
+    assert ran_summary(()) == "这段时间没有到期的定时任务。"
+    monday = at(date(2020, 11, 30), 16)
+    assert ran_summary([(monday, "周一 预告", 0)]) == "11月30日(周一) 16:00 周一 预告:无需发送"

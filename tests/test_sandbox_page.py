@@ -6,6 +6,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +258,29 @@ async def test_a_photo_attached_on_the_page_goes_the_way_of_a_dingtalk_picture(p
     assert [(r.issue_id, r.status, r.size) for r in rows] == [(1, "stored", len(image))]
     bad = await client.post("/api/messages", json={**body, "photo": "not base64!"})
     assert bad.status == 400 and "照片" in await bad.text()
+
+
+def test_the_sandbox_has_its_own_database_emptied_at_each_start(tmp_path: Path) -> None:
+    """Never `liandong run`'s (DATABASE_URL): clock jumps write future-dated events."""
+    from bot.commands.sandbox import sandbox_database, sandbox_settings
+    from bot.config import Settings
+    from models.clock import SHANGHAI, FrozenClock
+    from tests.conftest import Chat
+
+    run_url = f"sqlite:///{tmp_path}/liandong.db"
+    file = tmp_path / "data" / "sandbox.db"
+    settings = sandbox_database(sandbox_settings(Settings.from_env(environ={"DATABASE_URL": run_url})), file)
+    assert settings.database_url == f"sqlite:///{file}" != run_url
+    assert settings.photos_dir == tmp_path / "data" / "sandbox-photos"
+    clock = FrozenClock(datetime(2020, 3, 2, 9, 0, tzinfo=SHANGHAI))
+    app = build(settings, clock)
+    chat = Chat(app, clock)
+    assert chat.say("v001", "上报 上洋村路灯坏了一个月,晚上出行不便,请尽快修复").issue_id == 1
+    app.engine.dispose()
+    kept = build(sandbox_database(settings, file, keep=True), clock)
+    assert Chat(kept, clock).say("v001", "上报 上洋村水渠堵塞,雨天农田被淹,请尽快疏通", msg_id="kept").issue_id == 2
+    kept.engine.dispose()
+    fresh = build(sandbox_database(settings, file), clock)  # a new start: the page is empty, so is #N
+    assert Chat(fresh, clock).say("v001", "上报 上洋村水渠堵塞,雨天农田被淹,请尽快疏通", msg_id="fresh").issue_id == 1
+    fresh.engine.dispose()
+    assert not (tmp_path / "liandong.db").exists()

@@ -255,7 +255,7 @@ async def test_nothing_the_api_returns_has_a_phone_or_id_number(client: TestClie
 async def test_stats_equal_the_chat_command(
     client: TestClient, env: WebEnv, key: str, speaker: str, words: str, query: str
 ) -> None:
-    reply = env.chat.say(speaker, words, at=NOW)
+    reply = env.chat.say(speaker, f"{words} 原文", at=NOW)
     assert reply.outcome == "ok"
     heading, paragraph = reply.reply.split("\n")
     stats = await get_json(client, f"/api/stats?{query}", env, key)

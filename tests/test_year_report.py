@@ -156,7 +156,7 @@ def year_db(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
 
 def test_chat_statistics_equal_the_reported_paragraph(year_db) -> None:  # type: ignore[no-untyped-def]
     _app, y = year_db
-    r = y.chat.say("d001", "统计 2020", at=at(date(2021, 1, 15)))
+    r = y.chat.say("d001", "统计 2020 原文", at=at(date(2021, 1, 15)))
     assert r.reply.splitlines() == ["【统计】2020年 · 柯城区", PARAGRAPH]
 
 
@@ -172,11 +172,11 @@ def test_cli_report_prints_the_same_paragraph(year_db, monkeypatch, capsys) -> N
 def test_scoped_statistics(year_db) -> None:  # type: ignore[no-untyped-def]
     _app, y = year_db
     when = at(date(2021, 1, 15))
-    per_township = [y.chat.say(lead, "统计 2020", at=when).reply for lead in ("t101", "t102", "t103")]
+    per_township = [y.chat.say(lead, "统计 2020 原文", at=when).reply for lead in ("t101", "t102", "t103")]
     assert all("【统计】2020年 · " in text for text in per_township)
     huayuan = per_township[0]
     assert "柯城区" not in huayuan.splitlines()[0] and "花园街道" in huayuan
-    village = y.chat.say("v003", "统计 2020", at=when).reply
+    village = y.chat.say("v003", "统计 2020 原文", at=when).reply
     entered = sum(village_reporter(i) == "v003" for i in range(1920))
     resolved = sum(village_reporter(i) == "v003" for i in range(1515))
     assert village.endswith(f"乡镇(街道)层面累计提交0件,办结0件;村(社区)层面累计排摸{entered}件,办结{resolved}件。")

@@ -1,5 +1,10 @@
-"""`liandong sandbox [--port 8080]`: the local DingTalk emulator, the real bot in stream mode
-against it (SQLite from DATABASE_URL) and the browser page, until Ctrl-C or SIGTERM."""
+"""`liandong sandbox [--port 8080] [--database FILE] [--keep]`: the local DingTalk emulator, the
+real bot in stream mode against it and the browser page, until Ctrl-C or SIGTERM.
+
+The sandbox has its own SQLite file (./data/sandbox.db), never DATABASE_URL: its clock jumps write
+future-dated events, which in `liandong run`'s database would skew report, digest and 统计. It
+starts empty unless --keep, because the emulator's conversations live in memory: after a restart
+the page would show none while the numbering went on from the last #N."""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from aiohttp import web
 
@@ -19,10 +26,12 @@ from bot.app import App, build
 from bot.config import Settings
 from bot.runtime import Runtime, RuntimeOptions
 from bot.sandbox.emulator import ROBOT_CODE, Emulator
-from bot.sandbox.web import SandboxPage
+from bot.sandbox.web import ClockMoved, Ran, SandboxPage
 from bot.web import sandbox_web_app
 from models.clock import ShiftedClock
+from schedules.runs import LOOKBACK
 
+SANDBOX_DB = Path("./data/sandbox.db")
 HOST = "127.0.0.1"  # the sandbox has no authentication: never listen beyond this machine
 CLIENT_ID, CLIENT_SECRET = "sandbox-id", "sandbox-secret"
 
@@ -34,7 +43,20 @@ class PortInUse(OSError):
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("sandbox", help="本地沙盒:模拟钉钉 + 机器人 + 浏览器页面 (无需钉钉账号)")
     p.add_argument("--port", type=int, default=8080, help="页面端口 (默认 8080)")
+    p.add_argument("--database", type=Path, default=SANDBOX_DB, help=f"沙盒自己的数据库文件 (默认 {SANDBOX_DB})")
+    p.add_argument("--keep", action="store_true", help="保留上次沙盒的数据 (默认每次启动清空)")
     return p
+
+
+def sandbox_database(settings: Settings, path: Path, keep: bool = False) -> Settings:
+    """The sandbox's own SQLite file and photo folder beside it, emptied unless `keep`."""
+    if not keep:
+        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return dataclasses.replace(
+        settings, database_url=f"sqlite:///{path}", photos_dir=path.parent / f"{path.stem}-photos"
+    )
 
 
 def sandbox_settings(settings: Settings) -> Settings:
@@ -63,6 +85,37 @@ async def _listen(app: web.Application, port: int, shutdown_timeout: float = 5.0
     return runner, runner.addresses[0][1]
 
 
+def clock_stepper(runtime: Runtime, clock: ShiftedClock) -> ClockMoved:
+    """What the page calls after a clock move: step the clock through every job occurrence
+    between the two moments, each run at its own time (a jump past Monday 16:00 runs the preview
+    then, rather than recording it missed), and say what ran."""
+
+    async def catch_up(before: datetime, after: datetime) -> list[Ran]:
+        scheduler = runtime.scheduler
+        if scheduler is None:
+            return []
+        runner = scheduler.runner
+        titles = {spec.name: spec.title for spec in runner.jobs}
+        # A jump spans a week at most; 回到现在 may leap years (past dates typed in the sandbox):
+        # that is no jump to step through, only a catch-up as after a restart.
+        span = after - before
+        steps = sorted(
+            {due for spec in runner.jobs for due in runner.timing(spec).between(before, after)}
+            if timedelta(0) < span <= LOOKBACK
+            else set()
+        )
+        results = []
+        for due in steps:
+            clock.jump_to(due)
+            results += await scheduler.catch_up()
+        if steps:  # back where the page put it (回到现在 moves back and steps through nothing)
+            clock.jump_to(after)
+        results += await scheduler.catch_up()
+        return [(r.due_at, titles[r.job], len(r.sent)) for r in results if r.status == "done" and r.due_at]
+
+    return catch_up
+
+
 @asynccontextmanager
 async def running(app: App, port: int, clock: ShiftedClock | None = None) -> AsyncIterator[Sandbox]:
     """Emulator on a free port, the bot connected to it, the page on `port` (0: any free one).
@@ -74,9 +127,7 @@ async def running(app: App, port: int, clock: ShiftedClock | None = None) -> Asy
     emulator.base_url = f"http://{HOST}:{emulator_port}"
     runtime = Runtime(app, RuntimeOptions(endpoint=emulator.base_url), clock)
 
-    async def catch_up() -> None:
-        if runtime.scheduler:
-            await runtime.scheduler.catch_up()
+    catch_up = clock_stepper(runtime, clock)
 
     page_runner: web.AppRunner | None = None
     dashboard_runner: web.AppRunner | None = None
@@ -109,7 +160,7 @@ async def running(app: App, port: int, clock: ShiftedClock | None = None) -> Asy
 def run(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger().setLevel(logging.INFO)
     clock = ShiftedClock()  # real time until the page's clock control moves it
-    app = build(sandbox_settings(settings), clock)
+    app = build(sandbox_database(sandbox_settings(settings), args.database, args.keep), clock)
     try:
         return asyncio.run(serve(app, args.port, clock))
     finally:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -35,7 +36,23 @@ JUMPS: dict[str, tuple[Callable[[date, WorkdayCalendar], bool], time]] = {
     "next_workday_0900": (lambda d, cal: cal.is_workday(d), time(9)),
     "tuesday_0830": (lambda d, _cal: d.weekday() == 1, time(8, 30)),
     "monday_0900": (lambda d, _cal: d.weekday() == 0, time(9)),
+    "monday_1600": (lambda d, _cal: d.weekday() == 0, time(16)),
+    "tuesday_1730": (lambda d, _cal: d.weekday() == 1, time(17, 30)),
 }
+# What a clock move ran: (when it was due, what the job does, how many messages it wrote).
+Ran = tuple[datetime, str, int]
+ClockMoved = Callable[[datetime, datetime], Awaitable[Sequence[Ran]]]
+
+
+def ran_summary(ran: Sequence[Ran]) -> str:
+    """One line per run a jump caused, or that nothing was due: said on the page after a jump."""
+    if not ran:
+        return "这段时间没有到期的定时任务。"
+    lines = []
+    for due, title, sent in ran:
+        t = local(due)
+        lines.append(f"{short_date(t.date())} {t:%H:%M} {title}:" + (f"发出 {sent} 条" if sent else "无需发送"))
+    return "\n".join(lines)
 
 
 def jump_target(name: str, now: datetime, calendar: WorkdayCalendar) -> datetime:
@@ -123,11 +140,11 @@ class SandboxPage:
         long_poll_s: float = LONG_POLL_S,
         dashboard_url: str | None = None,
         clock: ShiftedClock | None = None,
-        on_clock_moved: Callable[[], Awaitable[object]] | None = None,
+        on_clock_moved: ClockMoved | None = None,
     ) -> None:
         self.emulator = emulator
         self.clock = clock or ShiftedClock()  # the bot's and the emulator's clock, moved by 快进
-        self.on_clock_moved = on_clock_moved  # e.g. the scheduler's catch-up
+        self.on_clock_moved = on_clock_moved  # runs what fell due between the two moments
         self.calendar = WorkdayCalendar.from_config(org.calendar)
         self.dashboard_url = dashboard_url  # the dashboard, with a sandbox token, for the header link
         self.groups = groups_of(org)
@@ -189,15 +206,18 @@ class SandboxPage:
         except ValueError:
             body = None
         jump = body.get("jump") if isinstance(body, dict) else None
+        before = self.clock.now()
         if jump == "now":
             self.clock.reset()
         elif isinstance(jump, str) and jump in JUMPS:
             self.clock.jump_to(jump_target(jump, self.clock.now(), self.calendar))
         else:
             raise web.HTTPBadRequest(text="未知的时间跳转")
-        if self.on_clock_moved:
-            await self.on_clock_moved()  # what became due runs now; its messages follow by long-poll
-        return await self._clock(request)
+        ran: Sequence[Ran] = ()
+        if self.on_clock_moved:  # what became due runs now; its messages follow by long-poll
+            ran = await self.on_clock_moved(before, self.clock.now())
+        shown = json.loads((await self._clock(request)).text or "{}")
+        return web.json_response({**shown, "ran": ran_summary(ran)})
 
     async def _messages(self, request: web.Request) -> web.Response:
         cid = request.query.get("conversation", "")

@@ -10,7 +10,7 @@ from html import escape
 from bot.web.stats import Week
 
 WIDTH, HEIGHT = 960, 340
-LEFT, RIGHT, TOP, BOTTOM = 48, 16, 44, 40
+LEFT, RIGHT, TOP, BOTTOM = 64, 24, 48, 44
 SERIES = (("new", "新增", "#d9480f"), ("resolved", "办结", "#2b8a3e"))
 
 
@@ -46,7 +46,8 @@ def trend_svg(weeks: Sequence[Week]) -> str:
     for i, w in enumerate(weeks):  # a date under every fourth week, counted back from the current one
         if (last - i) % 4 == 0:
             label = f"{w.start.month}/{w.start.day}"
-            parts.append(f'<text class="xlabel" x="{x(i)}" y="{HEIGHT - 14}" text-anchor="middle">{label}</text>')
+            anchor = "end" if i == last else "middle"  # the last one ends at the edge, never past it
+            parts.append(f'<text class="xlabel" x="{x(i)}" y="{HEIGHT - 12}" text-anchor="{anchor}">{label}</text>')
     for key, name, color in SERIES:
         values = [getattr(w, key) for w in weeks]
         points = " ".join(f"{x(i)},{y(v)}" for i, v in enumerate(values))
@@ -59,7 +60,7 @@ def trend_svg(weeks: Sequence[Week]) -> str:
             )
     for n, (key, name, color) in enumerate(SERIES):  # the legend, top left
         lx = LEFT + n * 110
-        parts.append(f'<rect x="{lx}" y="12" width="18" height="18" rx="3" fill="{color}"/>')
-        parts.append(f'<text class="legend {key}" x="{lx + 26}" y="26">{name}</text>')
+        parts.append(f'<rect x="{lx}" y="10" width="20" height="20" rx="3" fill="{color}"/>')
+        parts.append(f'<text class="legend {key}" x="{lx + 28}" y="30">{name}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -15,7 +15,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from sqlalchemy import case, select, type_coerce
+from sqlalchemy import and_, case, select, type_coerce
 from sqlmodel import Session
 
 from bot.web.params import IssueQuery
@@ -23,10 +23,11 @@ from bot.web.reads import clauses
 from bot.web.views import Names
 from models.clock import SHANGHAI
 from models.directory import UnitInfo
+from models.facts import F, Fact
 from models.masking import mask
 from models.rules import days_overdue
-from models.tables import Issue
-from models.vocabulary import LEVEL_NAMES, STATUS_NAMES
+from models.tables import Issue, IssueEvent
+from models.vocabulary import LEVEL_NAMES, STATUS_NAMES, Status
 
 # (header, kind): kind decides the cell type in .xlsx and the text form in .csv.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -48,7 +49,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("办结时间", "datetime"),
     ("办理天数", "int"),
     ("逾期天数", "int"),
+    ("办结层级", "text"),
+    ("首次区级交办", "datetime"),
     ("周二无会日", "text"),
+    ("交办包案人", "text"),
+    ("问题描述", "text"),
     ("联系电话", "text"),
     ("办理结果", "text"),
 )
@@ -90,8 +95,10 @@ def ledger_rows(session: Session, scope: UnitInfo, query: IssueQuery, names: Nam
         t.level,
     )
     columns += (t.status, t.reporter_id, t.owner_id, t.department_id, t.created_at, t.deadline, t.resolved_at)
-    columns += (closed_at, t.tuesday, t.phones, t.result)
-    query_ = select(*columns).where(*clauses(scope, query, today)).order_by(t.id)
+    columns += (closed_at, t.text, t.phones, t.result)
+    where = clauses(scope, query, today)
+    query_ = select(*columns).where(*where).order_by(t.id)
+    first_assigned = _district_assignments(session, where)
     units = {u.id: u.name for u in names.directory.units.values()}
     people = names.people
     rows: list[Row] = []
@@ -113,13 +120,14 @@ def ledger_rows(session: Session, scope: UnitInfo, query: IssueQuery, names: Nam
         dl,
         res,
         closed,
-        tue,
+        text,
         phones,
         out,
     ) in session.connection().execute(query_):
         created_wall, resolved_wall = _wall(created), _wall(res)
         ended = resolved_wall or _wall(closed)
         open_days = max(((ended.date() if ended else today) - created_wall.date()).days, 0)
+        assigned_at, tue, assignee = first_assigned.get(iid, (None, None, None))
         rows.append(
             (
                 iid,
@@ -140,12 +148,34 @@ def ledger_rows(session: Session, scope: UnitInfo, query: IssueQuery, names: Nam
                 resolved_wall,
                 open_days,
                 days_overdue(status, dl, today),
-                "是" if tue else "否",
+                LEVEL_NAMES[level] if status == Status.RESOLVED else None,
+                _wall(assigned_at),
+                None if tue is None else "是" if tue else "否",
+                people.get(assignee, assignee) if assignee else None,
+                mask(text) if text else None,
                 "、".join(mask(p) for p in phones) if phones else None,
                 mask(out) if out else None,
             )
         )
     return rows
+
+
+def _district_assignments(session: Session, where: Sequence[Any]) -> dict[int, tuple[datetime, bool, str | None]]:
+    """Per issue of the ledger, its first district 交办 as the counts keep it (models.facts): the
+    time, the 周二无会日 flag and the 包案人 it named. These explain the 区级 counts and survive a
+    退回 or a later 交办, which change the issue's own owner and tag."""
+    issues, events = Issue.__table__, IssueEvent.__table__  # type: ignore[attr-defined]
+    e = events.c
+    q = (
+        select(F.c.issue_id, F.c.at, F.c.tuesday, e.data)
+        .select_from(
+            F.join(events, and_(e.issue_id == F.c.issue_id, e.seq == F.c.seq)).join(issues, issues.c.id == F.c.issue_id)
+        )
+        .where(F.c.kind == Fact.DISTRICT_ASSIGNED, *where)
+    )
+    return {
+        iid: (at, bool(tue), (data or {}).get("owner_id")) for iid, at, tue, data in session.connection().execute(q)
+    }
 
 
 def display_width(text: str) -> int:

@@ -60,7 +60,7 @@ async def dashboard(request: web.Request) -> web.Response:
 
     # Independent reads side by side: with a core to spare the page costs its slowest scan, not their sum.
     numbers, weeks, (late_rows, late_total) = await asyncio.gather(
-        load_stats(ctx, scope, period), ctx.read(lambda s: trend(s, scope, today)), ctx.read(late)
+        load_stats(ctx, scope, period), ctx.read(lambda s: trend(s, scope, ctx.now())), ctx.read(late)
     )
     body = "\n".join(
         [
@@ -298,7 +298,8 @@ def _issue_body(d: dict[str, Any]) -> str:
             f" · {h(ev['unit'])}</div><div><b>{h(ev['actor'])}</b> {h(ev['kind_name'])}"
             f"{':' + h(ev['note']) if ev['note'] else ''}</div>"
             + (f'<ul class="photos-state">{shots}</ul>' if shots else "")
-            + f'<div class="hash" title="本事件哈希(链接上一事件)">{h(ev["hash"][:16])}</div></li>'
+            # Evidence for `liandong verify`, meaningless to an official: shown on demand only.
+            + f'<details class="hash"><summary>校验码</summary><code>{h(ev["hash"][:16])}</code></details></li>'
         )
     if pictures:
         items = "".join(_photo_item(d["id"], ev, p) for ev, p in pictures)

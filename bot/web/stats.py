@@ -5,17 +5,17 @@ a million issues are a few index scans, not a million objects."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func
+from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
-from models.clock import day_start
-from models.counts import RESOLVED_FACTS, LevelCounts, Period, scope_clause
+from models.clock import day_start, local
+from models.counts import RESOLVED_FACTS, LevelCounts, Period, cutoff_of, scope_clause
 from models.directory import Directory, UnitInfo
-from models.facts import F
+from models.facts import F, Fact
 from models.rules import in_subtree_clause, open_clause, overdue_clause
 from models.tables import Issue
 
@@ -147,9 +147,13 @@ def week_start(d: date) -> date:
     return d - timedelta(days=d.weekday())
 
 
-def trend(session: Session, scope: UnitInfo, today: date, weeks: int = TREND_WEEKS) -> list[Week]:
-    """New issues (by registration) and resolved issues (distinct, by the 办结 event) per
-    Monday-to-Sunday week, the current week last; one aggregate per week in a single scan."""
+def trend(session: Session, scope: UnitInfo, now: datetime, weeks: int = TREND_WEEKS) -> list[Week]:
+    """New issues (by registration) and resolved issues per Monday-to-Sunday week, the current
+    week last. A resolved issue counts once in the whole chart, as on the cards and in 统计
+    (PRODUCT §2 "not counted twice"): in the week of its counted resolution, the first 办结 in
+    the chart at a level below the district, or the 化解 that stands now (a reopened district
+    case counts when it was resolved again, and not at all while it is open)."""
+    today = local(now).date()
     starts = [week_start(today) - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
     bounds = [day_start(d) for d in [*starts, starts[-1] + timedelta(weeks=1)]]
     in_scope = [in_subtree_clause(scope), col(Issue.status) != "closed"]
@@ -163,12 +167,18 @@ def trend(session: Session, scope: UnitInfo, today: date, weeks: int = TREND_WEE
             *in_scope, created >= bounds[0], created < bounds[-1]
         )
     ).one()
-    # Resolutions from the kept counts (one row per 办结, merged duplicates left out).
-    at = F.c.at
+    # From the kept counts (merged duplicates have none): one time per issue, then per week.
+    c = F.c
+    cutoff = cutoff_of(Period(starts[0], starts[-1] + timedelta(days=6), ""), now)
+    standing = or_(c.kind != Fact.DISTRICT_RESOLVED, c.until.is_(None), c.until >= cutoff)
+    counted = (
+        select(func.min(c.at).label("at"))
+        .where(c.kind.in_(RESOLVED_FACTS), standing, scope_clause(scope), c.at >= bounds[0], c.at < bounds[-1])
+        .group_by(c.issue_id)
+        .subquery()
+    )
     resolved_row = session.execute(
-        select(*[func.count(func.distinct(case((bucket(at, i), F.c.issue_id)))) for i in range(weeks)]).where(
-            F.c.kind.in_(RESOLVED_FACTS), scope_clause(scope), at >= bounds[0], at < bounds[-1]
-        )
+        select(*[func.sum(case((bucket(counted.c.at, i), 1), else_=0)) for i in range(weeks)])
     ).one()
     return [Week(starts[i], int(new_row[i] or 0), int(resolved_row[i] or 0)) for i in range(weeks)]
 

@@ -10,13 +10,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from handlers.replies import event_name, status_name
 from models.clock import local
 from models.directory import Directory
-from models.events import EVENT_NAMES
 from models.masking import mask
 from models.rules import days_overdue
 from models.tables import Issue, IssueEvent, Person, PhotoDownload
-from models.vocabulary import LEVEL_NAMES, STATUS_NAMES
+from models.vocabulary import LEVEL_NAMES
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -74,7 +74,7 @@ def summary(issue: Issue, names: Names, today: date) -> dict[str, Any]:
         "level": issue.level,
         "level_name": LEVEL_NAMES[issue.level],
         "status": issue.status,
-        "status_name": STATUS_NAMES[issue.status],
+        "status_name": status_name(issue.status, issue.level),
         "category": issue.category,
         "risk": issue.risk,
         "litigation_risk": issue.litigation_risk,
@@ -155,7 +155,7 @@ def event_view(ev: IssueEvent, names: Names, photos: dict[int, list[PhotoDownloa
     return {
         "seq": ev.seq,
         "kind": ev.kind,
-        "kind_name": EVENT_NAMES.get(ev.kind, ev.kind),
+        "kind_name": event_name(ev.kind, ev.level, ev.data),
         "at": iso(ev.at),
         "actor": names.person(ev.actor_id),
         "level": ev.level,

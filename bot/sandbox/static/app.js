@@ -247,7 +247,9 @@ async function jump(event) {
       body: JSON.stringify({ jump: event.target.dataset.jump }),
     });
     if (!response.ok) throw new Error(await response.text());
-    showClock(await response.json());
+    const moved = await response.json();
+    showClock(moved);
+    $("clock-ran").textContent = moved.ran || "";  // what ran and what it sent, or that nothing was due
     status("");
   } catch (error) {
     status(`调整时间失败:${error.message}`);
