@@ -31,6 +31,7 @@ from models.recount import recount_levels, recount_resolved
 from models.tables import Issue
 from models.verify import verify_chains
 from tests.conftest import Chat
+from tests.databases import database_url
 from tests.postgres import fresh_database
 
 T = TypeVar("T")
@@ -193,6 +194,7 @@ def pg() -> Iterator[tuple[App, FrozenClock]]:
 
 @settings(FUZZ, max_examples=int(os.environ.get("LIANDONG_COUNT_EXAMPLES_PG", "12")))
 @given(data=st.data())
+@pytest.mark.postgres
 def test_kept_counts_equal_a_recount_on_postgres(pg: tuple[App, FrozenClock], data: st.DataObject) -> None:
     app, clock = pg
     wipe(app)
@@ -259,7 +261,7 @@ def test_the_migration_backfills_what_the_events_kept(tmp_path: Path, clock: Fro
 
     from models.db import alembic_config
 
-    app = build(Settings(database_url=f"sqlite:///{tmp_path}/b.db"), clock)
+    app = build(Settings(database_url=database_url(tmp_path, "b")), clock)
     try:
         chat = Chat(app, clock)
         for seed in range(6):
