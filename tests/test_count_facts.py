@@ -233,7 +233,7 @@ def test_verify_passes_kept_counts_that_agree(history: Chat, capsys: pytest.Capt
 @pytest.mark.parametrize(
     ("statement", "found"),
     [
-        ("UPDATE count_facts SET tuesday = 0 WHERE kind = 'district_assigned'", "#1: 统计数据与事件不符(区级交办)"),
+        ("UPDATE count_facts SET tuesday = FALSE WHERE kind = 'district_assigned'", "#1: 统计数据与事件不符(区级交办)"),
         ("UPDATE count_facts SET until = at WHERE kind = 'district_resolved'", "#1: 统计数据与事件不符(区级化解)"),
         (
             "DELETE FROM count_facts WHERE issue_id = 2 AND kind = 'village_resolved'",
@@ -242,7 +242,7 @@ def test_verify_passes_kept_counts_that_agree(history: Chat, capsys: pytest.Capt
         ("UPDATE count_facts SET village_id = NULL WHERE issue_id = 2", "#2: 统计数据与事件不符(村级排摸、村级办结)"),
         (
             "INSERT INTO count_facts (issue_id, kind, seq, at, tuesday) "
-            "SELECT issue_id, 'township_entered', seq, at, 0 FROM count_facts WHERE issue_id = 2 LIMIT 1",
+            "SELECT issue_id, 'township_entered', seq, at, FALSE FROM count_facts WHERE issue_id = 2 LIMIT 1",
             "#2: 统计数据与事件不符(乡镇提交)",
         ),
     ],
