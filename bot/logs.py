@@ -41,3 +41,6 @@ def setup_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Alembic says at INFO which dialect it found whenever the schema revision is read (on
+    # PostgreSQL, before `run` refuses an old schema in its one line): not news to an operator.
+    logging.getLogger("alembic.runtime.migration").setLevel(max(level, logging.WARNING))

@@ -112,8 +112,9 @@ def target(r: Mapping[str, Any]) -> str:
 
 
 def write(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert the rows whose key does not exist yet, in one statement; how many were written
-    (exact for one row; for several, as the driver counts an executemany)."""
+    """Insert the rows whose key does not exist yet, in one statement; how many were written.
+    Counted by RETURNING: psycopg reports an INSERT … ON CONFLICT DO NOTHING's rowcount as -1
+    through SQLAlchemy, so on PostgreSQL every write looked refused."""
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
@@ -125,8 +126,7 @@ def write(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
         if not rows:
             return 0
         statement = insert(OUTBOX)
-    result = session.execute(statement, list(rows))
-    return max(0, result.rowcount)  # type: ignore[attr-defined]
+    return len(session.execute(statement.returning(OUTBOX.c.key), list(rows)).all())
 
 
 _UNLESS_EXISTS: dict[str, Insert] = {

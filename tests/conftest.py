@@ -21,6 +21,7 @@ from handlers.incoming import AtUser, Incoming
 from models.clock import SHANGHAI, FrozenClock
 from models.outbox import reply_key
 from models.tables import GroupBinding, InboxMessage, Issue, IssueEvent, OutboxMessage, Person
+from tests import databases
 
 pytest_plugins = ["tests.dingtalk", "tests.web_support"]
 
@@ -237,6 +238,30 @@ class Chat:
             return list(s.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not databases.ON_POSTGRES:
+        return
+    for item in items:
+        if mark := item.get_closest_marker("sqlite_only"):
+            reason = mark.args[0] if mark.args else "SQLite itself"
+            item.add_marker(pytest.mark.skip(reason=f"the PostgreSQL leg: {reason}"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_databases() -> Iterator[None]:
+    yield
+    databases.close()
+
+
+@pytest.fixture(autouse=True)
+def _test_databases() -> Iterator[None]:
+    """The PostgreSQL databases a test made are dropped when it ends. Autouse and function-scoped,
+    so it is set up after every wider fixture (whose databases live on) and torn down last."""
+    mark = databases.mark()
+    yield
+    databases.drop_after(mark)
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(datetime(2020, 3, 2, 9, 0, tzinfo=SHANGHAI))
@@ -244,7 +269,7 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def app(tmp_path: Path, clock: FrozenClock) -> Iterator[App]:
-    application = build(Settings(database_url=f"sqlite:///{tmp_path}/t.db", photos_dir=tmp_path / "photos"), clock)
+    application = build(Settings(database_url=databases.database_url(tmp_path), photos_dir=tmp_path / "photos"), clock)
     yield application
     application.engine.dispose()
 

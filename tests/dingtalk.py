@@ -24,6 +24,7 @@ from bot.transport.dingtalk_api import Credentials, DingTalkApi
 from bot.transport.sender import CLAIM_LIMIT, OutboxSender
 from models.clock import Clock
 from models.tables import InboxMessage, Issue, OutboxMessage
+from tests.databases import database_url
 
 T = TypeVar("T")
 
@@ -63,7 +64,7 @@ class Rig:
 def settings(tmp_path: Path, org: Path | None = None) -> Settings:
     kw = {"org_file": org} if org else {}
     return Settings(
-        database_url=f"sqlite:///{tmp_path}/bot.db",
+        database_url=database_url(tmp_path, "bot"),
         photos_dir=tmp_path / "photos",
         client_id="sandbox-id",
         client_secret="sandbox-secret",

@@ -22,6 +22,7 @@ from bot.org import SAMPLE
 from models.clock import SHANGHAI, FrozenClock
 from models.db import NOT_MIGRATED, SchemaNotReady, alembic_config, make_engine
 from tests.conftest import Chat
+from tests.databases import database_url, sqlite_only
 from tests.scheduling import at, district_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,6 +159,7 @@ READ_ONLY = [
 ]
 
 
+@sqlite_only("the database file's bytes and its WAL (PostgreSQL: read-only transactions, below)")
 @pytest.mark.parametrize("argv", READ_ONLY, ids=" ".join)
 def test_a_read_only_command_leaves_the_database_as_it_was(
     argv: list[str],
@@ -177,6 +179,7 @@ def test_a_read_only_command_leaves_the_database_as_it_was(
     assert wal_frames(path) == 0  # nothing written beside the file either
 
 
+@sqlite_only("the read-only fixture is a SQLite file")
 def test_the_read_only_commands_print_from_the_database(
     migrated: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -193,6 +196,7 @@ def test_the_read_only_commands_print_from_the_database(
     [["digest", "--at", "2020-12-07T10:00"], ["remind", "--at", "2020-12-01T08:00", "--force"]],
     ids=" ".join,
 )
+@sqlite_only("the read-only fixture is a SQLite file")
 def test_a_preview_by_digest_or_remind_writes_nothing(
     argv: list[str], migrated: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -204,6 +208,7 @@ def test_a_preview_by_digest_or_remind_writes_nothing(
     assert snapshot(path)[1] == before
 
 
+@sqlite_only("SQLite's mode=ro (PostgreSQL's read-only transactions: below)")
 def test_open_app_reads_through_a_connection_that_cannot_write(migrated: tuple[Path, Path]) -> None:
     path, _ = migrated
     with (
@@ -229,6 +234,7 @@ NEED_THE_SCHEMA = [
 ]
 
 
+@sqlite_only("a missing file is never created (PostgreSQL's empty database: below)")
 @pytest.mark.parametrize("argv", NEED_THE_SCHEMA, ids=" ".join)
 def test_a_command_on_a_database_never_migrated_says_so_in_one_line(
     argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -242,6 +248,7 @@ def test_a_command_on_a_database_never_migrated_says_so_in_one_line(
     assert not path.exists() and not path.parent.exists()
 
 
+@sqlite_only("compares the file's bytes")
 @pytest.mark.parametrize("argv", [["report", "--year", "2020"], ["outbox"], ["digest", "--now"]], ids=" ".join)
 def test_a_command_on_an_older_schema_says_so_and_does_not_migrate(
     argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -263,20 +270,17 @@ def test_a_command_on_an_older_schema_says_so_and_does_not_migrate(
 
 
 def test_open_app_refuses_a_database_from_a_newer_version(tmp_path: Path) -> None:
-    path = tmp_path / "new.db"
-    build(Settings(database_url=f"sqlite:///{path}")).engine.dispose()
-    with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO alembic_version VALUES ('9999')")
-    conn.close()
+    url = database_url(tmp_path, "new")
+    with build(Settings(database_url=url)) as app, app.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('9999')")
     with pytest.raises(SchemaNotReady, match=r"数据库版本 \(9999\) 比本程序新"):
-        open_app(Settings(database_url=f"sqlite:///{path}"))
+        open_app(Settings(database_url=url))
 
 
 def test_migrate_prepares_a_fresh_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "data" / "fresh.db"
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.setenv("DATABASE_URL", database_url(tmp_path / "data", "fresh", migrated=False))
     assert run(capsys, "migrate") == (0, "数据库已是最新结构。\n", "")
     code, out, _ = run(capsys, "report", "--year", "2020")
     assert code == 0 and "问题0件" in out
@@ -338,13 +342,14 @@ def test_the_app_reads_the_robot_secrets_the_org_file_names(tmp_path: Path, monk
     org.write_text(text, encoding="utf-8")
     monkeypatch.setenv("LD_TEST_CLI_ROBOT", "SECcli")
     monkeypatch.setenv("LD_TEST_CLI_OTHER", "not-asked-for")
-    app = build(Settings(database_url=f"sqlite:///{tmp_path}/r.db", org_file=org))
+    app = build(Settings(database_url=database_url(tmp_path, "r"), org_file=org))
     app.engine.dispose()
     assert app.org.secret_envs == ("LD_TEST_CLI_ROBOT",)
     assert app.settings.robot_secrets == {"LD_TEST_CLI_ROBOT": "SECcli"}
     assert "SECcli" not in repr(app.settings)
 
 
+@pytest.mark.postgres
 def test_on_postgres_a_read_only_command_runs_in_read_only_transactions(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

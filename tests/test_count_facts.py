@@ -31,6 +31,7 @@ from models.recount import recount_levels, recount_resolved
 from models.tables import Issue
 from models.verify import verify_chains
 from tests.conftest import Chat
+from tests.databases import database_url
 from tests.postgres import fresh_database
 
 T = TypeVar("T")
@@ -193,6 +194,7 @@ def pg() -> Iterator[tuple[App, FrozenClock]]:
 
 @settings(FUZZ, max_examples=int(os.environ.get("LIANDONG_COUNT_EXAMPLES_PG", "12")))
 @given(data=st.data())
+@pytest.mark.postgres
 def test_kept_counts_equal_a_recount_on_postgres(pg: tuple[App, FrozenClock], data: st.DataObject) -> None:
     app, clock = pg
     wipe(app)
@@ -231,7 +233,7 @@ def test_verify_passes_kept_counts_that_agree(history: Chat, capsys: pytest.Capt
 @pytest.mark.parametrize(
     ("statement", "found"),
     [
-        ("UPDATE count_facts SET tuesday = 0 WHERE kind = 'district_assigned'", "#1: 统计数据与事件不符(区级交办)"),
+        ("UPDATE count_facts SET tuesday = FALSE WHERE kind = 'district_assigned'", "#1: 统计数据与事件不符(区级交办)"),
         ("UPDATE count_facts SET until = at WHERE kind = 'district_resolved'", "#1: 统计数据与事件不符(区级化解)"),
         (
             "DELETE FROM count_facts WHERE issue_id = 2 AND kind = 'village_resolved'",
@@ -240,7 +242,7 @@ def test_verify_passes_kept_counts_that_agree(history: Chat, capsys: pytest.Capt
         ("UPDATE count_facts SET village_id = NULL WHERE issue_id = 2", "#2: 统计数据与事件不符(村级排摸、村级办结)"),
         (
             "INSERT INTO count_facts (issue_id, kind, seq, at, tuesday) "
-            "SELECT issue_id, 'township_entered', seq, at, 0 FROM count_facts WHERE issue_id = 2 LIMIT 1",
+            "SELECT issue_id, 'township_entered', seq, at, FALSE FROM count_facts WHERE issue_id = 2 LIMIT 1",
             "#2: 统计数据与事件不符(乡镇提交)",
         ),
     ],
@@ -259,7 +261,7 @@ def test_the_migration_backfills_what_the_events_kept(tmp_path: Path, clock: Fro
 
     from models.db import alembic_config
 
-    app = build(Settings(database_url=f"sqlite:///{tmp_path}/b.db"), clock)
+    app = build(Settings(database_url=database_url(tmp_path, "b")), clock)
     try:
         chat = Chat(app, clock)
         for seed in range(6):

@@ -13,6 +13,7 @@ from models.db import make_engine, migrate, unit_of_work
 from models.directory import AmbiguousUnit
 from models.tables import GroupBinding, Person, Unit
 from models.vocabulary import ROLES
+from tests.databases import database_url
 
 # Line numbers matter: the tests below refer to them.
 BASE = """\
@@ -156,7 +157,7 @@ def test_nonexistent_file(tmp_path: Path) -> None:
 
 @pytest.fixture
 def engine(tmp_path: Path):
-    engine = make_engine(f"sqlite:///{tmp_path}/x.db")
+    engine = make_engine(database_url(tmp_path, "x"))
     migrate(engine)
     yield engine
     engine.dispose()

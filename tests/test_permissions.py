@@ -3,7 +3,6 @@ ones change nothing and are recorded. The expectations below restate PRODUCT §3
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,6 +17,7 @@ from models.clock import SHANGHAI, FrozenClock
 from models.db import make_engine
 from models.tables import InboxMessage
 from tests.conftest import Chat
+from tests.databases import copy_of, database_url
 
 T0 = datetime(2020, 3, 2, 9, 0, tzinfo=SHANGHAI)
 # One actor per role; "in" targets live under 花园街道/上洋村, "out" targets under 航埠镇/新村.
@@ -130,27 +130,24 @@ def _tree(chat: Chat, reporter: str, lead: str, dept_person: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("perm") / "template.db"
+def template(tmp_path_factory: pytest.TempPathFactory) -> str:
     clock = FrozenClock(T0)
-    app = build(Settings(database_url=f"sqlite:///{path}"), clock)
+    app = build(Settings(database_url=database_url(tmp_path_factory.mktemp("perm"), "template")), clock)
     chat = Chat(app, clock)
     _tree(chat, "v001", "t101", "p001")
     _tree(chat, "v004", "t102", "p002")
     assert chat.issue(9).status == chat.issue(18).status == "resolved"
     assert chat.issue(5).extension_days == 3 and chat.issue(14).owner_id == "p002"
     app.engine.dispose()
-    return path
+    return app.settings.database_url
 
 
 CASES = [(verb, role, scope) for verb in ALLOWED for role in ACTORS for scope in BOTH]
 
 
 @pytest.mark.parametrize(("verb", "role", "scope"), CASES, ids=[f"{v}-{r}-{s}" for v, r, s in CASES])
-def test_permission(template: Path, tmp_path: Path, verb: str, role: str, scope: str) -> None:
-    db = tmp_path / "case.db"
-    shutil.copy(template, db)
-    engine = make_engine(f"sqlite:///{db}")
+def test_permission(template: str, tmp_path: Path, verb: str, role: str, scope: str) -> None:
+    engine = make_engine(copy_of(template, tmp_path, "case"))
     clock = FrozenClock(T0)
     chat = Chat(SimpleNamespace(engine=engine, dispatcher=Dispatcher(engine, clock=clock)), clock)  # type: ignore[arg-type]
     text, mentions = _command(verb, role, scope)

@@ -19,6 +19,8 @@ from tests.conftest import Chat
 from tests.postgres import fresh_database
 from tests.test_year_report import PARAGRAPH, Year, at, script_2020
 
+pytestmark = pytest.mark.postgres
+
 
 @pytest.fixture
 def pg_app() -> Iterator[tuple[App, FrozenClock]]:

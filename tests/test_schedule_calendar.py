@@ -17,6 +17,7 @@ from schedules.config import DEFAULT_GRACE, ScheduleConfigError, parse_schedule
 from schedules.jobs import JOBS, job
 from schedules.timing import Timing
 from tests.conftest import Chat
+from tests.databases import database_url
 from tests.scheduling import at
 
 
@@ -92,7 +93,7 @@ def test_the_org_file_validator_checks_both_sections_and_names_the_line(tmp_path
 def test_working_day_deadlines_use_the_org_file_overrides(tmp_path: Path) -> None:
     """The dispatcher's calendar is the same one the jobs use: a local day off moves 限N个工作日."""
     org = org_with(tmp_path, "calendar:\n  holidays: [2020-03-04]\n")
-    app = build(Settings(database_url=f"sqlite:///{tmp_path}/c.db", org_file=org), FrozenClock(at(date(2020, 3, 3))))
+    app = build(Settings(database_url=database_url(tmp_path, "c"), org_file=org), FrozenClock(at(date(2020, 3, 3))))
     chat = Chat(app, FrozenClock(at(date(2020, 3, 3))))
     chat.say("d001", "上报 航埠镇新村拖欠工资23人,工人准备集体上访", at=at(date(2020, 3, 3)))
     r = chat.say("d001", "交办 #1 限1个工作日", mentions=("p001",))

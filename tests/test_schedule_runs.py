@@ -25,6 +25,7 @@ from schedules.jobs import job
 from schedules.leader import FileLock, leader_lock
 from schedules.runs import JobRunner
 from tests.conftest import Chat
+from tests.databases import database_url
 from tests.scheduling import HOMESTEAD_FOR_RUNS, at, district_case, runner_at, runs, scheduled
 
 TUESDAY = date(2020, 12, 1)
@@ -250,7 +251,7 @@ def test_start_uses_the_org_files_schedule_section(tmp_path: Path) -> None:
         SAMPLE.read_text(encoding="utf-8") + '\nschedule:\n  tuesday_morning: "08:00"\n  grace_hours: 2\n',
         encoding="utf-8",
     )
-    app = build(Settings(database_url=f"sqlite:///{tmp_path}/s.db", org_file=org), FrozenClock(at(TUESDAY)))
+    app = build(Settings(database_url=database_url(tmp_path, "s"), org_file=org), FrozenClock(at(TUESDAY)))
     r = app.job_runner()
     assert r.config.grace == timedelta(hours=2)
     assert r.timing(job("tuesday_morning")).next_at_or_after(at(TUESDAY, 7)) == at(TUESDAY, 8, 0)

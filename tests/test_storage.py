@@ -5,36 +5,37 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import text
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 
 from bot.org import load_org, sync_org
 from models.db import make_engine, migrate, unit_of_work
 from models.tables import InboxMessage, Issue, IssueEvent, OutboxMessage
 from tests.conftest import Chat
+from tests.databases import ON_POSTGRES, database_url, sqlite_only
 
 
-def test_migrations_match_the_models(tmp_path: Path) -> None:
+@sqlite_only("WAL is SQLite's (migrations against the models: tests/test_migrations.py)")
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path}/m.db")
     migrate(engine)
-    migrate(engine)  # idempotent
-    with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
-    assert diff == []
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 
 
 def test_org_file_and_database_agree_after_sync(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path}/o.db")
+    engine = make_engine(database_url(tmp_path, "o"))
     migrate(engine)
     with unit_of_work(engine) as s:
         directory = sync_org(s, load_org())
     assert directory.resolve("航埠镇/新村") is not None and directory.district.name == "柯城区"
 
 
+@pytest.mark.xfail(
+    ON_POSTGRES,
+    reason="a PostgreSQL sequence is not rolled back: the retried post is #2, not #1 (issue numbers get gaps)",
+    strict=True,
+)
 def test_a_failing_outbox_write_rolls_back_the_issue_and_events(chat: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
     """The issue change, its events, the outbox rows and the inbox outcome commit together."""
     from bot import dispatch
@@ -78,6 +79,7 @@ def test_receive_is_idempotent_per_msg_id(chat: Chat) -> None:
         assert len(s.exec(select(Issue)).all()) == 1
 
 
+@sqlite_only("BEGIN IMMEDIATE is SQLite's")
 def test_units_of_work_take_the_write_lock_at_begin_and_reads_do_not(tmp_path: Path) -> None:
     from sqlalchemy import event
 

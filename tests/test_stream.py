@@ -7,6 +7,7 @@ import json
 
 from bot.app import build
 from models.tables import InboxMessage, Issue
+from tests.databases import database_url
 from tests.dingtalk import Rig, settings, start_runtime
 
 SUBMISSION = "上报 上洋村村民反映宅基地审批8个月未批复,联系电话13812345678"
@@ -194,7 +195,7 @@ async def test_sigterm_mid_burst_then_restart_loses_nothing_and_repeats_nothing(
     emulator.faults.redeliver_after_s = 1.0
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db",
+        "DATABASE_URL": database_url(tmp_path, "bot"),
         "DINGTALK_CLIENT_ID": "sandbox-id",
         "DINGTALK_CLIENT_SECRET": "sandbox-secret",
         "DINGTALK_ROBOT_CODE": "dingsandboxrobot",

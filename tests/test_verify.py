@@ -30,7 +30,11 @@ def test_intact_chains_pass(history: Chat, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_edited_event_is_reported(history: Chat, capsys: pytest.CaptureFixture[str]) -> None:
-    _sql(history, "UPDATE issue_events SET data = json_set(data, '$.opinion', '无需处理') WHERE issue_id=1 AND seq=3")
+    edit = {  # the same tampering in each database's JSON functions
+        "sqlite": "json_set(data, '$.opinion', '无需处理')",
+        "postgresql": "CAST(jsonb_set(CAST(data AS jsonb), '{opinion}', '\"无需处理\"') AS json)",
+    }[history.app.engine.dialect.name]
+    _sql(history, f"UPDATE issue_events SET data = {edit} WHERE issue_id=1 AND seq=3")
     assert cli(["verify"]) == 1
     assert "#1: 第3条事件被修改" in capsys.readouterr().out
 

@@ -21,6 +21,7 @@ from bot.sandbox.emulator import Emulator
 from bot.web import create_web_app, sandbox_web_app
 from bot.web.context import CONTEXT
 from models.tables import Issue
+from tests.databases import sqlite_only
 from tests.dingtalk import settings
 from tests.web_seed import NOW
 from tests.web_support import org_with_tokens, seeded_env
@@ -88,6 +89,7 @@ async def test_the_sandbox_helper_mints_a_district_token(tmp_path: Path) -> None
     app.engine.dispose()
 
 
+@sqlite_only("SQLite's one write lock")
 def test_web_reads_never_hold_the_bots_write_lock(tmp_path: Path) -> None:
     env = seeded_env(tmp_path)
     engine = create_web_app(env.app)[CONTEXT].engine

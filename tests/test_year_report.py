@@ -12,6 +12,7 @@ import pytest
 from bot.cli import main as cli
 from models.clock import SHANGHAI
 from tests.conftest import Chat
+from tests.databases import database_url
 
 PARAGRAPH = (
     '区级层面累计交办"两难"问题146件,已化解116件。其中,"周二无会日"办理件103件,已化解84件;'
@@ -144,9 +145,8 @@ def year_db(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     from bot.config import Settings
     from models.clock import FrozenClock
 
-    path = tmp_path_factory.mktemp("year") / "year.db"
     clock = FrozenClock(at(date(2020, 1, 1)))
-    app = build(Settings(database_url=f"sqlite:///{path}"), clock)
+    app = build(Settings(database_url=database_url(tmp_path_factory.mktemp("year"), "year")), clock)
     y = Year(Chat(app, clock))
     script_2020(y)
     assert y.duplicates > 30 and y.refusals > 30

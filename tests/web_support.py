@@ -23,6 +23,7 @@ from bot.web import create_web_app
 from bot.web.auth import token_hash
 from models.clock import FrozenClock
 from tests.conftest import Chat
+from tests.databases import database_url
 from tests.web_seed import NOW, Seeded, seed
 
 UNITS = {"district": "柯城区", "huayuan": "花园街道", "hangbu": "航埠镇", "shangyang": "花园街道/上洋村"}
@@ -55,7 +56,7 @@ class WebEnv:
 
 def seeded_env(directory: Path) -> WebEnv:
     org, tokens = org_with_tokens(directory)
-    url = f"sqlite:///{directory}/web.db"
+    url = database_url(directory, "web")
     clock = FrozenClock(NOW)
     app = build(Settings(database_url=url, org_file=org, photos_dir=directory / "photos"), clock)
     chat = Chat(app, clock)
