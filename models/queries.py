@@ -34,7 +34,7 @@ def people(session: Session, ids: Sequence[str]) -> list[Person]:
 
 
 def people_named(session: Session, name: str) -> list[Person]:
-    return list(session.exec(select(Person).where(Person.name == name)).all())
+    return list(session.exec(select(Person).where(Person.name == name, col(Person.active))).all())
 
 
 def leads_of(session: Session, level: str, unit_id: int) -> list[Person]:

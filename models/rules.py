@@ -54,15 +54,16 @@ def overdue_clause(today: date) -> ColumnElement[bool]:
 
 
 def leads(person: Person, level: str, unit_id: int) -> bool:
-    """Does this person lead issues at this level in this unit?"""
+    """Does this person lead issues at this level in this unit? Someone DingTalk's contacts no
+    longer list (inactive) leads nothing: no notice, @ or 延期 request goes to them."""
     role = LEAD_ROLE[level]
-    return person.unit_id == unit_id and (role is None or person.role == role)
+    return person.active and person.unit_id == unit_id and (role is None or person.role == role)
 
 
 def leads_clause(level: str, unit_id: int) -> ColumnElement[bool]:
     """The people who lead issues at this level in this unit (over `people`)."""
     role = LEAD_ROLE[level]
-    here = col(Person.unit_id) == unit_id
+    here = and_(col(Person.active), col(Person.unit_id) == unit_id)
     return here if role is None else and_(here, col(Person.role) == role)
 
 
@@ -102,8 +103,10 @@ def visible_clause(unit: UnitInfo, person_id: str) -> ColumnElement[bool]:
 
 
 def may_own(directory: Directory, level: str, unit_id: int, owner: Person) -> bool:
-    """Whom a level may make the 包案人: someone of the acting unit or of a unit below it (a
-    department counts as below the district); a village cannot hand its case to a bureau."""
+    """Whom a level may make the 包案人: someone still in the org, of the acting unit or of a unit
+    below it (a department counts as below the district); a village cannot hand its case to a bureau."""
+    if not owner.active:
+        return False
     if level == Level.DISTRICT:
         return True
     return directory.contains(unit_id, owner.unit_id)

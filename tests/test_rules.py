@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from models import rules
+from models.db import unit_of_work
 from models.tables import Issue, Person
 from models.vocabulary import LEVELS
 from tests.conftest import Chat
@@ -88,7 +89,13 @@ def test_subtree_and_visibility_agree_with_their_sql(world: Chat) -> None:
 
 
 def test_who_leads_a_level_agrees_with_its_sql(world: Chat) -> None:
+    with unit_of_work(world.app.engine) as s:  # a township lead who left DingTalk leads nothing
+        gone = s.get(Person, "t101")
+        assert gone is not None and gone.role == "township_lead"
+        gone.active = False
+        s.add(gone)
     _, people = _all(world)
+    assert not any(rules.leads(p, level, p.unit_id) for p in people if p.id == "t101" for level in LEVELS)
     directory = world.app.dispatcher.directory
     pairs = 0
     with Session(world.app.engine) as s:
@@ -105,6 +112,9 @@ def test_who_may_own_a_case_follows_the_unit_tree(world: Chat) -> None:
     directory = world.app.dispatcher.directory
     with Session(world.app.engine) as s:
         people = {p.id: p for p in s.exec(select(Person).where(col(Person.id).in_(["v001", "v004", "t001", "p001"])))}
+        people["gone"] = Person(
+            id="gone", name="离职者", role="village_staff", unit_id=people["v001"].unit_id, active=False
+        )
     shangyang, huayuan = directory.resolve("上洋村"), directory.resolve("花园街道")
     assert shangyang and huayuan
     owns = {
