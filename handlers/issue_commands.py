@@ -16,6 +16,7 @@ from handlers.intake import parse_submission
 from handlers.pictures import attach_inline
 from handlers.replies import Notice, Reply, Result
 from models import queries as q
+from models import todos
 from models.clock import local
 from models.events import Created, Kind, Payload
 from models.lifecycle import new_issue, record
@@ -236,6 +237,7 @@ def assign(ctx: Context) -> Result:
         },
         tuesday=tuesday,
     )
+    todos.created(ctx.session, issue, owner, ctx.at, ctx.msg.msg_id)
     parts = [f"#{issue.id} 已交办 @{owner.name}"]
     if department:
         parts.append(department.name)
@@ -263,6 +265,7 @@ def resolve(ctx: Context) -> Result:
     result = _need(ctx.cmd.args, "办理结果", f"化解 #{issue.id} 已补办手续")
     used = ctx.calendar.workdays_between(local(issue.created_at).date(), ctx.today)
     _event(ctx, issue, Kind.RESOLVED, {"result": result})
+    todos.updated(ctx.session, issue, ctx.at, ctx.msg.msg_id, done=True)
     reporters = [p for p in q.people(ctx.session, q.followers(ctx.session, issue)) if p.id != ctx.actor.id]
     text = f"#{issue.id}【已{r.resolved_word(issue.level)}】用时 {used} 个工作日。"
     if reporters:
@@ -315,6 +318,7 @@ def reopen(ctx: Context) -> Result:
 
 
 def _reopened_reply(ctx: Context, issue: Issue, word: str) -> Result:
+    todos.updated(ctx.session, issue, ctx.at, ctx.msg.msg_id, done=False)
     who = (
         q.people(ctx.session, [issue.owner_id])
         if issue.owner_id
@@ -362,6 +366,7 @@ def approve_extension(ctx: Context) -> Result:
     request = next(e for e in reversed(q.events_of(ctx.session, issue.id)) if e.kind == Kind.EXTENSION_REQUESTED)
     deadline = add_days(issue.deadline, issue.extension_days, bool(request.data.get("workdays")), ctx.calendar)
     _event(ctx, issue, Kind.EXTENSION_APPROVED, {"deadline": deadline.isoformat(), "days": issue.extension_days})
+    todos.updated(ctx.session, issue, ctx.at, ctx.msg.msg_id, dueTime=todos.due_ms(deadline))
     owner = q.people(ctx.session, [issue.owner_id]) if issue.owner_id else []
     return Result(
         Reply(f"#{issue.id} 已同意延期,新{r.deadline_text(deadline)}。{r.mention(owner)}".strip(), _ids(owner)),

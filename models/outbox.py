@@ -59,6 +59,11 @@ def person_key(base: str, person_id: str) -> str:
     return f"{base}:user:{person_id}"
 
 
+def todo_key(cause: str, todo_id: int) -> str:
+    """One change to one DingTalk to-do, caused by one message (`cause`, its msgId)."""
+    return f"todo:{cause}:{todo_id}"
+
+
 def forced_key(key: str, now: datetime) -> str:
     """A forced rerun (CLI --force): a new key, so it is sent again."""
     return f"{key}:force:{now.isoformat()}"
@@ -80,7 +85,7 @@ def row(
     session_webhook: str | None = None,
     webhook_expires_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Every column of a new outbox row (kind: reply | group | user), the model's defaults filled
+    """Every column of a new outbox row (kind: reply | group | user | todo), the model's defaults filled
     in: the rows of one multi-row insert must name the same columns."""
     return {
         "key": key,
@@ -101,6 +106,12 @@ def row(
         "claimed_until": None,
         "channel": None,
     }
+
+
+def todo_row(key: str, order: str, change: str, people: Iterable[str], *, created_at: datetime) -> dict[str, Any]:
+    """A call to DingTalk's to-do API (kind "todo"): `change` is models.todos.Change as JSON; the
+    rows of one to-do share `order` as their conversation, so the sender keeps them in order."""
+    return row(key, "todo", title="待办", text=change, created_at=created_at, conversation_id=order, user_ids=people)
 
 
 def target(r: Mapping[str, Any]) -> str:

@@ -203,7 +203,7 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True)  # idempotency key: one row per logical message
-    kind: str  # reply | group | user
+    kind: str  # reply | group | user | todo (models.todos)
     conversation_id: str | None = None
     user_ids: list[str] = Field(default_factory=_empty_list, sa_column=Column(JSON, nullable=False))
     at_user_ids: list[str] = Field(default_factory=_empty_list, sa_column=Column(JSON, nullable=False))
@@ -219,6 +219,22 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime | None = None  # a retry waits until then
     claimed_until: datetime | None = None  # a sender holds the row until then (several processes)
     channel: str | None = None  # how it went out: session | openapi | robot
+
+
+class TodoTask(SQLModel, table=True):
+    """A DingTalk to-do (待办) of a case for one person: written with the outbox row that creates
+    it; `task_id` is DingTalk's id, known once the create has answered (the later updates wait
+    for it). Transport bookkeeping like the outbox's status, so no event of its own."""
+
+    __tablename__ = "todo_tasks"
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issues.id", index=True)
+    person_id: str
+    union_id: str
+    task_id: str | None = None
+    created_at: datetime
+
+    __table_args__ = (UniqueConstraint("issue_id", "person_id", name="uq_todo_issue_person"),)
 
 
 class JobRun(SQLModel, table=True):

@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bot.sandbox.contacts import serve_contacts
+from bot.sandbox.todos import serve_todos
 from models.clock import Clock, SystemClock
 
 BOT_TOPIC = "/v1.0/im/bot/messages/get"
@@ -151,6 +152,7 @@ class Emulator:
         app.router.add_post("/robot/send", self._robot_send)
         app.router.add_get("/files/{token}", self._file)
         self.contacts = serve_contacts(app, self)  # the contact API and its Stream events
+        self.todos = serve_todos(app, self)  # the to-do (待办) API
         return app
 
     @web.middleware

@@ -20,7 +20,15 @@ The codes, and where they are documented:
   table); errcode -1 is 系统繁忙 (retry); 310000 a bad sign, keyword or IP; the body takes an
   optional `msgUuid`, "the idempotency key … when an API call times out or returns an unknown
   error, retry with the same msgUuid to avoid sending duplicate chats". groupMessages/send and
-  batchSend document no such key, nor does the session webhook."""
+  batchSend document no such key, nor does the session webhook.
+- 新增钉钉待办任务 (https://open.dingtalk.com/document/orgapp-server/add-dingtalk-to-do-task; the
+  official SDK's CreateTodoTaskRequest, com.aliyun.dingtalktodo_1_0):
+  `POST /v1.0/todo/users/{unionId}/tasks?operatorId=…` with subject, description, dueTime (ms),
+  executorIds (unionIds), detailUrl {appUrl, pcUrl} and sourceId (接入业务系统侧的唯一标识id)
+  answers the task with its `id`; a sourceId already used answers 400 todo.taskCreate.paramError
+  "task exist"; 500 todo.taskCreate.systemError. 更新钉钉待办任务: `PUT …/tasks/{taskId}
+  ?operatorId=…` with subject, description, dueTime, done answers {"result": true}; an unknown
+  task is 400 "task not exist". The SDK marks every body field optional."""
 
 from __future__ import annotations
 
@@ -194,18 +202,35 @@ class DingTalkApi:
         except (TimeoutError, aiohttp.ClientError) as e:
             raise SendError(f"{type(e).__name__}", retryable=True) from e
 
-    async def _openapi(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def todo_create(self, union_id: str, body: dict[str, Any]) -> str:
+        """A to-do in this person's list (they are its creator and, by `executorIds`, its
+        executor); the task id DingTalk gave it."""
+        path = f"/v1.0/todo/users/{urllib.parse.quote(union_id)}/tasks?operatorId={urllib.parse.quote(union_id)}"
+        data = await self._openapi(path, body)
+        task_id = str(data.get("id") or "")
+        if not task_id:
+            raise SendError("no id in to-do answer", retryable=True)
+        return task_id
+
+    async def todo_update(self, union_id: str, task_id: str, body: dict[str, Any]) -> None:
+        uid, tid = urllib.parse.quote(union_id), urllib.parse.quote(task_id)
+        await self._openapi(f"/v1.0/todo/users/{uid}/tasks/{tid}?operatorId={uid}", body, method="PUT")
+
+    async def _openapi(self, path: str, body: dict[str, Any], method: str = "POST") -> dict[str, Any]:
         token = await self.access_token()
         try:
-            return await self._post(f"{self.endpoint}{path}", body, {"x-acs-dingtalk-access-token": token})
+            headers = {"x-acs-dingtalk-access-token": token}
+            return await self._post(f"{self.endpoint}{path}", body, headers, method=method)
         except SendError as e:
             if e.token:
                 self._token = None  # a bad or revoked token: fetch a new one on the retry
             raise
 
-    async def _post(self, url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    async def _post(
+        self, url: str, body: dict[str, Any], headers: dict[str, str] | None = None, method: str = "POST"
+    ) -> dict[str, Any]:
         try:
-            async with self.http.post(url, json=body, headers=headers, timeout=self.timeout) as resp:
+            async with self.http.request(method, url, json=body, headers=headers, timeout=self.timeout) as resp:
                 text = await resp.text()
                 status = resp.status
         except (TimeoutError, aiohttp.ClientError) as e:

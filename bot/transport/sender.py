@@ -28,6 +28,7 @@ from sqlmodel import Session
 
 from bot.org import RobotConfig
 from bot.transport.dingtalk_api import DingTalkApi, SendError, Undelivered, markdown_body
+from bot.transport.todos import send_todo
 from bot.transport.worker import PollingWorker, RunDb, due
 from models.audience import plain
 from models.clock import Clock
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 8
+IDLE_POLL_S = 2.0  # how long a row written by another process waits at most to be seen
 CLAIM_S = 30  # a sender that dies mid-pass lets another take its rows this long after its last renewal
 WEBHOOK_MARGIN_S = 30  # do not start a session-webhook send that would expire under way
 ROBOT_PER_MINUTE = 20
@@ -177,6 +179,9 @@ def backoff_s(attempt: int, rng: random.Random) -> float:
 
 class OutboxSender(PollingWorker):
     name = "sender"
+    # Rows another process wrote (a CLI job) go out within this: a poll costs one claim UPDATE
+    # and one MIN() query on the outbox's status index (bench/idle_poll.py measures it).
+    idle_poll_s = IDLE_POLL_S
 
     def __init__(
         self,
@@ -189,6 +194,7 @@ class OutboxSender(PollingWorker):
         concurrency: int = 8,
         rng: random.Random | None = None,
         claim_s: float = CLAIM_S,
+        public_url: str = "",
     ) -> None:
         super().__init__(run_db)
         self.engine = engine
@@ -199,6 +205,7 @@ class OutboxSender(PollingWorker):
         self.limit = asyncio.Semaphore(concurrency)
         self.rng = rng or random.Random()
         self.claim_s = claim_s
+        self.public_url = public_url  # LIANDONG_PUBLIC_URL: a to-do links to its case page there
         self.limiter = SharedRobotLimiter(engine)
         self.openapi_paused_until: datetime | None = None
         self._waiting: list[tuple[list[Outcome], asyncio.Future[None]]] = []
@@ -324,6 +331,8 @@ class OutboxSender(PollingWorker):
     async def _deliver(self, d: Delivery, now: datetime) -> str | datetime:
         """Send; the channel used, or the time to try again when a robot's minute is full or the
         OpenAPI is paused."""
+        if d.kind == "todo":
+            return await self._todo(d)
         body = markdown_body(d.title, render_markdown(d.text), d.at_user_ids)
         fresh = d.webhook_expires_at and d.webhook_expires_at - now > timedelta(seconds=WEBHOOK_MARGIN_S)
         if d.kind == "reply" and d.session_webhook and fresh and self.api.trusts(d.session_webhook):
@@ -364,6 +373,10 @@ class OutboxSender(PollingWorker):
         else:
             raise SendError("no recipient", retryable=False)
         return "openapi"
+
+    async def _todo(self, d: Delivery) -> str:
+        """A DingTalk to-do created or changed (models/todos.py wrote the row)."""
+        return await send_todo(self.api, self.run_db, self.engine, d.text, self.public_url)
 
     # --- database side (run on the database thread) ---
 

@@ -20,6 +20,9 @@ RunDb = Callable[..., Awaitable[Any]]
 
 class PollingWorker(ABC):
     name = "worker"
+    # Look for due rows at least this often even when nothing woke us: another process (the CLI's
+    # `liandong remind --now`) may have written some. None: only the next due row or wake().
+    idle_poll_s: float | None = None
 
     def __init__(self, run_db: RunDb) -> None:
         self.run_db = run_db
@@ -63,6 +66,8 @@ class PollingWorker(ABC):
             if more or (claimed and self._wake.is_set()):
                 continue
             delay = await self.run_db(self._next_due_in)
+            if self.idle_poll_s is not None:
+                delay = min(delay, self.idle_poll_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
