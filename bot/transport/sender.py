@@ -482,10 +482,11 @@ _DUE = (
 )
 _CLAIM = update(OUTBOX).where(OUTBOX.c.id.in_(_DUE)).values(claimed_until=bindparam("until")).returning(*OUTBOX.c)
 _PENDING = OUTBOX.c.status == "pending"
+# Over the pending rows only (the status index): a FILTER alone would scan every row ever sent.
 _NEXT_DUE = select(
-    func.min(OUTBOX.c.next_attempt_at).filter(_PENDING, OUTBOX.c.next_attempt_at > bindparam("now")),
-    func.min(OUTBOX.c.claimed_until).filter(_PENDING, OUTBOX.c.claimed_until >= bindparam("now")),
-)
+    func.min(OUTBOX.c.next_attempt_at).filter(OUTBOX.c.next_attempt_at > bindparam("now")),
+    func.min(OUTBOX.c.claimed_until).filter(OUTBOX.c.claimed_until >= bindparam("now")),
+).where(_PENDING)
 _MARK_SENT = (
     update(OUTBOX)
     .where(OUTBOX.c.id == bindparam("row_id"))
