@@ -25,7 +25,7 @@ from aiohttp import web
 from bot.app import App, build
 from bot.config import Settings
 from bot.runtime import Runtime, RuntimeOptions
-from bot.sandbox.emulator import ROBOT_CODE, Emulator
+from bot.sandbox.emulator import CORP_ID, ROBOT_CODE, Emulator
 from bot.sandbox.web import ClockMoved, Ran, SandboxPage
 from bot.web import sandbox_web_app
 from models.clock import ShiftedClock
@@ -138,7 +138,7 @@ async def running(app: App, port: int, clock: ShiftedClock | None = None) -> Asy
         await emulator.wait_for(lambda: bool(emulator.connections), timeout=30)
         # The dashboard with a district token that lives only in this process (nothing is written
         # to the org file), on any free port, linked from the page's header.
-        dashboard_app, token = sandbox_web_app(app, clock)
+        dashboard_app, token = sandbox_web_app(app, clock, emulator.base_url, CORP_ID)
         dashboard_runner, dashboard_port = await _listen(dashboard_app, 0)
         dashboard = f"http://{HOST}:{dashboard_port}/dashboard?token={token}"
         try:

@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bot.sandbox.contacts import serve_contacts
+from bot.sandbox.login import serve_login
 from models.clock import Clock, SystemClock
 
 BOT_TOPIC = "/v1.0/im/bot/messages/get"
@@ -151,6 +152,7 @@ class Emulator:
         app.router.add_post("/robot/send", self._robot_send)
         app.router.add_get("/files/{token}", self._file)
         self.contacts = serve_contacts(app, self)  # the contact API and its Stream events
+        self.login = serve_login(app, self)  # DingTalk login's auth codes and their exchange
         return app
 
     @web.middleware
