@@ -5,6 +5,7 @@ forged, replayed or expired code, or someone not (or no longer) in the org, gets
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -208,3 +209,19 @@ def test_the_public_url_and_corp_id_come_from_the_environment() -> None:
     settings = Settings.from_env(environ=env)
     assert settings.public_url == "https://kb.example.gov.cn" and settings.corp_id == "dingcorp"
     assert Settings.from_env(environ={}).public_url is None
+
+
+async def test_the_sandbox_page_posts_a_fresh_code_for_a_persona(dd: TestClient, emulator: Emulator) -> None:
+    board = str(dd.make_url("/dashboard/issues"))
+    async with dd.session.get(f"{emulator.base_url}/sandbox/login", params={"userid": "t101", "to": board}) as r:
+        html = await r.text()
+    action = re.search(r'action="([^"]+)"', html)
+    code = re.search(r'name="code" value="([^"]+)"', html)
+    nxt = re.search(r'name="next" value="([^"]+)"', html)
+    assert action and code and nxt and action.group(1) == str(dd.make_url(LOGIN_PATH))
+    r2 = await sign_in(dd, code.group(1), nxt.group(1))
+    assert r2.status == 303 and r2.headers["Location"] == "/dashboard/issues"
+    page = await dd.get("/dashboard")
+    assert page.status == 200 and "花园街道 · 只读" in await page.text()  # 王五 leads 花园街道
+    async with dd.session.get(f"{emulator.base_url}/sandbox/login", params={"userid": "t101", "to": "https://x"}) as r:
+        assert r.status == 400

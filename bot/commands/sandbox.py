@@ -177,6 +177,11 @@ async def serve(app: App, port: int, clock: ShiftedClock | None = None) -> int:
             print(f"沙盒已启动:在浏览器打开 {sandbox.page_url}  (Ctrl-C 停止)", flush=True)
             print(f"Sandbox running: open {sandbox.page_url}  (Ctrl-C to stop)", flush=True)
             print(f"看板 / dashboard: {sandbox.dashboard_url}", flush=True)
+            board = sandbox.dashboard_url.split("?", 1)[0]
+            print(
+                f"钉钉登录 / DingTalk login: {sandbox.emulator.base_url}/sandbox/login?userid=t102&to={board}",
+                flush=True,
+            )
             await stop.wait()
             print("正在停止…", flush=True)
     except PortInUse as e:
