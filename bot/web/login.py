@@ -27,13 +27,13 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
+from sqlmodel import Session
 
 from bot.config import Settings
 from bot.transport.dingtalk_api import Credentials, DingTalkApi, SendError
 from bot.web.auth import COOKIE, SESSION_TTL, new_token
 from bot.web.context import context
 from bot.web.layout import message_page
-from models.directory import UnitInfo
 from models.queries import find_sender
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,8 @@ async def post_login(request: web.Request) -> web.StreamResponse:
         return _refusal(refused)
     ctx = context(request)
     found = await ctx.read(lambda s: _active(s, user))
-    unit = _unit(ctx.directory.units, found[1]) if found else None
+    # A unit created after this process loaded the directory has no scope here yet: refused.
+    unit = ctx.directory.units.get(found[1]) if found else None
     if found is None or unit is None:
         return _refusal(NOT_IN_ORG)
     token = new_token()
@@ -206,13 +207,9 @@ async def post_login(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _active(session: Any, user: DingTalkUser) -> tuple[str, int] | None:
+def _active(session: Session, user: DingTalkUser) -> tuple[str, int] | None:
     person = find_sender(session, user.userid, user.unionid, None)
     return (person.id, person.unit_id) if person is not None else None
-
-
-def _unit(units: dict[int, UnitInfo], unit_id: int) -> UnitInfo | None:
-    return units.get(unit_id)  # a unit created after start is unknown to this process: no scope
 
 
 async def _script(request: web.Request) -> web.Response:
