@@ -30,9 +30,12 @@ class Settings:
     oapi_endpoint: str = DEFAULT_OAPI_ENDPOINT  # DINGTALK_OAPI_ENDPOINT: the contact API (bot.contacts)
     category_file: Path | None = None  # LIANDONG_CATEGORY_FILE; None: the categories shipped with the bot
     photos_dir: Path = DEFAULT_PHOTOS_DIR  # LIANDONG_PHOTOS_DIR: pictures kept on receipt (bot.photos_store)
-    # LIANDONG_PUBLIC_URL: where people reach the dashboard (https://…); a to-do links to its case
-    # page there. Unset: to-dos are still created, without a link (DingTalk's detailUrl is optional).
-    public_url: str = ""
+    # LIANDONG_PUBLIC_URL: the dashboard's address as people reach it (https://…, no trailing /);
+    # links in messages point there. None: no link is shown.
+    public_url: str | None = None
+    # DINGTALK_CORP_ID: the organisation's CorpId, which DingTalk's requestAuthCode JSAPI needs
+    # for the dashboard's login inside DingTalk (bot.web.login). None: tokens only.
+    corp_id: str | None = None
     # The custom robots' signing secrets: environment variable name -> value (see with_robot_secrets).
     robot_secrets: Mapping[str, str] = field(default_factory=dict)
 
@@ -50,7 +53,8 @@ class Settings:
             oapi_endpoint=env.get("DINGTALK_OAPI_ENDPOINT") or DEFAULT_OAPI_ENDPOINT,
             category_file=Path(env[CATEGORY_FILE_ENV]) if env.get(CATEGORY_FILE_ENV) else None,
             photos_dir=Path(env.get("LIANDONG_PHOTOS_DIR") or DEFAULT_PHOTOS_DIR),
-            public_url=(env.get("LIANDONG_PUBLIC_URL") or "").rstrip("/"),
+            public_url=(env.get("LIANDONG_PUBLIC_URL") or "").rstrip("/") or None,
+            corp_id=env.get("DINGTALK_CORP_ID") or None,
         )
 
     def with_robot_secrets(self, names: Iterable[str], environ: Mapping[str, str] | None = None) -> Settings:

@@ -25,7 +25,7 @@ from aiohttp import web
 from bot.app import App, build
 from bot.config import Settings
 from bot.runtime import Runtime, RuntimeOptions
-from bot.sandbox.emulator import ROBOT_CODE, Emulator
+from bot.sandbox.emulator import CORP_ID, ROBOT_CODE, Emulator
 from bot.sandbox.web import ClockMoved, Ran, SandboxPage
 from bot.web import sandbox_web_app
 from models.clock import ShiftedClock
@@ -138,7 +138,7 @@ async def running(app: App, port: int, clock: ShiftedClock | None = None) -> Asy
         await emulator.wait_for(lambda: bool(emulator.connections), timeout=30)
         # The dashboard with a district token that lives only in this process (nothing is written
         # to the org file), on any free port, linked from the page's header.
-        dashboard_app, token = sandbox_web_app(app, clock)
+        dashboard_app, token = sandbox_web_app(app, clock, emulator.base_url, CORP_ID)
         dashboard_runner, dashboard_port = await _listen(dashboard_app, 0)
         dashboard = f"http://{HOST}:{dashboard_port}/dashboard?token={token}"
         try:
@@ -177,6 +177,11 @@ async def serve(app: App, port: int, clock: ShiftedClock | None = None) -> int:
             print(f"沙盒已启动:在浏览器打开 {sandbox.page_url}  (Ctrl-C 停止)", flush=True)
             print(f"Sandbox running: open {sandbox.page_url}  (Ctrl-C to stop)", flush=True)
             print(f"看板 / dashboard: {sandbox.dashboard_url}", flush=True)
+            board = sandbox.dashboard_url.split("?", 1)[0]
+            print(
+                f"钉钉登录 / DingTalk login: {sandbox.emulator.base_url}/sandbox/login?userid=t102&to={board}",
+                flush=True,
+            )
             await stop.wait()
             print("正在停止…", flush=True)
     except PortInUse as e:

@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bot.sandbox.contacts import serve_contacts
+from bot.sandbox.login import serve_login
 from bot.sandbox.todos import serve_todos
 from models.clock import Clock, SystemClock
 
@@ -153,6 +154,7 @@ class Emulator:
         app.router.add_get("/files/{token}", self._file)
         self.contacts = serve_contacts(app, self)  # the contact API and its Stream events
         self.todos = serve_todos(app, self)  # the to-do (待办) API
+        self.login = serve_login(app, self)  # DingTalk login's auth codes and their exchange
         return app
 
     @web.middleware

@@ -10,11 +10,13 @@ from sqlalchemy import Engine
 
 from bot.app import App
 from bot.photos_store import PhotoStore
-from bot.web import api, health, metrics, pages
+from bot.web import api, health, login, metrics, pages
 from bot.web.auth import COOKIE, Tokens, bearer, new_token
 from bot.web.context import CONTEXT, PHOTOS, UNIT_KEY, WebContext, context, reader
 from bot.web.layout import CSS_URL, message_page
 from models.clock import Clock
+from models.directory import UnitInfo
+from models.queries import find_sender
 
 COOKIE_MAX_AGE = 30 * 86400  # a projector's browser keeps the dashboard for a month
 ROUTES = (
@@ -32,7 +34,8 @@ ROUTES = (
     (CSS_URL, pages.stylesheet),
 )
 # Nothing in them comes from the data (/healthz and /metrics: counts and states, never a case).
-PUBLIC = frozenset({"/api/openapi.json", CSS_URL, "/", health.PATH, metrics.PATH})
+# The DingTalk login and its script are how one gets in: they cannot ask for a token first.
+PUBLIC = frozenset({"/api/openapi.json", CSS_URL, "/", health.PATH, metrics.PATH, login.LOGIN_PATH, login.SCRIPT_URL})
 PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
     "frame-ancestors 'none'"
@@ -49,9 +52,12 @@ def _unauthorized(request: web.Request, presented: bool) -> web.Response:
     if _is_api(request):
         return api.error(401, "unauthorized", f"{reason}:请在 Authorization: Bearer 头中提供令牌", headers)
     text = f"{reason}。请使用管理员发给你的看板链接(…/dashboard?token=…),或让管理员用「liandong token new」生成令牌。"
-    return web.Response(
-        text=message_page("需要令牌", text), status=401, content_type="text/html", charset="utf-8", headers=headers
-    )
+    html = message_page("需要令牌", text)
+    snippet = login.login_snippet(request)
+    if snippet:  # inside DingTalk the script signs the person in; elsewhere it does nothing
+        html = html.replace("</body>", snippet + "</body>", 1)
+        headers["Content-Security-Policy"] = login.LOGIN_CSP
+    return web.Response(text=html, status=401, content_type="text/html", charset="utf-8", headers=headers)
 
 
 @web.middleware
@@ -72,6 +78,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     from_query = None if _is_api(request) else request.query.get("token")
     token = header if header is not None else from_query if from_query is not None else request.cookies.get(COOKIE)
     unit = context(request).tokens.unit_for(token)
+    if unit is None and token:
+        unit = await _session_unit(request, token)
     if unit is None:
         return _unauthorized(request, token is not None)
     if header is None and from_query is not None:
@@ -85,6 +93,17 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return response
     request[UNIT_KEY] = unit
     return await handler(request)
+
+
+async def _session_unit(request: web.Request, token: str) -> UnitInfo | None:
+    """A DingTalk login's session: the person's unit now, so one who has left the organisation
+    or moved is refused or rescoped on their next request."""
+    ctx = context(request)
+    person_id = ctx.tokens.person_for(token, ctx.now())
+    if person_id is None:
+        return None
+    unit_id = await ctx.read(lambda s: p.unit_id if (p := find_sender(s, person_id, None, None)) else None)
+    return ctx.directory.units.get(unit_id) if unit_id is not None else None
 
 
 async def _headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -101,8 +120,15 @@ async def _root(request: web.Request) -> web.StreamResponse:
 
 
 def create_web_app(
-    app: App, clock: Clock | None = None, tokens: Tokens | None = None, receiver: health.ReceiverProbe | None = None
+    app: App,
+    clock: Clock | None = None,
+    tokens: Tokens | None = None,
+    receiver: health.ReceiverProbe | None = None,
+    dingtalk_endpoint: str | None = None,
+    corp_id: str | None = None,
 ) -> web.Application:
+    """`dingtalk_endpoint` and `corp_id`: DingTalk for the login, where not the settings' (the
+    sandbox's emulator stands in for both of DingTalk's hosts)."""
     directory = app.dispatcher.directory
     ctx = WebContext(
         reader(app.engine),
@@ -116,6 +142,7 @@ def create_web_app(
     web_app.router.add_get("/", _root)
     for path, handler in ROUTES:
         web_app.router.add_get(path, handler)
+    login.register(web_app, app.settings, dingtalk_endpoint, corp_id)
     health.register(web_app, health.Health(ctx.engine, app.job_runner(ctx.clock), ctx.clock, receiver))
     metrics.register(web_app)
     web_app.on_response_prepare.append(_headers)
@@ -128,13 +155,16 @@ async def _dispose(engine: Engine) -> None:
     engine.dispose()
 
 
-def sandbox_web_app(app: App, clock: Clock | None = None) -> tuple[web.Application, str]:
+def sandbox_web_app(
+    app: App, clock: Clock | None = None, emulator_url: str | None = None, corp_id: str | None = None
+) -> tuple[web.Application, str]:
     """The web app plus a district token that lives only in this process (for the sandbox
-    page's dashboard link): nothing is written to the org file."""
+    page's dashboard link): nothing is written to the org file. With the emulator's address
+    and CorpId, the DingTalk login asks the emulator."""
     tokens = Tokens.from_org(app.org.api_tokens, app.dispatcher.directory)
     token = new_token()
     tokens.add(token, app.dispatcher.directory.district)
-    return create_web_app(app, clock, tokens), token
+    return create_web_app(app, clock, tokens, dingtalk_endpoint=emulator_url, corp_id=corp_id), token
 
 
 async def start_site(web_app: web.Application, host: str, port: int) -> web.AppRunner:
