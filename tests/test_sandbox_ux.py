@@ -33,9 +33,10 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
 
 async def call(method: str, url: str, **kw: Any) -> tuple[int, Any]:
     # unsafe: keep the dashboard's cookie although the host is an IP address (127.0.0.1)
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http, http.request(
-        method, url, **kw
-    ) as r:
+    async with (
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+        http.request(method, url, **kw) as r,
+    ):
         return r.status, await (r.json() if r.content_type == "application/json" else r.text())
 
 

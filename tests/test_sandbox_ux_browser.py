@@ -31,7 +31,9 @@ async def test_unread_marks_and_reset(tmp_path: Path, screen: str) -> None:
         async with running(app, 0) as sandbox, async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
             try:
-                context = await browser.new_context(viewport=WIDTHS[screen], locale="zh-CN", is_mobile=screen == "phone")
+                context = await browser.new_context(
+                    viewport=WIDTHS[screen], locale="zh-CN", is_mobile=screen == "phone"
+                )
                 page = await context.new_page()
                 await page.goto(sandbox.page_url)
                 await page.select_option("#persona", "v001")  # 张三 · 村干部 · 上洋村: its group opens

@@ -28,9 +28,9 @@ from sqlmodel import SQLModel
 
 from bot.app import App, build
 from bot.config import Settings
+from bot.org import sync_org
 from bot.runtime import Runtime, RuntimeOptions
 from bot.sandbox.emulator import ROBOT_CODE, Emulator
-from bot.org import sync_org
 from bot.sandbox.web import ClockMoved, Ran, Reset, SandboxPage
 from bot.web import sandbox_web_app
 from models.clock import ShiftedClock
