@@ -49,12 +49,14 @@ async def test_unread_marks_and_reset(tmp_path: Path, screen: str) -> None:
                 badge = huayuan.locator(".badge")
                 await badge.wait_for(state="visible", timeout=15_000)
                 assert int(await badge.inner_text()) >= 1
+                assert (await page.title()).startswith(f"({await badge.inner_text()}) ")
                 assert await badge.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(245, 63, 63)"
                 assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
                 await page.screenshot(path=str(tmp_path / f"unread-{screen}.png"))
                 await huayuan.click()
                 await page.locator(".msg.bot .bubble", has_text="新上报 #1").wait_for(timeout=15_000)
                 assert not await badge.is_visible()  # opened: cleared
+                assert await page.title() == "两难助手 · 本地沙盒"
 
                 # 重置沙盒: dismissed, nothing happens; accepted, everything starts over.
                 page.once("dialog", lambda d: d.dismiss())

@@ -54,6 +54,7 @@ function markUnread() {
     if (key === shown || (state.seen[key] ?? 0) > n) state.seen[key] = n;
   }
   localStorage.setItem("sandbox.seen", JSON.stringify(state.seen));
+  let total = 0;
   for (const b of document.querySelectorAll("#groups button")) {
     const key = viewKey(b.dataset.id);
     const n = key && key in state.counts ? state.counts[key] - (state.seen[key] ?? 0) : 0;
@@ -62,7 +63,10 @@ function markUnread() {
     badge.hidden = n <= 0;
     badge.title = n > 0 ? `${n} 条未读` : "";
     b.classList.toggle("unread", n > 0);
+    total += Math.max(n, 0);
   }
+  // Also in the tab's title: on a phone the group row may hold the marked group out of sight.
+  document.title = (total ? `(${total}) ` : "") + "两难助手 · 本地沙盒";
 }
 
 async function watchUnread() {
