@@ -72,6 +72,10 @@ async def test_unread_counts_follow_every_conversation_and_wake_a_waiting_poll(s
     assert now["counts"]["cid-huayuan"] == len(sandbox.emulator.history["cid-huayuan"]) >= 1
     assert now["counts"]["cid-shangyang"] == len(sandbox.emulator.history["cid-shangyang"]) == 4
     assert now["counts"]["cid-hangbu"] == 0
+    # The township lead 王五 is told one to one as well: his 单聊 view counts it, 张三's does not.
+    await sandbox.emulator.wait_for(lambda: any(s.channel == "user" for s in sandbox.emulator.sent), timeout=15)
+    _, lead = await call("GET", f"{sandbox.page_url}/api/unread?staff=t101")
+    assert lead["counts"]["@direct"] == 1 and now["counts"]["@direct"] == 0
 
 
 async def test_reset_empties_the_database_and_the_conversations_and_numbering_restarts(sandbox: Sandbox) -> None:

@@ -1,6 +1,6 @@
 """The sandbox page in Debian's chromium at phone and desktop widths: a notice arriving in a
-group not shown marks it with a count until it is opened; 重置沙盒 asks first, then the page and
-the next 上报 agree on #1."""
+group not shown, or one to one, marks it with a count until it is opened; 重置沙盒 asks first,
+then the page and the next 上报 agree on #1."""
 
 from __future__ import annotations
 
@@ -57,6 +57,17 @@ async def test_unread_marks_and_reset(tmp_path: Path, screen: str) -> None:
                 await page.locator(".msg.bot .bubble", has_text="新上报 #1").wait_for(timeout=15_000)
                 assert not await badge.is_visible()  # opened: cleared
                 assert await page.title() == "两难助手 · 本地沙盒"
+
+                # 王五, the township lead, was told one to one: his 单聊 view is marked until opened.
+                await page.select_option("#persona", "t101")
+                direct = page.locator("#groups button", has_text="单聊消息").locator(".badge")
+                await direct.wait_for(state="visible", timeout=15_000)
+                assert await direct.inner_text() == "1"
+                await page.locator("#groups button", has_text="单聊消息").click()
+                await page.locator(".msg.bot .bubble", has_text="新上报 #1").wait_for(timeout=15_000)
+                assert not await direct.is_visible()
+                await page.select_option("#persona", "v001")
+                await shangyang.click()
 
                 # 重置沙盒: dismissed, nothing happens; accepted, everything starts over.
                 page.once("dialog", lambda d: d.dismiss())
