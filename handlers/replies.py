@@ -9,6 +9,7 @@ from typing import Any
 
 from models.clock import local, short_date
 from models.events import EVENT_NAMES, Kind
+from models.facts import tuesday_counted
 from models.masking import mask
 from models.rules import days_overdue
 from models.tables import Issue, IssueEvent, Person
@@ -132,7 +133,9 @@ def card(
     if owner or department:
         handling.append("包案 " + " · ".join(x for x in (owner and owner.name, department) if x))
     if issue.deadline:
-        handling.append(deadline_text(issue.deadline) + (" · 周二无会日" if issue.tuesday else ""))
+        handling.append(deadline_text(issue.deadline))
+    if tuesday_counted(issue, events):  # as counted, not only as tagged (PRODUCT §2)
+        handling.append("周二无会日")
     pictures = sum(len(ev.data.get("codes") or ()) for ev in events if ev.kind == Kind.PICTURE)
     if pictures:
         handling.append(f"照片 {pictures} 张")

@@ -188,6 +188,12 @@ def facts_of(issue: Any, events: Sequence[Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def tuesday_counted(issue: Any, events: Sequence[Any]) -> bool:
+    """Whether the issue counts as a 周二无会日办理件: its first district 交办 was one (tagged or
+    made on a Tuesday), whatever happened to it since. What every surface that tags it shows."""
+    return any(f["kind"] == Fact.DISTRICT_ASSIGNED and f["tuesday"] for f in facts_of(issue, events))
+
+
 def rebuild_issue(session: Session, issue: Any) -> None:
     session.execute(delete(F).where(C.issue_id == issue.id))
     rows = facts_of(issue, events_of(session, issue.id))

@@ -164,3 +164,46 @@ def test_tokens_resolve_only_by_their_hash(tmp_path: Path) -> None:
     assert tokens.unit_for(token_hash("secret")) is None and tokens.unit_for("Secret") is None
     assert tokens.unit_for(None) is None and tokens.unit_for("") is None
     assert tokens.unit_for("x" * (MAX_TOKEN_LENGTH + 1)) is None
+
+
+async def test_a_tuesday_assignment_is_tagged_as_counted_though_untagged(app, chat, clock) -> None:  # type: ignore[no-untyped-def]
+    """A district 交办 made on a Tuesday counts as a 周二无会日办理件 without the word: the lists,
+    the issue page and 查 say so too; one made on a Wednesday without the word is not one."""
+    from datetime import datetime
+
+    from aiohttp.test_utils import TestServer
+
+    from bot.web import sandbox_web_app
+    from models.clock import SHANGHAI
+
+    def to_district(day: int, text: str) -> int:
+        at = datetime(2020, 3, day, 9, 0, tzinfo=SHANGHAI)
+        number = chat.say("v004", f"上报 {text}", at=at).issue_id
+        assert number
+        for who, line in (("v004", "上报 #{n} 需镇里出面"), ("t102", "研判 #{n} 需区里认定 风险:高")):
+            assert chat.say(who, line.format(n=number)).outcome == "ok"
+        assert chat.say("t102", f"上报 #{number} 请区里协调").outcome == "ok"
+        return number
+
+    tuesday, wednesday = to_district(2, "新村宅基地审批久拖未决"), to_district(2, "新村村道塌方影响通行")
+    at_tuesday = datetime(2020, 3, 3, 10, 0, tzinfo=SHANGHAI)
+    said = chat.say("d001", f"交办 #{tuesday} 区自然资源局 限5天", mentions=("p001",), at=at_tuesday)
+    assert "周二无会日办理件" in said.reply
+    at_wednesday = datetime(2020, 3, 4, 10, 0, tzinfo=SHANGHAI)
+    chat.say("d001", f"交办 #{wednesday} 区自然资源局 限5天", mentions=("p001",), at=at_wednesday)
+    card = chat.say("d001", f"查 #{tuesday}").reply
+    assert "周二无会日" in card
+    assert "周二无会日" not in chat.say("d001", f"查 #{wednesday}").reply
+
+    web_app, token = sandbox_web_app(app, clock)
+    async with TestClient(TestServer(web_app, host="127.0.0.1")) as client:
+        auth = {"Authorization": f"Bearer {token}"}
+        listed = await (await client.get("/dashboard/issues", headers=auth)).text()
+        rows = dict(re.findall(r'<tr data-issue="(\d+)">(.*?)</tr>', listed, re.S))
+        assert 'class="tag tuesday"' in rows[str(tuesday)] and 'class="tag tuesday"' not in rows[str(wednesday)]
+        shown = await (await client.get(f"/dashboard/issues/{tuesday}", headers=auth)).text()
+        assert "<dt>周二无会日</dt><dd>是</dd>" in shown
+        api = await (await client.get("/api/issues", headers=auth)).json()
+        assert {i["id"]: i["tuesday"] for i in api["items"]} == {tuesday: True, wednesday: False}
+        overview = await (await client.get("/dashboard", headers=auth)).text()
+        assert stat(overview, "tuesday_assigned") == 1  # the count these tags agree with

@@ -1,5 +1,6 @@
-"""`liandong sandbox [--port 8080] [--database FILE] [--keep]`: the local DingTalk emulator, the
-real bot in stream mode against it and the browser page, until Ctrl-C or SIGTERM.
+"""`liandong sandbox [--port 8080] [--dashboard-port 8081] [--database FILE] [--keep]`: the local
+DingTalk emulator, the real bot in stream mode against it, the browser page and the dashboard,
+until Ctrl-C or SIGTERM.
 
 The sandbox has its own SQLite file (./data/sandbox.db), never DATABASE_URL: its clock jumps write
 future-dated events, which in `liandong run`'s database would skew report, digest and 统计. It
@@ -12,6 +13,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -21,19 +23,26 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy import delete, inspect, table, text
+from sqlmodel import SQLModel
 
 from bot.app import App, build
 from bot.config import Settings
+from bot.org import sync_org
 from bot.runtime import Runtime, RuntimeOptions
 from bot.sandbox.emulator import CORP_ID, ROBOT_CODE, Emulator
-from bot.sandbox.web import ClockMoved, Ran, SandboxPage
+from bot.sandbox.web import ClockMoved, Ran, Reset, SandboxPage
 from bot.web import sandbox_web_app
 from models.clock import ShiftedClock
+from models.db import unit_of_work
 from schedules.runs import LOOKBACK
 
 SANDBOX_DB = Path("./data/sandbox.db")
 HOST = "127.0.0.1"  # the sandbox has no authentication: never listen beyond this machine
 CLIENT_ID, CLIENT_SECRET = "sandbox-id", "sandbox-secret"
+DASHBOARD_PORT = 8081  # fixed, so the address written on a slide or a note stays right
+# Kept by 重置沙盒: the org file's units, whose ids the running bot and dashboard hold.
+KEPT_TABLES = frozenset({"alembic_version", "units"})
 
 
 class PortInUse(OSError):
@@ -43,6 +52,9 @@ class PortInUse(OSError):
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("sandbox", help="本地沙盒:模拟钉钉 + 机器人 + 浏览器页面 (无需钉钉账号)")
     p.add_argument("--port", type=int, default=8080, help="页面端口 (默认 8080)")
+    p.add_argument(
+        "--dashboard-port", type=int, default=DASHBOARD_PORT, help=f"看板端口 (默认 {DASHBOARD_PORT},被占用时另选)"
+    )
     p.add_argument("--database", type=Path, default=SANDBOX_DB, help=f"沙盒自己的数据库文件 (默认 {SANDBOX_DB})")
     p.add_argument("--keep", action="store_true", help="保留上次沙盒的数据 (默认每次启动清空)")
     return p
@@ -71,6 +83,39 @@ class Sandbox:
     runtime: Runtime
     page_url: str
     dashboard_url: str
+    dashboard_note: str = ""  # said at start when the dashboard could not have its usual port
+
+
+def empty_database(app: App) -> None:
+    """Every row the bot wrote, in one transaction, then the org file's people and groups again:
+    as a freshly created sandbox file, so the next 上报 is #1 (SQLite reuses rowids from 1 once
+    a table is empty; PostgreSQL, which the tests may use, restarts its sequences)."""
+    present = set(inspect(app.engine).get_table_names()) - KEPT_TABLES
+    known = [t for t in reversed(SQLModel.metadata.sorted_tables) if t.name in present]  # children first
+    unknown = present - {t.name for t in known}
+    with unit_of_work(app.engine) as session:
+        if app.engine.dialect.name == "postgresql":  # its sequences go on after a DELETE
+            names = ", ".join(f'"{n}"' for n in sorted(present))
+            session.execute(text(f"TRUNCATE TABLE {names} RESTART IDENTITY"))
+        else:
+            for name in sorted(unknown):  # a table no model maps: nothing of ours refers to it
+                session.execute(delete(table(name)))
+            for known_table in known:
+                session.execute(delete(known_table))
+        app.dispatcher.directory = sync_org(session, app.org)
+    shutil.rmtree(app.settings.photos_dir, ignore_errors=True)
+
+
+def database_resetter(app: App, runtime: Runtime) -> Reset:
+    """重置沙盒 on the database thread the bot's own writes use, so it never runs beside one."""
+
+    async def reset() -> None:
+        if runtime.pipeline is not None:
+            await runtime.pipeline.run_db(empty_database, app)
+        else:
+            await asyncio.to_thread(empty_database, app)
+
+    return reset
 
 
 async def _listen(app: web.Application, port: int, shutdown_timeout: float = 5.0) -> tuple[web.AppRunner, int]:
@@ -117,8 +162,11 @@ def clock_stepper(runtime: Runtime, clock: ShiftedClock) -> ClockMoved:
 
 
 @asynccontextmanager
-async def running(app: App, port: int, clock: ShiftedClock | None = None) -> AsyncIterator[Sandbox]:
-    """Emulator on a free port, the bot connected to it, the page on `port` (0: any free one).
+async def running(
+    app: App, port: int, clock: ShiftedClock | None = None, dashboard_port: int = 0
+) -> AsyncIterator[Sandbox]:
+    """Emulator on a free port, the bot connected to it, the page on `port` (0: any free one),
+    the dashboard on `dashboard_port` (any free one when taken, said in `dashboard_note`).
     `clock` is the one `app` was built with: the page's clock control moves it, for the bot,
     its scheduler and the emulator alike."""
     clock = clock or ShiftedClock()
@@ -137,16 +185,28 @@ async def running(app: App, port: int, clock: ShiftedClock | None = None) -> Asy
         # stream client mid-connect: a socket it opens after stop() is never closed.
         await emulator.wait_for(lambda: bool(emulator.connections), timeout=30)
         # The dashboard with a district token that lives only in this process (nothing is written
-        # to the org file), on any free port, linked from the page's header.
+        # to the org file), linked from the page's header.
         dashboard_app, token = sandbox_web_app(app, clock, emulator.base_url, CORP_ID)
-        dashboard_runner, dashboard_port = await _listen(dashboard_app, 0)
-        dashboard = f"http://{HOST}:{dashboard_port}/dashboard?token={token}"
+        note = ""
         try:
-            page = SandboxPage(emulator, app.org, dashboard_url=dashboard, clock=clock, on_clock_moved=catch_up)
+            dashboard_runner, listening = await _listen(dashboard_app, dashboard_port)
+        except OSError as e:
+            dashboard_runner, listening = await _listen(dashboard_app, 0)
+            note = f"看板端口 {dashboard_port} 已被占用 ({e.strerror or e}),改用 {listening};可用 --dashboard-port 指定"
+        dashboard = f"http://{HOST}:{listening}/dashboard?token={token}"
+        try:
+            page = SandboxPage(
+                emulator,
+                app.org,
+                dashboard_url=dashboard,
+                clock=clock,
+                on_clock_moved=catch_up,
+                on_reset=database_resetter(app, runtime),
+            )
             page_runner, page_port = await _listen(page.app(), port)
         except OSError as e:
             raise PortInUse(e.errno, f"{HOST}:{port}: {e.strerror or e}") from e
-        yield Sandbox(emulator, runtime, f"http://{HOST}:{page_port}", dashboard)
+        yield Sandbox(emulator, runtime, f"http://{HOST}:{page_port}", dashboard, note)
     finally:
         if page_runner:
             await page_runner.cleanup()
@@ -162,20 +222,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     clock = ShiftedClock()  # real time until the page's clock control moves it
     app = build(sandbox_database(sandbox_settings(settings), args.database, args.keep), clock)
     try:
-        return asyncio.run(serve(app, args.port, clock))
+        return asyncio.run(serve(app, args.port, clock, args.dashboard_port))
     finally:
         app.engine.dispose()
 
 
-async def serve(app: App, port: int, clock: ShiftedClock | None = None) -> int:
+async def serve(app: App, port: int, clock: ShiftedClock | None = None, dashboard_port: int = DASHBOARD_PORT) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with running(app, port, clock) as sandbox:
+        async with running(app, port, clock, dashboard_port) as sandbox:
             print(f"沙盒已启动:在浏览器打开 {sandbox.page_url}  (Ctrl-C 停止)", flush=True)
             print(f"Sandbox running: open {sandbox.page_url}  (Ctrl-C to stop)", flush=True)
+            if sandbox.dashboard_note:
+                print(sandbox.dashboard_note, flush=True)
             print(f"看板 / dashboard: {sandbox.dashboard_url}", flush=True)
             board = sandbox.dashboard_url.split("?", 1)[0]
             print(

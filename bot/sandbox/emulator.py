@@ -561,6 +561,14 @@ class Emulator:
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
 
+    def reset(self) -> None:
+        """Forget every conversation and send (the sandbox's 重置沙盒); connections, tokens and
+        faults stay, as a fresh DingTalk group would not log the bot out."""
+        self.history.clear()
+        self.sent.clear()
+        self.delivered.clear()
+        self.acks.clear()
+
     def close(self) -> None:
         for handle in self._timers:
             handle.cancel()

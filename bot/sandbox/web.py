@@ -42,6 +42,8 @@ JUMPS: dict[str, tuple[Callable[[date, WorkdayCalendar], bool], time]] = {
 # What a clock move ran: (when it was due, what the job does, how many messages it wrote).
 Ran = tuple[datetime, str, int]
 ClockMoved = Callable[[datetime, datetime], Awaitable[Sequence[Ran]]]
+Reset = Callable[[], Awaitable[None]]  # empties the bot's database (the sandbox's own file)
+DIRECT = "@direct"  # the one-to-one view's key among the unread counts, as the page names it
 
 
 def ran_summary(ran: Sequence[Ran]) -> str:
@@ -141,10 +143,12 @@ class SandboxPage:
         dashboard_url: str | None = None,
         clock: ShiftedClock | None = None,
         on_clock_moved: ClockMoved | None = None,
+        on_reset: Reset | None = None,
     ) -> None:
         self.emulator = emulator
         self.clock = clock or ShiftedClock()  # the bot's and the emulator's clock, moved by 快进
         self.on_clock_moved = on_clock_moved  # runs what fell due between the two moments
+        self.on_reset = on_reset
         self.calendar = WorkdayCalendar.from_config(org.calendar)
         self.dashboard_url = dashboard_url  # the dashboard, with a sandbox token, for the header link
         self.groups = groups_of(org)
@@ -167,6 +171,8 @@ class SandboxPage:
         app.router.add_get("/api/direct", self._direct)
         app.router.add_get("/api/clock", self._clock)
         app.router.add_post("/api/clock", self._move_clock)
+        app.router.add_get("/api/unread", self._unread)
+        app.router.add_post("/api/reset", self._reset)
         app.router.add_static("/static", STATIC)
         app.on_shutdown.append(self._shutdown)
         return app
@@ -224,9 +230,15 @@ class SandboxPage:
         if cid not in {g.id for g in self.groups}:
             raise web.HTTPNotFound(text="未知的群")
         since = _int(request.query.get("since"), 0)
-        history = self.emulator.history[cid]
-        await self._wait(lambda: len(history) > since, _wait_s(request, self.long_poll_s))
-        return web.json_response({"messages": [self._entry(i, e) for i, e in enumerate(history) if i >= since]})
+
+        def history() -> list[dict[str, Any]]:  # looked up each time: 重置沙盒 empties it
+            return self.emulator.history[cid]
+
+        # Fewer than `since` means the sandbox was reset: the page starts the conversation over.
+        await self._wait(lambda: len(history()) != since, _wait_s(request, self.long_poll_s))
+        shown = history()
+        entries = [self._entry(i, e) for i, e in enumerate(shown) if i >= since]
+        return web.json_response({"messages": entries, "total": len(shown)})
 
     async def _direct(self, request: web.Request) -> web.Response:
         """What the bot sent one person one to one (units without a group, reminders)."""
@@ -238,9 +250,47 @@ class SandboxPage:
         def mine() -> list[Any]:
             return [s for s in self.emulator.sent if s.channel == "user" and staff in s.user_ids]
 
-        await self._wait(lambda: len(mine()) > since, _wait_s(request, self.long_poll_s))
+        await self._wait(lambda: len(mine()) != since, _wait_s(request, self.long_poll_s))
         entries = [{"from": "bot", "title": s.title, "text": s.text, "at": s.at_user_ids} for s in mine()]
-        return web.json_response({"messages": [self._entry(i, e) for i, e in enumerate(entries) if i >= since]})
+        shown = [self._entry(i, e) for i, e in enumerate(entries) if i >= since]
+        return web.json_response({"messages": shown, "total": len(entries)})
+
+    def counts(self, staff: str | None) -> dict[str, int]:
+        """How many messages each group holds, and the one-to-one view of `staff`: the page
+        marks a conversation not shown whose count grew since it was last opened."""
+        found = {g.id: len(self.emulator.history.get(g.id, ())) for g in self.groups}
+        if staff in self.by_id:
+            found[DIRECT] = sum(1 for s in self.emulator.sent if s.channel == "user" and staff in s.user_ids)
+        return found
+
+    async def _unread(self, request: web.Request) -> web.Response:
+        """Every conversation's count, once it differs from the `since` version the page holds."""
+        staff = request.query.get("staff")
+        since = request.query.get("since", "")
+
+        def version() -> str:
+            return ",".join(f"{k}={n}" for k, n in sorted(self.counts(staff).items()))
+
+        await self._wait(lambda: version() != since, _wait_s(request, self.long_poll_s))
+        return web.json_response({"version": version(), "counts": self.counts(staff)})
+
+    async def _reset(self, request: web.Request) -> web.Response:
+        """重置沙盒: the bot's database emptied (numbering starts again at #1) and every
+        conversation forgotten; each open page starts its view over on its next poll. JSON only:
+        a browser asks before sending that cross-site, so another page cannot reset this one."""
+        try:
+            body = await request.json() if request.content_type == "application/json" else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or body.get("confirm") is not True:
+            raise web.HTTPBadRequest(text="请先确认重置")
+        if self.on_reset:
+            await self.on_reset()
+        self.emulator.reset()
+        self._typed.clear()
+        async with self.changed:
+            self.changed.notify_all()
+        return web.json_response({"reset": True})
 
     async def _post(self, request: web.Request) -> web.Response:
         try:

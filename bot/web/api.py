@@ -73,7 +73,7 @@ async def get_issues(request: web.Request) -> web.Response:
 
     def read(session: Session) -> dict[str, Any]:
         rows, total = page_of(session, scope, filters, today, page, per_page)
-        names = Names.load(session, ctx.directory, people_of(rows))
+        names = Names.load(session, ctx.directory, people_of(rows), rows)
         return {
             "items": [summary(i, names, today) for i in rows],
             "page": page,

@@ -28,12 +28,35 @@ def link(path: str, params: Mapping[str, Any] | None = None) -> str:
     return escape(f"{path}?{query}" if query else path)
 
 
-def page(title: str, body: str, scope: UnitInfo | None = None, updated: str = "") -> str:
+BIG = {"big": "1"}  # ?big=1: large text for a projector, kept in every link of the page
+
+
+def is_big(query: Mapping[str, str]) -> bool:
+    return query.get("big") == "1"
+
+
+def mode(big: bool) -> dict[str, str]:
+    """The query a link adds to stay in the mode it was followed from."""
+    return dict(BIG) if big else {}
+
+
+def page(
+    title: str,
+    body: str,
+    scope: UnitInfo | None = None,
+    updated: str = "",
+    big: bool = False,
+    toggle: str = "",
+) -> str:
+    """`toggle`: the address of this page in the other text size (a link in the header)."""
     where = f'<span class="scope">{h(scope.name)} · 只读</span>' if scope else ""
-    nav = '<a href="/dashboard">总览</a><a href="/dashboard/issues">问题列表</a>' if scope else ""
+    home, listed = link("/dashboard", mode(big)), link("/dashboard/issues", mode(big))
+    nav = f'<a href="{home}">总览</a><a href="{listed}">问题列表</a>' if scope else ""
+    if toggle:
+        nav += f'<a class="bigmode" href="{toggle}">{"普通字号" if big else "大字模式(投影)"}</a>'
     foot = f"数据截至 {h(updated[:16].replace('T', ' '))} · " if updated else ""
     return f"""<!doctype html>
-<html lang="zh-CN">
+<html lang="zh-CN"{' class="big"' if big else ""}>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -16,7 +16,7 @@ from bot.web import params as P
 from bot.web.api import load_detail, load_stats
 from bot.web.charts import trend_svg
 from bot.web.context import context, unit_of
-from bot.web.layout import CSS_PATH, attr, h, link, message_page, page
+from bot.web.layout import CSS_PATH, attr, h, is_big, link, message_page, mode, page
 from bot.web.reads import overdue, page_of
 from bot.web.stats import Week, trend
 from bot.web.views import Names, iso, people_of, summary
@@ -43,9 +43,19 @@ def _clean(query: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in query.items() if v != ""}
 
 
+def _toggle(request: web.Request, query: Mapping[str, str]) -> str:
+    """This very page in the other text size."""
+    return link(request.path, {**query, "big": None if is_big(query) else "1"})
+
+
+def _keep(big: bool) -> str:
+    """A form's hidden field that keeps the text size across a submit."""
+    return '<input type="hidden" name="big" value="1">' if big else ""
+
+
 async def dashboard(request: web.Request) -> web.Response:
     ctx, scope, query = context(request), unit_of(request), _clean(request.query)
-    today = ctx.today()
+    today, big = ctx.today(), is_big(query)
     try:
         period = P.period(query, today)
         sort = P.choice_param(query, "sort", tuple(SORTS)) or "rate"
@@ -55,7 +65,7 @@ async def dashboard(request: web.Request) -> web.Response:
 
     def late(session: Session) -> tuple[list[dict[str, Any]], int]:
         rows, total = overdue(session, scope, today, OVERDUE_SHOWN)
-        names = Names.load(session, ctx.directory, people_of(rows))
+        names = Names.load(session, ctx.directory, people_of(rows), rows)
         return [summary(i, names, today) for i in rows], total
 
     # Independent reads side by side: with a core to spare the page costs its slowest scan, not their sum.
@@ -64,17 +74,17 @@ async def dashboard(request: web.Request) -> web.Response:
     )
     body = "\n".join(
         [
-            _period_form(numbers["period"], today),
+            _period_form(numbers["period"], today, big),
             _levels(numbers),
             _trend(weeks),
             _ranking(numbers, query, sort, order),
-            _overdue(late_rows, late_total),
+            _overdue(late_rows, late_total, big),
         ]
     )
-    return html(page("总览", body, scope, iso(ctx.now()) or ""))
+    return html(page("总览", body, scope, iso(ctx.now()) or "", big, _toggle(request, query)))
 
 
-def _period_form(period: dict[str, str], today: date) -> str:
+def _period_form(period: dict[str, str], today: date, big: bool = False) -> str:
     first = today.replace(day=1)
     last_year = today.year - 1
     quick: list[tuple[str, dict[str, Any]]] = [
@@ -86,12 +96,12 @@ def _period_form(period: dict[str, str], today: date) -> str:
     exports = {"from": period["from"], "to": period["to"]}
     return f"""<section class="card">
 <h2>统计时段:{h(period["label"])}</h2>
-<form class="filters" method="get" action="/dashboard">
+<form class="filters" method="get" action="/dashboard">{_keep(big)}
 <label>开始<input type="date" name="from" value="{attr(period["from"])}"></label>
 <label>结束<input type="date" name="to" value="{attr(period["to"])}"></label>
 <button type="submit">查看</button>
 </form>
-<p class="quick">{"".join(f'<a href="{link("/dashboard", p)}">{h(n)}</a>' for n, p in quick)}
+<p class="quick">{"".join(f'<a href="{link("/dashboard", {**p, **mode(big)})}">{h(n)}</a>' for n, p in quick)}
 <span>导出本时段登记的台账:</span><a href="{link("/api/export.xlsx", exports)}">Excel</a>
 <a href="{link("/api/export.csv", exports)}">CSV</a></p>
 </section>"""
@@ -155,7 +165,7 @@ def _ranking(s: dict[str, Any], query: Mapping[str, str], sort: str, order: str)
     for key, label in SORTS.items():
         flip = "asc" if key == sort and order == "desc" else "desc"
         mark = (" ▼" if order == "desc" else " ▲") if key == sort else ""
-        params = {"from": query.get("from"), "to": query.get("to"), "sort": key, "order": flip}
+        params = {"from": query.get("from"), "to": query.get("to"), "sort": key, "order": flip, "big": query.get("big")}
         cls = ("num " if key != "name" else "") + ("sorted" if key == sort else "")
         heads.append(
             f'<th class="{cls.strip()}"><a href="{link("/dashboard", params)}#ranking">{h(label)}{mark}</a></th>'
@@ -166,7 +176,8 @@ def _ranking(s: dict[str, Any], query: Mapping[str, str], sort: str, order: str)
         bar = f"{_bar(rate)}{rate:.0%}" if rate is not None else "—"
         late = f'<span class="overdue">{r["overdue"]}</span>' if r["overdue"] else "0"
         body.append(
-            f'<tr data-township="{h(r["name"])}"><td><a href="{link("/dashboard/issues", {"unit": r["name"]})}">'
+            f'<tr data-township="{h(r["name"])}"><td>'
+            f'<a href="{link("/dashboard/issues", {"unit": r["name"], "big": query.get("big")})}">'
             f'{h(r["name"])}</a></td><td class="num">{r["entered"]}</td><td class="num">{r["resolved"]}</td>'
             f'<td class="num">{bar}</td><td class="num">{r["open"]}</td><td class="num">{late}</td>'
             f'<td class="num">{h(r["median_days"])}</td></tr>'
@@ -175,35 +186,51 @@ def _ranking(s: dict[str, Any], query: Mapping[str, str], sort: str, order: str)
 <table class="ranking"><thead><tr>{"".join(heads)}</tr></thead><tbody>{"".join(body)}</tbody></table></section>"""
 
 
-def _issue_rows(items: list[dict[str, Any]]) -> str:
+ISSUE_COLUMNS = ("编号", "标题", "地点", "层级", "状态", "包案人", "截止")
+WRAP = ' class="wrap"'
+
+
+def _issue_rows(items: list[dict[str, Any]], big: bool = False) -> str:
+    """On a phone each row stacks into a short block, each figure after its column's name
+    (data-label), instead of a wide table scrolling inside its card."""
     out = []
     for i in items:
         tags = '<span class="tag risk">败诉风险</span> ' if i["litigation_risk"] else ""
         tags += '<span class="tag tuesday">周二无会日</span> ' if i["tuesday"] else ""
         late = f'<span class="overdue">逾期{i["overdue_days"]}天</span>' if i["overdue_days"] else ""
-        out.append(
-            f'<tr data-issue="{i["id"]}"><td><a href="/dashboard/issues/{i["id"]}">#{i["id"]}</a></td>'
-            f'<td class="wrap">{tags}<a href="/dashboard/issues/{i["id"]}">{h(i["title"])}</a></td>'
-            f"<td>{h(i['place'])}</td><td>{h(i['level_name'])}</td><td>{h(i['status_name'])}</td>"
-            f"<td>{h(i['owner'])}</td><td>{h(i['deadline'])} {late}</td></tr>"
+        href = link(f"/dashboard/issues/{i['id']}", mode(big))
+        cells = (
+            f'<a href="{href}">#{i["id"]}</a>',
+            f'{tags}<a href="{href}">{h(i["title"])}</a>',
+            h(i["place"]),
+            h(i["level_name"]),
+            h(i["status_name"]),
+            h(i["owner"]),
+            f"{h(i['deadline'])} {late}",
         )
-    head = "<tr><th>编号</th><th>标题</th><th>地点</th><th>层级</th><th>状态</th><th>包案人</th><th>截止</th></tr>"
+        tds = "".join(
+            f'<td{WRAP if n == 1 else ""} data-label="{label}">{cell}</td>'
+            for n, (label, cell) in enumerate(zip(ISSUE_COLUMNS, cells, strict=True))
+        )
+        out.append(f'<tr data-issue="{i["id"]}">{tds}</tr>')
+    head = "<tr>" + "".join(f"<th>{label}</th>" for label in ISSUE_COLUMNS) + "</tr>"
     return f'<table class="issues"><thead>{head}</thead><tbody>{"".join(out)}</tbody></table>'
 
 
-def _overdue(items: list[dict[str, Any]], total: int) -> str:
+def _overdue(items: list[dict[str, Any]], total: int, big: bool = False) -> str:
     if not items:
         return '<section class="card" id="overdue"><h2>逾期问题</h2><p class="empty">目前没有逾期问题。</p></section>'
     more = ""
     if total > len(items):
-        more = f'<p class="more"><a href="/dashboard/issues?overdue=true">全部 {total} 件逾期问题 →</a></p>'
+        every = link("/dashboard/issues", {"overdue": "true", **mode(big)})
+        more = f'<p class="more"><a href="{every}">全部 {total} 件逾期问题 →</a></p>'
     return f"""<section class="card" id="overdue"><h2>逾期问题(<span class="overdue">{total}</span> 件)</h2>
-{_issue_rows(items)}{more}</section>"""
+{_issue_rows(items, big)}{more}</section>"""
 
 
 async def issues(request: web.Request) -> web.Response:
     ctx, scope, query = context(request), unit_of(request), _clean(request.query)
-    today = ctx.today()
+    today, big = ctx.today(), is_big(query)
     try:
         filters = P.issue_query(query, scope, ctx.directory)
         page_no, per_page = P.paging(query)
@@ -214,7 +241,7 @@ async def issues(request: web.Request) -> web.Response:
 
     def read(session: Session) -> tuple[list[dict[str, Any]], int]:
         rows, total = page_of(session, scope, filters, today, page_no, per_page)
-        names = Names.load(session, ctx.directory, people_of(rows))
+        names = Names.load(session, ctx.directory, people_of(rows), rows)
         return [summary(i, names, today) for i in rows], total
 
     items, total = await ctx.read(read)
@@ -225,10 +252,10 @@ async def issues(request: web.Request) -> web.Response:
     nav.append(f"<span>第 {page_no} / {pages} 页 · 共 {total} 件</span>")
     if page_no < pages:
         nav.append(f'<a href="{link("/dashboard/issues", {**query, "page": page_no + 1})}">下一页 →</a>')
-    table = _issue_rows(items) if items else '<p class="empty">没有符合条件的问题。</p>'
+    table = _issue_rows(items, big) if items else '<p class="empty">没有符合条件的问题。</p>'
     body = f"""{_filter_form(query)}
 <section class="card"><h2>问题列表</h2>{table}<div class="pager">{"".join(nav)}</div></section>"""
-    return html(page("问题列表", body, scope, iso(ctx.now()) or ""))
+    return html(page("问题列表", body, scope, iso(ctx.now()) or "", big, _toggle(request, query)))
 
 
 def _select(name: str, label: str, options: Mapping[str, str], current: str | None) -> str:
@@ -239,7 +266,8 @@ def _select(name: str, label: str, options: Mapping[str, str], current: str | No
 
 
 def _filter_form(query: Mapping[str, str]) -> str:
-    return f"""<section class="card"><form class="filters" method="get" action="/dashboard/issues">
+    keep = _keep(is_big(query))
+    return f"""<section class="card"><form class="filters" method="get" action="/dashboard/issues">{keep}
 {_select("status", "状态", STATUS_NAMES, query.get("status"))}
 {_select("level", "层级", LEVEL_NAMES, query.get("level"))}
 {_select("overdue", "逾期", {"true": "仅逾期", "false": "未逾期"}, query.get("overdue"))}
@@ -252,12 +280,13 @@ def _filter_form(query: Mapping[str, str]) -> str:
 
 
 async def issue_page(request: web.Request) -> web.Response:
-    ctx, scope = context(request), unit_of(request)
+    ctx, scope, query = context(request), unit_of(request), _clean(request.query)
     issue_id = int(request.match_info["id"])
     d = await load_detail(ctx, scope, issue_id)
     if d is None:
         return html(message_page("未找到", f"没有 #{issue_id},或不在本令牌的范围内。", scope), 404)
-    return html(page(f"#{d['id']}", _issue_body(d), scope, iso(ctx.now()) or ""))
+    big = is_big(query)
+    return html(page(f"#{d['id']}", _issue_body(d), scope, iso(ctx.now()) or "", big, _toggle(request, query)))
 
 
 def _when(stamp: str | None) -> str | None:

@@ -4,7 +4,7 @@ Every free text goes through mask(): no payload, page or export shows a phone or
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -13,9 +13,10 @@ from sqlmodel import Session, col, select
 from handlers.replies import event_name, status_name
 from models.clock import local
 from models.directory import Directory
+from models.facts import Fact, tuesday_counted
 from models.masking import mask
 from models.rules import days_overdue
-from models.tables import Issue, IssueEvent, Person, PhotoDownload
+from models.tables import CountFact, Issue, IssueEvent, Person, PhotoDownload
 from models.vocabulary import LEVEL_NAMES
 
 
@@ -26,16 +27,36 @@ def iso(dt: datetime | None) -> str | None:
 
 @dataclass(frozen=True)
 class Names:
-    """Names of the people and units that a set of issues mentions."""
+    """Names of the people and units that a set of issues mentions, and which of those issues
+    count as 周二无会日办理件 (read from the count facts: as counted, not only as tagged)."""
 
     directory: Directory
     people: dict[str, str]
+    tuesday: frozenset[int] = field(default=frozenset())
 
     @classmethod
-    def load(cls, session: Session, directory: Directory, person_ids: Iterable[str | None] = ()) -> Names:
+    def load(
+        cls,
+        session: Session,
+        directory: Directory,
+        person_ids: Iterable[str | None] = (),
+        issues: Iterable[Issue] = (),
+    ) -> Names:
         ids = sorted({i for i in person_ids if i})
         rows = session.exec(select(Person.id, Person.name).where(col(Person.id).in_(ids))).all() if ids else []
-        return cls(directory, dict(rows))
+        numbers = sorted({i.id for i in issues if i.id is not None})
+        tuesday = (
+            session.exec(
+                select(CountFact.issue_id).where(
+                    col(CountFact.issue_id).in_(numbers),
+                    CountFact.kind == Fact.DISTRICT_ASSIGNED,
+                    col(CountFact.tuesday).is_(True),
+                )
+            ).all()
+            if numbers
+            else []
+        )
+        return cls(directory, dict(rows), frozenset(tuesday))
 
     @classmethod
     def everyone(cls, session: Session, directory: Directory) -> Names:
@@ -83,7 +104,7 @@ def summary(issue: Issue, names: Names, today: date) -> dict[str, Any]:
         "deadline": issue.deadline.isoformat() if issue.deadline else None,
         "overdue_days": days_overdue(issue.status, issue.deadline, today),
         "days_open": days_open(issue.created_at, ended, today),
-        "tuesday": issue.tuesday,
+        "tuesday": issue.id in names.tuesday,
         "created_at": iso(issue.created_at),
         "resolved_at": iso(issue.resolved_at),
     }
@@ -177,6 +198,7 @@ def detail(
         by_event.setdefault(p.event_seq, []).append(p)
     return {
         **summary(issue, names, today),
+        "tuesday": tuesday_counted(issue, events),  # the whole timeline is here: no count facts needed
         "text": mask(issue.text),
         "phones": [mask(p) for p in issue.phones],
         "has_id_number": issue.has_id_number,

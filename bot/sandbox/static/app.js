@@ -16,7 +16,12 @@ const EXAMPLES = [
 ];
 
 const $ = (id) => document.getElementById(id);
-const state = { org: null, people: {}, view: null, since: 0, generation: 0, abort: null };
+const state = {
+  org: null, people: {}, view: null, since: 0, generation: 0, abort: null,
+  counts: {}, // conversation key → messages it holds now (from /api/unread)
+  seen: JSON.parse(localStorage.getItem("sandbox.seen") || "{}"), // key → count when last shown
+  unreadAbort: null,
+};
 
 function persona() {
   return state.people[$("persona").value] || null;
@@ -33,6 +38,69 @@ function status(text) {
   $("status").textContent = text || "";
 }
 
+// The one-to-one view is per persona: its unread count is too.
+function viewKey(id) {
+  if (id !== DIRECT) return id;
+  const p = persona();
+  return p ? `${DIRECT}:${p.id}` : null;
+}
+
+// A count badge on every conversation not shown whose count grew since it was last shown, so a
+// notice in another group (or one to one) is seen; opening the conversation clears it.
+function markUnread() {
+  const shown = viewKey(state.view);
+  for (const [key, n] of Object.entries(state.counts)) {
+    // Fewer than seen: the sandbox was reset (or restarted) since.
+    if (key === shown || (state.seen[key] ?? 0) > n) state.seen[key] = n;
+  }
+  localStorage.setItem("sandbox.seen", JSON.stringify(state.seen));
+  let total = 0;
+  for (const b of document.querySelectorAll("#groups button")) {
+    const key = viewKey(b.dataset.id);
+    const n = key && key in state.counts ? state.counts[key] - (state.seen[key] ?? 0) : 0;
+    const badge = b.querySelector(".badge");
+    badge.textContent = n > 99 ? "99+" : String(n);
+    badge.hidden = n <= 0;
+    badge.title = n > 0 ? `${n} 条未读` : "";
+    b.classList.toggle("unread", n > 0);
+    total += Math.max(n, 0);
+  }
+  // Also in the tab's title: on a phone the group row may hold the marked group out of sight.
+  document.title = (total ? `(${total}) ` : "") + "两难助手 · 本地沙盒";
+}
+
+async function watchUnread() {
+  let version = "";
+  let wait = 0;
+  let failures = 0;
+  for (;;) {
+    const p = persona();
+    const controller = new AbortController();
+    state.unreadAbort = controller;
+    const params = new URLSearchParams({ since: version, wait });
+    if (p) params.set("staff", p.id);
+    try {
+      const response = await fetch(`/api/unread?${params}`, { signal: controller.signal });
+      if (!response.ok) throw new Error(await response.text());
+      const data = await response.json();
+      version = data.version;
+      state.counts = {};
+      for (const [key, n] of Object.entries(data.counts)) state.counts[key === DIRECT ? viewKey(DIRECT) : key] = n;
+      markUnread();
+      wait = 25;
+      failures = 0;
+    } catch (error) {
+      if (controller.signal.aborted) { // another persona: ask again at once for its counts
+        version = "";
+        wait = 0;
+        continue;
+      }
+      failures += 1;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(10000, 500 * 2 ** failures)));
+    }
+  }
+}
+
 function renderGroups() {
   const list = $("groups");
   list.textContent = "";
@@ -43,7 +111,11 @@ function renderGroups() {
     const button = el("button");
     button.type = "button";
     button.dataset.id = g.id;
-    button.append(el("span", "gname", g.name), el("span", "gsub", g.sub));
+    const name = el("span", "gname", g.name);
+    const badge = el("span", "badge");
+    badge.hidden = true;
+    name.append(badge);
+    button.append(name, el("span", "gsub", g.sub));
     button.addEventListener("click", () => selectView(g.id));
     li.append(button);
     list.append(li);
@@ -110,6 +182,7 @@ function selectView(id) {
   $("send").disabled = id === DIRECT;
   $("text").disabled = id === DIRECT;
   localStorage.setItem("sandbox.view", id);
+  markUnread();
   follow();
 }
 
@@ -167,6 +240,12 @@ async function follow() {
       if (!response.ok) throw new Error(await response.text());
       const data = await response.json();
       if (generation !== state.generation) return;
+      if (data.total < state.since) { // the sandbox was reset: show the conversation from the start
+        state.since = 0;
+        $("messages").textContent = "";
+        wait = 0;
+        continue;
+      }
       append(data.messages);
       if (data.messages.length) state.since = data.messages[data.messages.length - 1].n + 1;
       showEmpty();
@@ -258,6 +337,30 @@ async function jump(event) {
   }
 }
 
+async function resetSandbox() {
+  const ask = "重置沙盒:清空沙盒数据库和所有群、单聊的消息,问题编号从 #1 重新开始。确定吗?";
+  if (!window.confirm(ask)) return;
+  $("reset").disabled = true;
+  try {
+    const response = await fetch("/api/reset", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ confirm: true }),
+    });
+    if (!response.ok) throw new Error(await response.text());
+    state.seen = {};
+    state.counts = {};
+    markUnread();
+    follow();
+    $("clock-ran").textContent = "沙盒已重置:数据与消息已清空,编号从 #1 重新开始。";
+    status("");
+  } catch (error) {
+    status(`重置失败:${error.message}`);
+  } finally {
+    $("reset").disabled = false;
+  }
+}
+
 function insertMention(event) {
   const name = event.target.value;
   event.target.value = "";
@@ -275,6 +378,7 @@ function insertMention(event) {
 function choosePersona() {
   const p = persona();
   localStorage.setItem("sandbox.persona", p ? p.id : "");
+  if (state.unreadAbort) state.unreadAbort.abort(); // the 单聊 count is this persona's now
   if (p && p.home) selectView(p.home);
   else if (state.view === DIRECT) selectView(DIRECT);
 }
@@ -293,6 +397,7 @@ async function main() {
   refreshClock();
   setInterval(refreshClock, 30000);
   $("persona").addEventListener("change", choosePersona);
+  $("reset").addEventListener("click", resetSandbox);
   $("mention").addEventListener("change", insertMention);
   $("composer").addEventListener("submit", send);
   $("text").addEventListener("keydown", (event) => {
@@ -303,6 +408,7 @@ async function main() {
   const view = localStorage.getItem("sandbox.view");
   const known = view === DIRECT || state.org.groups.some((g) => g.id === view);
   selectView(known ? view : state.org.groups[0]?.id);
+  watchUnread();
 }
 
 main().catch((error) => status(`加载失败:${error.message}`));
