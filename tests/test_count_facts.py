@@ -57,7 +57,7 @@ FITTING = {
 }
 # Minutes between messages: mostly forward, sometimes a message whose createAt is earlier.
 STEPS = (-180, -5, 0, 7, 60, 60, 600, 600, 1440, 1440, 1440 * 3, 1440 * 9, 1440 * 40)
-TABLES = ("count_facts", "ladder_steps", "issue_events", "issues", "inbox", "outbox")
+TABLES = ("count_facts", "ladder_steps", "todo_tasks", "issue_events", "issues", "inbox", "outbox")
 
 
 class Draws:
