@@ -102,6 +102,7 @@ class Runtime:
             self.app.org.robots,
             secrets,
             claim_s=claim_s if claim_s is not None else CLAIM_S,
+            database=self.pipeline.database,
         )
         store = PhotoStore(self.app.settings.photos_dir)
         self.photos = PhotoFetcher(self.app.engine, api, store, self.pipeline.run_db, self.clock)

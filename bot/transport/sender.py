@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from bot.org import RobotConfig
+from bot.transport.db_state import DatabaseState
 from bot.transport.dingtalk_api import DingTalkApi, SendError, Undelivered, markdown_body
 from bot.transport.worker import PollingWorker, RunDb, due
 from models.audience import plain
@@ -45,6 +46,8 @@ CLAIM_S = 30  # a sender that dies mid-pass lets another take its rows this long
 WEBHOOK_MARGIN_S = 30  # do not start a session-webhook send that would expire under way
 ROBOT_PER_MINUTE = 20
 QUOTA_PAUSE = timedelta(hours=1)  # the monthly OpenAPI quota is spent: try the channel again after this
+RECORD_RETRY_FIRST_S = 0.25  # an outcome the database could not take is recorded again this soon …
+RECORD_RETRY_CAP_S = 5.0  # … then twice as late, up to this
 MSG_UUID_NAMESPACE = uuid.UUID("6f1c1d0e-5b7a-4c1e-9a44-1d0a3e7b2c55")
 
 
@@ -189,6 +192,7 @@ class OutboxSender(PollingWorker):
         concurrency: int = 8,
         rng: random.Random | None = None,
         claim_s: float = CLAIM_S,
+        database: DatabaseState | None = None,
     ) -> None:
         super().__init__(run_db)
         self.engine = engine
@@ -203,6 +207,7 @@ class OutboxSender(PollingWorker):
         self.openapi_paused_until: datetime | None = None
         self._waiting: list[tuple[list[Outcome], asyncio.Future[None]]] = []
         self._committing = False
+        self.database = database or DatabaseState()  # the pipeline's, so that an outage is said once
 
     async def send_due(self) -> int:
         """One pass: claim what is due, send it (conversations in parallel, each in order), and
@@ -212,7 +217,12 @@ class OutboxSender(PollingWorker):
     async def _pass(self) -> tuple[int, bool]:
         """One pass: how many rows it claimed, and whether more may be due now (a full claim, a
         row released or retried)."""
-        batch = await self.run_db(self._claim)
+        try:
+            batch = await self.run_db(self._claim)
+        except Exception as e:
+            if not self.database.failed(e):
+                raise
+            return 0, False  # nothing claimed; the next pass (a wake-up, or the poll) tries again
         if not batch:
             return 0, False
         by_conversation: dict[str, list[Delivery]] = defaultdict(list)
@@ -269,7 +279,7 @@ class OutboxSender(PollingWorker):
                 while self._waiting:
                     group, self._waiting = self._waiting, []
                     try:
-                        await self.run_db(self._record, [o for batch, _ in group for o in batch])
+                        await self._record_durably([o for batch, _ in group for o in batch])
                     except Exception as e:  # every waiter hears of it: none may go on sending
                         for _, fut in group:
                             fut.set_exception(e)
@@ -280,14 +290,36 @@ class OutboxSender(PollingWorker):
                 self._committing = False
         await done
 
+    async def _record_durably(self, outcomes: list[Outcome]) -> None:
+        """Record outcomes, waiting out a database outage: these sends happened, and a row
+        whose outcome is lost would go out again once its claim lapsed. Given up only when the
+        sender is stopping (then the claim's lapse decides, as after a crash)."""
+        wait = RECORD_RETRY_FIRST_S
+        while True:
+            try:
+                await self.run_db(self._record, outcomes)
+            except Exception as e:
+                if self._stopping or not self.database.failed(e):
+                    raise
+                await asyncio.sleep(wait)  # the backoff, not a synchronisation wait
+                wait = min(RECORD_RETRY_CAP_S, wait * 2)
+                continue
+            self.database.succeeded()
+            return
+
     async def _renew_while(self, held: set[int]) -> None:
         """Keep the lease on the rows of this pass not yet recorded, a third of the claim time
         at a time, so that a slow DingTalk never lets another sender take a row we are sending."""
         while held:
             await asyncio.sleep(self.claim_s / 3)  # a lease period, not a synchronisation wait
             ids = list(held)
-            if ids:
+            if not ids:
+                continue
+            try:
                 await self.run_db(self._renew, ids)
+            except Exception as e:  # the rows are still being sent: renew at the next period
+                if not self.database.failed(e):
+                    log.exception("renewing the sender's claim failed")
 
     async def _send_one(self, d: Delivery) -> Outcome:
         now = self.clock.now()
