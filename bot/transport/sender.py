@@ -207,16 +207,34 @@ class OutboxSender(PollingWorker):
         self.openapi_paused_until: datetime | None = None
         self._waiting: list[tuple[list[Outcome], asyncio.Future[None]]] = []
         self._committing = False
-        self.database = database or DatabaseState()  # the pipeline's, so that an outage is said once
+        self.database = database or DatabaseState()
+        self._held: set[int] = set()  # rows claimed and not yet recorded, across the passes under way
+        self._running: set[asyncio.Task[bool]] = set()  # one per conversation being sent
+        self._renewal: asyncio.Task[None] | None = None
+        self._streaming = False  # the pipeline's, so that an outage is said once
 
     async def send_due(self) -> int:
         """One pass: claim what is due, send it (conversations in parallel, each in order), and
-        record every outcome as soon as it is known."""
-        return (await self.run_pass())[0]
+        record every outcome as soon as it is known; returns once those sends are over."""
+        claimed = (await self.run_pass())[0]
+        await self._settle()
+        return claimed
+
+    async def _loop(self) -> None:
+        # While the loop runs, a pass hands its conversations to tasks of their own and returns:
+        # the next pass claims the other conversations' new rows while a slow webhook is still
+        # answering one, instead of the whole pass waiting for its slowest send.
+        self._streaming = True
+        try:
+            await super()._loop()
+        finally:
+            self._streaming = False
 
     async def _pass(self) -> tuple[int, bool]:
         """One pass: how many rows it claimed, and whether more may be due now (a full claim, a
-        row released or retried)."""
+        row released or retried). Called outside the running loop, it also waits for its sends."""
+        while len(self._held) >= CLAIM_LIMIT and self._running:  # at most this many rows in hand
+            await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
         try:
             batch = await self.run_db(self._claim)
         except Exception as e:
@@ -228,22 +246,54 @@ class OutboxSender(PollingWorker):
         by_conversation: dict[str, list[Delivery]] = defaultdict(list)
         for d in batch:
             by_conversation[d.conversation_id or ",".join(d.user_ids)].append(d)
-        held = {d.id for d in batch}
-        renewal = asyncio.create_task(self._renew_while(held), name="liandong-sender-lease")
+        self._held.update(d.id for d in batch)
+        if self._renewal is None or self._renewal.done():
+            self._renewal = asyncio.create_task(self._renew_while(self._held), name="liandong-sender-lease")
+        tasks = [asyncio.create_task(self._send_in_order(items, self._held)) for items in by_conversation.values()]
+        for task in tasks:
+            self._running.add(task)
+            task.add_done_callback(self._conversation_done)
+        full = len(batch) >= CLAIM_LIMIT
+        if self._streaming:
+            return len(batch), full
+        return len(batch), full or not all(await self._settle(tasks))
+
+    def _conversation_done(self, task: asyncio.Task[bool]) -> None:
+        self._running.discard(task)
+        if not task.cancelled() and task.exception() is not None and self._streaming:
+            log.error("sending a conversation's rows failed", exc_info=task.exception())
+        self.wake()  # its next rows, or others held behind it, may be due now
+
+    async def _settle(self, tasks: list[asyncio.Task[bool]] | None = None) -> list[bool]:
+        """Wait for these conversations' sends (all under way by default); the first failure is
+        raised once all are over: none may go on sending unwatched. Cancelled (the process is
+        going away), it cancels them: what they had not recorded is left to the lease."""
+        pending = list(self._running) if tasks is None else tasks
         try:
-            # Every conversation runs to its end even if another fails: none may go on sending
-            # unwatched after the pass is over.
-            tasks = (self._send_in_order(items, held) for items in by_conversation.values())
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            renewal.cancel()
+            results = await asyncio.gather(*pending, return_exceptions=True)
+        except asyncio.CancelledError:
+            for task in pending:
+                task.cancel()
+            raise
+        if not self._running and self._renewal is not None:
+            self._renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await renewal
+                await self._renewal
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        more = len(batch) >= CLAIM_LIMIT or not all(results)
-        return len(batch), more
+        return [bool(r) for r in results]
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self._settle()
+
+    async def idle(self) -> None:
+        while True:
+            await super().idle()
+            if not self._running:
+                return
+            await self._settle()
 
     async def flush(self, max_passes: int = 1000) -> None:
         """Send until nothing is due now (used at shutdown and by tests)."""
