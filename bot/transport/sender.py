@@ -42,6 +42,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 8
+# Sends under way at once, across conversations (each conversation sends one at a time, in order).
+# A slow webhook holds its slot while DingTalk answers late: with 5% of posts 2 s late, the
+# others keep hundreds a second only with dozens of slots (bench.slow_webhooks). aiohttp pools
+# 100 connections.
+CONCURRENCY = 64
 CLAIM_S = 30  # a sender that dies mid-pass lets another take its rows this long after its last renewal
 WEBHOOK_MARGIN_S = 30  # do not start a session-webhook send that would expire under way
 ROBOT_PER_MINUTE = 20
@@ -189,7 +194,7 @@ class OutboxSender(PollingWorker):
         clock: Clock,
         robots: dict[str, RobotConfig] | None = None,
         secrets: dict[str, str] | None = None,
-        concurrency: int = 8,
+        concurrency: int = CONCURRENCY,
         rng: random.Random | None = None,
         claim_s: float = CLAIM_S,
         database: DatabaseState | None = None,
@@ -233,7 +238,7 @@ class OutboxSender(PollingWorker):
     async def _pass(self) -> tuple[int, bool]:
         """One pass: how many rows it claimed, and whether more may be due now (a full claim, a
         row released or retried). Called outside the running loop, it also waits for its sends."""
-        while len(self._held) >= CLAIM_LIMIT and self._running:  # at most this many rows in hand
+        while len(self._held) >= IN_HAND and self._running:  # a bound on the rows held at once
             await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
         try:
             batch = await self.run_db(self._claim)
@@ -530,6 +535,9 @@ class OutboxSender(PollingWorker):
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 LIMITS = RateLimit.__table__  # type: ignore[attr-defined]
 CLAIM_LIMIT = 100  # rows per pass
+# Rows held across the passes under way: a slow conversation's queued rows wait in hand, and
+# must not use up what the other conversations need.
+IN_HAND = 4 * CLAIM_LIMIT
 # Built once (statement and cache key): the sender runs these on every pass.
 _OLDER = OUTBOX.alias("older")
 # A row waits while an older row of its conversation is held by a sender (one that may have died
