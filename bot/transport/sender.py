@@ -215,6 +215,7 @@ class OutboxSender(PollingWorker):
         self.database = database or DatabaseState()
         self._held: set[int] = set()  # rows claimed and not yet recorded, across the passes under way
         self._running: set[asyncio.Task[bool]] = set()  # one per conversation being sent
+        self._sending: dict[asyncio.Task[bool], list[Delivery]] = {}  # each task's rows
         self._renewal: asyncio.Task[None] | None = None
         self._streaming = False  # the pipeline's, so that an outage is said once
 
@@ -248,14 +249,27 @@ class OutboxSender(PollingWorker):
             return 0, False  # nothing claimed; the next pass (a wake-up, or the poll) tries again
         if not batch:
             return 0, False
+        # A lease that lapsed while an outage kept this process from renewing it lets our own
+        # claim take back rows still in hand (or behind them in their conversation): those stay
+        # with the task sending them, and are never sent a second time from here.
+        busy = {_conversation(d) for t in self._running for d in self._sending.get(t, ())}
+        again = [d for d in batch if d.id in self._held or _conversation(d) in busy]
+        if again:
+            batch = [d for d in batch if d not in again]
+            await self._commit([Outcome(d.id, "release") for d in again if d.id not in self._held])
+        if not batch:
+            return len(again), False
         by_conversation: dict[str, list[Delivery]] = defaultdict(list)
         for d in batch:
-            by_conversation[d.conversation_id or ",".join(d.user_ids)].append(d)
+            by_conversation[_conversation(d)].append(d)
         self._held.update(d.id for d in batch)
         if self._renewal is None or self._renewal.done():
             self._renewal = asyncio.create_task(self._renew_while(self._held), name="liandong-sender-lease")
-        tasks = [asyncio.create_task(self._send_in_order(items, self._held)) for items in by_conversation.values()]
-        for task in tasks:
+        tasks = []
+        for items in by_conversation.values():
+            task = asyncio.create_task(self._send_in_order(items, self._held))
+            tasks.append(task)
+            self._sending[task] = items
             self._running.add(task)
             task.add_done_callback(self._conversation_done)
         full = len(batch) >= CLAIM_LIMIT
@@ -265,6 +279,7 @@ class OutboxSender(PollingWorker):
 
     def _conversation_done(self, task: asyncio.Task[bool]) -> None:
         self._running.discard(task)
+        self._sending.pop(task, None)
         if not task.cancelled() and task.exception() is not None and self._streaming:
             log.error("sending a conversation's rows failed", exc_info=task.exception())
         self.wake()  # its next rows, or others held behind it, may be due now
@@ -591,6 +606,11 @@ def _users_reached(user_ids: list[str], missed: Undelivered) -> None:
         raise SendError(note, retryable=False)
     if invalid:
         raise Delivered("openapi", note)
+
+
+def _conversation(d: Delivery) -> str:
+    """What orders a row: its conversation, or for one-to-one rows the users it goes to."""
+    return d.conversation_id or ",".join(d.user_ids)
 
 
 def _delivery(row: Row[Any], names: dict[str, str]) -> Delivery:
