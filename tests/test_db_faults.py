@@ -91,3 +91,25 @@ def test_an_outage_is_said_once_per_state_change(caplog: pytest.LogCaptureFixtur
 def test_the_busy_timeout_comes_from_the_database_url() -> None:
     assert busy_timeout_s("sqlite:///x.db") == 30.0
     assert busy_timeout_s("sqlite:///x.db?timeout=1.5") == 1.5
+
+
+async def test_a_message_whose_processing_the_database_failed_is_retried_before_its_claim_lapses(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stored, then the database fails its processing twice (locked): this process, which
+    still holds the claim (60 s), tries it again with backoff; the sweep would take 60 s."""
+    assert rig.runtime.pipeline is not None
+    dispatcher = rig.runtime.pipeline.dispatcher
+    real = dispatcher.process_writes
+    failures = [locked(), locked()]
+
+    def flaky(msg_ids: list[str]) -> Any:
+        if failures:
+            raise failures.pop()
+        return real(msg_ids)
+
+    monkeypatch.setattr(dispatcher, "process_writes", flaky)
+    await rig.emulator.deliver(rig.emulator.user_message("cid-shangyang", "v001", "张三", "上报 井盖缺失"))
+    await rig.emulator.wait_for(lambda: bool(rig.emulator.sent), timeout=10)  # well inside the 60 s claim
+    assert failures == [] and len(rig.emulator.sent) == 1
+    assert rig.runtime.pipeline.database.ok

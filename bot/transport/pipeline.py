@@ -17,6 +17,7 @@ until the database takes writes again; the state change is logged once (`Databas
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,7 @@ BATCH = 64  # messages processed per commit when a burst queues up
 SWEEP_S = 30.0  # how often the inbox is swept for messages whose holder let the claim expire
 READERS = 2  # reports computed at once (the machine's cores; the writes never wait for them)
 RETRY_FIRST_S = 0.5  # a message the database failed is tried again this soon, then twice as late …
-RETRY_CAP_S = 5.0  # … up to this (and never later than the sweep)
+RETRY_CAP_S = 5.0  # … up to this
 
 
 class Pipeline:
@@ -54,6 +55,7 @@ class Pipeline:
         self.database = DatabaseState()
         self._stalled: list[str] = []  # msgIds this process holds whose processing the database failed
         self._retry_in = RETRY_FIRST_S
+        self._stall_signal = asyncio.Event()  # set when a message stalls: its backoff starts now
 
     async def run_db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.db, fn, *args)
@@ -80,9 +82,12 @@ class Pipeline:
 
     async def _sweep_loop(self) -> None:
         while True:
-            wait = min(self.sweep_s, self._retry_in) if self._stalled else self.sweep_s
-            await asyncio.sleep(wait)  # a period (the sweep's, or the retry's backoff)
+            if not self._stalled:  # until the sweep's period is up, or a message stalls
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stall_signal.wait(), timeout=self.sweep_s)
+            self._stall_signal.clear()
             if self._stalled:
+                await asyncio.sleep(self._retry_in)  # the backoff before they are tried again
                 stalled, self._stalled = self._stalled, []
                 self._retry_in = min(RETRY_CAP_S, self._retry_in * 2)
                 for msg_id in stalled:
@@ -98,6 +103,7 @@ class Pipeline:
         if not self.database.failed(e):
             return False
         self._stalled.extend(msg_ids)
+        self._stall_signal.set()
         return True
 
     def _recovered(self) -> None:
