@@ -44,6 +44,8 @@ async def test_no_database_statement_runs_on_the_event_loop_thread(rig: Rig) -> 
 async def test_a_ping_is_answered_while_a_store_waits_for_the_write_lock(rig: Rig) -> None:
     """Another writer holds the lock (shorter than the busy timeout): the frame's store waits on
     the database thread, and the ping that follows it is answered at once."""
+    if rig.app.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's one write lock, taken from another connection")
     path = rig.app.engine.url.database
     assert path
     holder = sqlite3.connect(path, isolation_level=None)

@@ -212,12 +212,12 @@ class OutboxSender(PollingWorker):
         self.openapi_paused_until: datetime | None = None
         self._waiting: list[tuple[list[Outcome], asyncio.Future[None]]] = []
         self._committing = False
-        self.database = database or DatabaseState()
+        self.database = database or DatabaseState()  # the pipeline's, so that an outage is said once
         self._held: set[int] = set()  # rows claimed and not yet recorded, across the passes under way
         self._running: set[asyncio.Task[bool]] = set()  # one per conversation being sent
         self._sending: dict[asyncio.Task[bool], list[Delivery]] = {}  # each task's rows
         self._renewal: asyncio.Task[None] | None = None
-        self._streaming = False  # the pipeline's, so that an outage is said once
+        self._streaming = False  # the running loop is this sender's: passes do not wait for their sends
 
     async def send_due(self) -> int:
         """One pass: claim what is due, send it (conversations in parallel, each in order), and
