@@ -112,10 +112,21 @@ _REOPEN = ("readonly database", "unable to open", "disk i/o error")
 
 
 def _sqlite_reopen_after(ctx) -> None:  # type: ignore[no-untyped-def]
-    if isinstance(ctx.original_exception, sqlite3.OperationalError) and any(
+    if not isinstance(ctx.original_exception, sqlite3.OperationalError) or not any(
         m in str(ctx.original_exception).lower() for m in _REOPEN
     ):
-        ctx.is_disconnect = True  # the pool discards this connection (and the others opened before it)
+        return
+    if _query_only(ctx.connection):  # a read session refusing a write: the file is fine
+        return
+    ctx.is_disconnect = True  # the pool discards this connection (and the others opened before it)
+
+
+def _query_only(conn) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        raw = conn.connection.dbapi_connection if conn is not None else None
+        return raw is not None and raw.execute("PRAGMA query_only").fetchone()[0] == 1
+    except Exception:  # the connection is unusable: no read session to protect
+        return False
 
 
 def outage(e: BaseException) -> str | None:
