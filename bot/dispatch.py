@@ -27,7 +27,7 @@ from models import audience, outbox
 from models import queries as q
 from models.calendar import WorkdayCalendar
 from models.clock import Clock, SystemClock
-from models.db import read_session, unit_of_work
+from models.db import outage, read_session, unit_of_work
 from models.directory import Directory
 from models.masking import mask
 from models.tables import InboxMessage
@@ -157,9 +157,11 @@ class Dispatcher:
             with unit_of_work(self.engine) as session:
                 batch = _Batch(self._inbox_rows(session, msg_ids))
                 return [self._process(session, msg_id, batch) for msg_id in msg_ids]
-        except DBAPIError:
-            if len(msg_ids) == 1:
-                raise  # the database is unwell: leave the message pending, to be processed again
+        except DBAPIError as e:
+            # The database is unwell (locked, read-only, gone): every message would fail the same
+            # way, each after its own busy timeout, so the batch is left pending as a whole.
+            if len(msg_ids) == 1 or outage(e):
+                raise
             return [self.process_writes([msg_id])[0] for msg_id in msg_ids]  # find the one that cannot be stored
 
     def answer(self, msg_id: str) -> Outcome:

@@ -103,6 +103,7 @@ class Runtime:
             secrets,
             claim_s=claim_s if claim_s is not None else CLAIM_S,
             public_url=self.app.settings.public_url or "",
+            database=self.pipeline.database,
         )
         store = PhotoStore(self.app.settings.photos_dir)
         self.photos = PhotoFetcher(self.app.engine, api, store, self.pipeline.run_db, self.clock)

@@ -16,10 +16,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 from sqlmodel import Session
 
 DEFAULT_URL = "sqlite:///./data/liandong.db"
+BUSY_TIMEOUT_S = 30.0
 WRITE_OPTION = "liandong_writes"  # marks a unit of work's connection: SQLite takes the write lock at BEGIN
 MIGRATIONS = Path(__file__).parent / "migrations"
 NOT_MIGRATED = "数据库尚未初始化或版本过旧,请先运行 liandong migrate"
@@ -47,10 +48,19 @@ def make_engine(url: str, access: Access = Access.PREPARE) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def busy_timeout_s(url: str) -> float:
+    """How long a SQLite statement waits for another writer's lock before it fails: the URL's
+    `?timeout=` (seconds, as pysqlite reads it), else 30 s. Fault tests shorten it this way."""
+    raw = make_url(url).query.get("timeout")
+    value = raw[0] if isinstance(raw, tuple) else raw
+    return float(value) if value else BUSY_TIMEOUT_S
+
+
 def _sqlite_engine(url: str, access: Access) -> Engine:
     path = make_url(url).database or ""
     on_disk = path not in ("", ":memory:") and not path.startswith("file:")
-    connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
+    busy_s = busy_timeout_s(url)
+    connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": busy_s}
     if on_disk and access is Access.PREPARE:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     if on_disk and access is not Access.PREPARE:
@@ -59,11 +69,13 @@ def _sqlite_engine(url: str, access: Access) -> Engine:
         engine = create_engine(url, creator=lambda: sqlite3.connect(uri, uri=True, **connect_args))
     else:
         engine = create_engine(url, connect_args=connect_args)
+    busy_ms = int(busy_s * 1000)
+    event.listen(engine, "handle_error", _sqlite_reopen_after)
     if access is Access.READ:
-        event.listen(engine, "connect", _sqlite_read_pragmas)
+        event.listen(engine, "connect", lambda c, r: _sqlite_read_pragmas(c, busy_ms))
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
-    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", lambda c, r: _sqlite_pragmas(c, busy_ms))
     # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that a
     # read-then-write unit of work holds the write lock from its start, while a read-only
     # session (the only other kind: every write goes through unit_of_work) never blocks writers.
@@ -75,22 +87,61 @@ def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
 
 
-def _sqlite_read_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_read_pragmas(dbapi_conn, busy_ms: int) -> None:  # type: ignore[no-untyped-def]
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA query_only=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={busy_ms}")
     cur.close()
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn, busy_ms: int) -> None:  # type: ignore[no-untyped-def]
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={busy_ms}")
     cur.close()
+
+
+# SQLite's errors that a fresh connection may cure: a file opened while it was read-only (or
+# missing, or on a failing disk) stays that way for the connection's life, even once the file is
+# writable again, so such a connection must be dropped rather than handed back to the pool.
+_REOPEN = ("readonly database", "unable to open", "disk i/o error")
+
+
+def _sqlite_reopen_after(ctx) -> None:  # type: ignore[no-untyped-def]
+    if not isinstance(ctx.original_exception, sqlite3.OperationalError) or not any(
+        m in str(ctx.original_exception).lower() for m in _REOPEN
+    ):
+        return
+    if _query_only(ctx.connection):  # a read session refusing a write: the file is fine
+        return
+    ctx.is_disconnect = True  # the pool discards this connection (and the others opened before it)
+
+
+def _query_only(conn) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        raw = conn.connection.dbapi_connection if conn is not None else None
+        return raw is not None and raw.execute("PRAGMA query_only").fetchone()[0] == 1
+    except Exception:  # the connection is unusable: no read session to protect
+        return False
+
+
+def outage(e: BaseException) -> str | None:
+    """Why the database cannot be used right now, in a word, when `e` says so (it is not this
+    message's fault, and retrying later will work); None for any other error."""
+    if not isinstance(e, OperationalError | sqlite3.OperationalError):
+        if isinstance(e, DBAPIError) and e.connection_invalidated:
+            return "unavailable"
+        return None
+    text = str(e).lower()
+    if "locked" in text or "busy" in text or "lock timeout" in text:
+        return "locked"
+    if "readonly" in text or "read-only" in text:
+        return "read-only"
+    return "unavailable"
 
 
 @contextmanager

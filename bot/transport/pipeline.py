@@ -7,17 +7,24 @@ the storing (and so the acknowledgement) or the processing of the messages behin
 
 Several processes share one database: each processes what it stored (it holds a claim on it
 for `Dispatcher.lease`), and a sweep every `sweep_s` takes up the messages whose claim expired
-(a process that died between the acknowledgement and processing), at start and while running."""
+(a process that died between the acknowledgement and processing), at start and while running.
+
+The database failing (locked past its busy timeout, read-only, unreachable) never strands a
+message: a frame not stored is not acknowledged (DingTalk delivers it again), and a message
+stored but not processed is retried by this process, which still holds its claim, with backoff
+until the database takes writes again; the state change is logged once (`DatabaseState`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from bot.dispatch import Dispatcher, Outcome
+from bot.transport.db_state import DatabaseState
 from handlers.incoming import Incoming
 
 log = logging.getLogger(__name__)
@@ -25,6 +32,8 @@ T = TypeVar("T")
 BATCH = 64  # messages processed per commit when a burst queues up
 SWEEP_S = 30.0  # how often the inbox is swept for messages whose holder let the claim expire
 READERS = 2  # reports computed at once (the machine's cores; the writes never wait for them)
+RETRY_FIRST_S = 0.5  # a message the database failed is tried again this soon, then twice as late …
+RETRY_CAP_S = 5.0  # … up to this
 
 
 class Pipeline:
@@ -43,6 +52,10 @@ class Pipeline:
         self._flushing: asyncio.Task[None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self.processed = 0
+        self.database = DatabaseState()
+        self._stalled: list[str] = []  # msgIds this process holds whose processing the database failed
+        self._retry_in = RETRY_FIRST_S
+        self._stall_signal = asyncio.Event()  # set when a message stalls: its backoff starts now
 
     async def run_db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.db, fn, *args)
@@ -54,7 +67,13 @@ class Pipeline:
 
     async def sweep(self) -> int:
         """Queue the stored messages nobody holds any more; how many."""
-        taken = await self.run_db(self.dispatcher.claim_stale)
+        try:
+            taken = await self.run_db(self.dispatcher.claim_stale)
+        except Exception as e:
+            if not self.database.failed(e):
+                raise
+            return 0  # said once by the state change; the next sweep tries again
+        self.database.succeeded()
         for msg_id in taken:
             self.queue.put_nowait(msg_id)
         if taken:
@@ -63,11 +82,33 @@ class Pipeline:
 
     async def _sweep_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.sweep_s)
+            if not self._stalled:  # until the sweep's period is up, or a message stalls
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stall_signal.wait(), timeout=self.sweep_s)
+            self._stall_signal.clear()
+            if self._stalled:
+                await asyncio.sleep(self._retry_in)  # the backoff before they are tried again
+                stalled, self._stalled = self._stalled, []
+                self._retry_in = min(RETRY_CAP_S, self._retry_in * 2)
+                for msg_id in stalled:
+                    self.queue.put_nowait(msg_id)
             try:
                 await self.sweep()
             except Exception:
                 log.exception("inbox sweep failed")
+
+    def _stall(self, msg_ids: list[str], e: BaseException) -> bool:
+        """The database failed these messages' processing for an outage: keep them to be tried
+        again after the backoff (True); False when it was another error."""
+        if not self.database.failed(e):
+            return False
+        self._stalled.extend(msg_ids)
+        self._stall_signal.set()
+        return True
+
+    def _recovered(self) -> None:
+        self.database.succeeded()
+        self._retry_in = RETRY_FIRST_S
 
     async def accept(self, msg: Incoming) -> bool:
         """Durable once this returns; True when the message is new. Messages that arrive while
@@ -84,9 +125,12 @@ class Pipeline:
             try:
                 fresh = await self.run_db(self.dispatcher.receive_many, [m for m, _ in batch])
             except Exception as e:  # not stored: the frames stay unacknowledged and come again
+                if not self.database.failed(e):
+                    log.exception("storing %d messages failed; not acknowledged", len(batch))
                 for _, fut in batch:
                     fut.set_exception(e)
                 continue
+            self._recovered()
             for (msg, fut), new in zip(batch, fresh, strict=True):
                 if new:
                     self.queue.put_nowait(msg.msg_id)
@@ -103,11 +147,13 @@ class Pipeline:
                 for msg_id in deferred:
                     self._read(msg_id)
                 self.processed += len(batch) - len(deferred)
+                self._recovered()
                 self.on_processed()
-            except Exception:
-                # The database failed: the messages stay pending in the inbox and are taken up
-                # again by a sweep once their claim expires; keep serving the others.
-                log.exception("processing %d messages failed; left pending", len(batch))
+            except Exception as e:
+                # The messages stay pending in the inbox: after an outage this process tries them
+                # again; after anything else a sweep takes them up once their claim expires.
+                if not self._stall(batch, e):
+                    log.exception("processing %d messages failed; left pending", len(batch))
             finally:
                 for _ in batch:
                     self.queue.task_done()
@@ -125,9 +171,11 @@ class Pipeline:
             if not isinstance(prepared, Outcome):
                 await self.run_db(self.dispatcher.finish, prepared)
             self.processed += 1
+            self._recovered()
             self.on_processed()
-        except Exception:  # left pending: a sweep takes it up once its claim expires
-            log.exception("answering %s failed; left pending", msg_id)
+        except Exception as e:  # left pending: tried again (an outage) or swept once its claim expires
+            if not self._stall([msg_id], e):
+                log.exception("answering %s failed; left pending", msg_id)
 
     async def drain(self) -> None:
         """Wait until everything accepted so far is processed (the reports included)."""

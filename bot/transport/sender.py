@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from bot.org import RobotConfig
+from bot.transport.db_state import DatabaseState
 from bot.transport.dingtalk_api import DingTalkApi, SendError, Undelivered, markdown_body
 from bot.transport.todos import send_todo
 from bot.transport.worker import PollingWorker, RunDb, due
@@ -43,10 +44,17 @@ T = TypeVar("T")
 
 MAX_ATTEMPTS = 8
 IDLE_POLL_S = 2.0  # how long a row written by another process waits at most to be seen
+# Sends under way at once, across conversations (each conversation sends one at a time, in order).
+# A slow webhook holds its slot while DingTalk answers late: with 5% of posts 2 s late, the
+# others keep hundreds a second only with dozens of slots (bench.slow_webhooks). aiohttp pools
+# 100 connections.
+CONCURRENCY = 64
 CLAIM_S = 30  # a sender that dies mid-pass lets another take its rows this long after its last renewal
 WEBHOOK_MARGIN_S = 30  # do not start a session-webhook send that would expire under way
 ROBOT_PER_MINUTE = 20
 QUOTA_PAUSE = timedelta(hours=1)  # the monthly OpenAPI quota is spent: try the channel again after this
+RECORD_RETRY_FIRST_S = 0.25  # an outcome the database could not take is recorded again this soon …
+RECORD_RETRY_CAP_S = 5.0  # … then twice as late, up to this
 MSG_UUID_NAMESPACE = uuid.UUID("6f1c1d0e-5b7a-4c1e-9a44-1d0a3e7b2c55")
 
 
@@ -191,10 +199,11 @@ class OutboxSender(PollingWorker):
         clock: Clock,
         robots: dict[str, RobotConfig] | None = None,
         secrets: dict[str, str] | None = None,
-        concurrency: int = 8,
+        concurrency: int = CONCURRENCY,
         rng: random.Random | None = None,
         claim_s: float = CLAIM_S,
         public_url: str = "",
+        database: DatabaseState | None = None,
     ) -> None:
         super().__init__(run_db)
         self.engine = engine
@@ -210,37 +219,108 @@ class OutboxSender(PollingWorker):
         self.openapi_paused_until: datetime | None = None
         self._waiting: list[tuple[list[Outcome], asyncio.Future[None]]] = []
         self._committing = False
+        self.database = database or DatabaseState()  # the pipeline's, so that an outage is said once
+        self._held: set[int] = set()  # rows claimed and not yet recorded, across the passes under way
+        self._running: set[asyncio.Task[bool]] = set()  # one per conversation being sent
+        self._sending: dict[asyncio.Task[bool], list[Delivery]] = {}  # each task's rows
+        self._renewal: asyncio.Task[None] | None = None
+        self._streaming = False  # the running loop is this sender's: passes do not wait for their sends
 
     async def send_due(self) -> int:
         """One pass: claim what is due, send it (conversations in parallel, each in order), and
-        record every outcome as soon as it is known."""
-        return (await self.run_pass())[0]
+        record every outcome as soon as it is known; returns once those sends are over."""
+        claimed = (await self.run_pass())[0]
+        await self._settle()
+        return claimed
+
+    async def _loop(self) -> None:
+        # While the loop runs, a pass hands its conversations to tasks of their own and returns:
+        # the next pass claims the other conversations' new rows while a slow webhook is still
+        # answering one, instead of the whole pass waiting for its slowest send.
+        self._streaming = True
+        try:
+            await super()._loop()
+        finally:
+            self._streaming = False
 
     async def _pass(self) -> tuple[int, bool]:
         """One pass: how many rows it claimed, and whether more may be due now (a full claim, a
-        row released or retried)."""
-        batch = await self.run_db(self._claim)
+        row released or retried). Called outside the running loop, it also waits for its sends."""
+        while len(self._held) >= IN_HAND and self._running:  # a bound on the rows held at once
+            await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            batch = await self.run_db(self._claim)
+        except Exception as e:
+            if not self.database.failed(e):
+                raise
+            return 0, False  # nothing claimed; the next pass (a wake-up, or the poll) tries again
         if not batch:
             return 0, False
+        # A lease that lapsed while an outage kept this process from renewing it lets our own
+        # claim take back rows still in hand (or behind them in their conversation): those stay
+        # with the task sending them, and are never sent a second time from here.
+        busy = {_conversation(d) for t in self._running for d in self._sending.get(t, ())}
+        again = [d for d in batch if d.id in self._held or _conversation(d) in busy]
+        if again:
+            batch = [d for d in batch if d not in again]
+            await self._commit([Outcome(d.id, "release") for d in again if d.id not in self._held])
+        if not batch:
+            return len(again), False
         by_conversation: dict[str, list[Delivery]] = defaultdict(list)
         for d in batch:
-            by_conversation[d.conversation_id or ",".join(d.user_ids)].append(d)
-        held = {d.id for d in batch}
-        renewal = asyncio.create_task(self._renew_while(held), name="liandong-sender-lease")
+            by_conversation[_conversation(d)].append(d)
+        self._held.update(d.id for d in batch)
+        if self._renewal is None or self._renewal.done():
+            self._renewal = asyncio.create_task(self._renew_while(self._held), name="liandong-sender-lease")
+        tasks = []
+        for items in by_conversation.values():
+            task = asyncio.create_task(self._send_in_order(items, self._held))
+            tasks.append(task)
+            self._sending[task] = items
+            self._running.add(task)
+            task.add_done_callback(self._conversation_done)
+        full = len(batch) >= CLAIM_LIMIT
+        if self._streaming:
+            return len(batch), full
+        return len(batch), full or not all(await self._settle(tasks))
+
+    def _conversation_done(self, task: asyncio.Task[bool]) -> None:
+        self._running.discard(task)
+        self._sending.pop(task, None)
+        if not task.cancelled() and task.exception() is not None and self._streaming:
+            log.error("sending a conversation's rows failed", exc_info=task.exception())
+        self.wake()  # its next rows, or others held behind it, may be due now
+
+    async def _settle(self, tasks: list[asyncio.Task[bool]] | None = None) -> list[bool]:
+        """Wait for these conversations' sends (all under way by default); the first failure is
+        raised once all are over: none may go on sending unwatched. Cancelled (the process is
+        going away), it cancels them: what they had not recorded is left to the lease."""
+        pending = list(self._running) if tasks is None else tasks
         try:
-            # Every conversation runs to its end even if another fails: none may go on sending
-            # unwatched after the pass is over.
-            tasks = (self._send_in_order(items, held) for items in by_conversation.values())
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            renewal.cancel()
+            results = await asyncio.gather(*pending, return_exceptions=True)
+        except asyncio.CancelledError:
+            for task in pending:
+                task.cancel()
+            raise
+        if not self._running and self._renewal is not None:
+            self._renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await renewal
+                await self._renewal
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        more = len(batch) >= CLAIM_LIMIT or not all(results)
-        return len(batch), more
+        return [bool(r) for r in results]
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self._settle()
+
+    async def idle(self) -> None:
+        while True:
+            await super().idle()
+            if not self._running:
+                return
+            await self._settle()
 
     async def flush(self, max_passes: int = 1000) -> None:
         """Send until nothing is due now (used at shutdown and by tests)."""
@@ -276,7 +356,7 @@ class OutboxSender(PollingWorker):
                 while self._waiting:
                     group, self._waiting = self._waiting, []
                     try:
-                        await self.run_db(self._record, [o for batch, _ in group for o in batch])
+                        await self._record_durably([o for batch, _ in group for o in batch])
                     except Exception as e:  # every waiter hears of it: none may go on sending
                         for _, fut in group:
                             fut.set_exception(e)
@@ -287,14 +367,36 @@ class OutboxSender(PollingWorker):
                 self._committing = False
         await done
 
+    async def _record_durably(self, outcomes: list[Outcome]) -> None:
+        """Record outcomes, waiting out a database outage: these sends happened, and a row
+        whose outcome is lost would go out again once its claim lapsed. Given up only when the
+        sender is stopping (then the claim's lapse decides, as after a crash)."""
+        wait = RECORD_RETRY_FIRST_S
+        while True:
+            try:
+                await self.run_db(self._record, outcomes)
+            except Exception as e:
+                if self._stopping or not self.database.failed(e):
+                    raise
+                await asyncio.sleep(wait)  # the backoff, not a synchronisation wait
+                wait = min(RECORD_RETRY_CAP_S, wait * 2)
+                continue
+            self.database.succeeded()
+            return
+
     async def _renew_while(self, held: set[int]) -> None:
         """Keep the lease on the rows of this pass not yet recorded, a third of the claim time
         at a time, so that a slow DingTalk never lets another sender take a row we are sending."""
         while held:
             await asyncio.sleep(self.claim_s / 3)  # a lease period, not a synchronisation wait
             ids = list(held)
-            if ids:
+            if not ids:
+                continue
+            try:
                 await self.run_db(self._renew, ids)
+            except Exception as e:  # the rows are still being sent: renew at the next period
+                if not self.database.failed(e):
+                    log.exception("renewing the sender's claim failed")
 
     async def _send_one(self, d: Delivery) -> Outcome:
         now = self.clock.now()
@@ -461,6 +563,9 @@ class OutboxSender(PollingWorker):
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 LIMITS = RateLimit.__table__  # type: ignore[attr-defined]
 CLAIM_LIMIT = 100  # rows per pass
+# Rows held across the passes under way: a slow conversation's queued rows wait in hand, and
+# must not use up what the other conversations need.
+IN_HAND = 4 * CLAIM_LIMIT
 # Built once (statement and cache key): the sender runs these on every pass.
 _OLDER = OUTBOX.alias("older")
 # A row waits while an older row of its conversation is held by a sender (one that may have died
@@ -515,6 +620,11 @@ def _users_reached(user_ids: list[str], missed: Undelivered) -> None:
         raise SendError(note, retryable=False)
     if invalid:
         raise Delivered("openapi", note)
+
+
+def _conversation(d: Delivery) -> str:
+    """What orders a row: its conversation, or for one-to-one rows the users it goes to."""
+    return d.conversation_id or ",".join(d.user_ids)
 
 
 def _delivery(row: Row[Any], names: dict[str, str]) -> Delivery:

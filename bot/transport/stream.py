@@ -29,6 +29,7 @@ from dingtalk_stream.frames import Headers, SystemMessage
 
 from bot.transport.payload import BOT_TOPIC, BadPayload, decode, to_incoming
 from bot.transport.pipeline import Pipeline
+from models.db import outage
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class StreamClient(DingTalkStreamClient):
         *,
         heartbeat_s: float = 30,
         max_in_flight: int = 256,
+        max_backlog: int = 10_000,
         backoff_cap_s: float = 60,
         rng: random.Random | None = None,
         events: EventHandler | None = None,
@@ -86,6 +88,8 @@ class StreamClient(DingTalkStreamClient):
         if events is not None:  # DingTalk's EVENT frames (contact changes: bot.contacts.events)
             self.register_all_event_handler(events)
         self._slots = asyncio.Semaphore(max_in_flight)
+        self.max_backlog = max_backlog  # frames read and not yet answered, beyond which reading pauses
+        self._room = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._sockets: set[aiohttp.ClientWebSocketResponse] = set()
         self._stopping = asyncio.Event()
@@ -199,19 +203,28 @@ class StreamClient(DingTalkStreamClient):
                     await self._system(ws, frame, moving)
                     continue
                 self.frames_received += 1
-                await self._slots.acquire()
-                self._track(asyncio.create_task(self._callback(ws, frame)), release=True)
+                # The reader never waits for the database (nor for a slot): a ping behind a
+                # thousand frames the database cannot store yet is still answered at once. The
+                # frames wait for a slot in their own tasks; only a backlog this deep stops reading.
+                if len(self._tasks) >= self.max_backlog:
+                    await self._room.wait()
+                self._track(asyncio.create_task(self._in_slot(ws, frame)))
         finally:
             self._sockets.discard(ws)
             await ws.close()
 
-    def _track(self, task: asyncio.Task[None], release: bool = False) -> None:
+    async def _in_slot(self, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]) -> None:
+        async with self._slots:
+            await self._callback(ws, frame)
+
+    def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)
+        self._room.clear()
 
         def done(t: asyncio.Task[None]) -> None:
             self._tasks.discard(t)
-            if release:
-                self._slots.release()
+            if len(self._tasks) < self.max_backlog:
+                self._room.set()
             if not t.cancelled() and t.exception():
                 log.error("frame task failed", exc_info=t.exception())
 
@@ -250,8 +263,10 @@ class StreamClient(DingTalkStreamClient):
         else:
             try:
                 ack = await handler.raw_process(msg)
-            except Exception:
-                log.exception("frame %r not stored; it will be delivered again", msg.headers.message_id)
+            except Exception as e:
+                # A database outage is said once, by the pipeline's state change, not per frame.
+                if outage(e) is None:
+                    log.exception("frame %r not stored; it will be delivered again", msg.headers.message_id)
                 return
         await self._send_ack(ws, ack)
 

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Table, and_, bindparam, or_
 log = logging.getLogger(__name__)
 
 RunDb = Callable[..., Awaitable[Any]]
+IDLE_RETRY_S = 5.0  # how soon a worker that could not read the next due time looks again
 
 
 class PollingWorker(ABC):
@@ -65,7 +66,11 @@ class PollingWorker(ABC):
             # meanwhile; else wait for the next due row or a wake-up.
             if more or (claimed and self._wake.is_set()):
                 continue
-            delay = await self.run_db(self._next_due_in)
+            try:
+                delay = await self.run_db(self._next_due_in)
+            except Exception:  # the database is unwell: this loop must outlive it, and try again
+                log.warning("%s: next due time not read; polling", self.name)
+                delay = IDLE_RETRY_S
             if self.idle_poll_s is not None:
                 delay = min(delay, self.idle_poll_s)
             with contextlib.suppress(TimeoutError):
