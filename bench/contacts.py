@@ -3,7 +3,7 @@ people (5,000 by default, cursor-paged 100 at a time). Prints the median of R ru
 the contact list, planning the diff, the first sync (everyone added) and a no-op sync, and the
 number of contact API calls a read takes.
 
-    .venv/bin/python bench/contacts.py [--people 5000] [--runs 3]
+    .venv/bin/python -m bench.contacts [--people 5000] [--runs 3]
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
 
-from aiohttp import web
 
+from bench.emulated import serve_emulator
 from bot.app import build
 from bot.config import Settings
 from bot.contacts.sync import diff, fetch, sync
@@ -51,13 +51,8 @@ def seed(emulator: Emulator, people: int) -> None:
 
 
 async def main(people: int, runs: int) -> None:
-    emulator = Emulator()
-    runner = web.AppRunner(emulator.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    emulator.base_url = url = f"http://127.0.0.1:{port}"
+    emulator, runner = await serve_emulator()
+    url = emulator.base_url
     seed(emulator, people)
     reads, plans, firsts, noops, calls = [], [], [], [], 0
     for _ in range(runs):

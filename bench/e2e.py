@@ -5,10 +5,10 @@ into a bare SDK echo bot (the baseline). Prints messages/s until all replied, re
 p50/p99 in a burst and at a paced rate, lost and duplicated replies, the peak RSS of each bot
 process (VmHWM), and the ratio to the baseline and to one process.
 
-    .venv/bin/python bench/e2e.py [--n 5000] [--rate 200] [--db sqlite,postgres] [--procs 1,2,3]
+    .venv/bin/python -m bench.e2e [--n 5000] [--rate 200] [--db sqlite,postgres] [--procs 1,2,3]
 
-PostgreSQL: a throwaway database on BENCH_POSTGRES (postgresql://postgres@127.0.0.1:5432/postgres),
-dropped afterwards. `--rate 0` skips the paced phase.
+PostgreSQL: a throwaway database on LIANDONG_TEST_POSTGRES (the local server by default), dropped
+afterwards. `--rate 0` skips the paced phase.
 """
 
 from __future__ import annotations
@@ -23,17 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import web
-
-from bot.sandbox.emulator import Emulator
+from bench.emulated import serve_emulator
 
 NUMBER = re.compile(r"第(\d+)号")
-PG_SERVER = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @dataclass
@@ -70,26 +66,14 @@ def database(kind: str, tmp: Path, name: str) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{tmp}/{name}.db"
         return
-    import psycopg
+    from tests.postgres import fresh_database  # the suite's helper: a database of our own, dropped after
 
-    db = f"liandong_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{db}"')
-    try:
-        yield PG_SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{db}"
-    finally:
-        with psycopg.connect(PG_SERVER, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    with fresh_database() as url:
+        yield url
 
 
 async def run_one(name: str, command: list[str], n: int, rate: float, url: str, tmp: Path, procs: int = 1) -> Result:
-    emulator = Emulator()
-    runner = web.AppRunner(emulator.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    emulator.base_url = f"http://127.0.0.1:{port}"
+    emulator, runner = await serve_emulator()
     env = {
         **os.environ,
         "DINGTALK_OPENAPI_ENDPOINT": emulator.base_url,

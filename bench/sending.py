@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-from aiohttp import web
 
+from bench.emulated import serve_emulator, settings_for
 from bot.app import build
-from bot.config import Settings
 from bot.sandbox.emulator import ROBOT_CODE, Emulator
 from bot.transport.dingtalk_api import Credentials, DingTalkApi
 from bot.transport.sender import OutboxSender, Outcome
@@ -57,13 +56,7 @@ class BatchRecordingSender(OutboxSender):
 
 
 async def one_run(kind: type[OutboxSender], n: int, conversations: int, url: str, emulator: Emulator) -> float:
-    settings = Settings(
-        database_url=url,
-        photos_dir=Path(tempfile.mkdtemp(prefix="liandong-bench-photos-")),
-        client_id=emulator.client_id,
-        client_secret=emulator.client_secret,
-        robot_code=ROBOT_CODE,
-    )
+    settings = settings_for(url, emulator)
     app = build(settings)
     now = datetime.now(UTC)
     rows = [
@@ -106,13 +99,7 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgres", action="store_true", help="also on the local PostgreSQL (a fresh database)")
     args = parser.parse_args()
-    emulator = Emulator()
-    runner = web.AppRunner(emulator.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    emulator.base_url = f"http://127.0.0.1:{port}"
+    emulator, runner = await serve_emulator()
     tmp = Path(tempfile.mkdtemp(prefix="liandong-bench-sending-"))
     stack = contextlib.ExitStack()
     databases: list[tuple[str, Callable[[int], str]]] = [("sqlite", lambda k: f"sqlite:///{tmp}/s{k}.db")]

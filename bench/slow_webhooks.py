@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-from aiohttp import web
 
+from bench.emulated import serve_emulator, settings_for
 from bot.app import build
-from bot.config import Settings
 from bot.sandbox.emulator import ROBOT_CODE, Emulator
 from bot.transport.dingtalk_api import Credentials, DingTalkApi
 from bot.transport.sender import OutboxSender
@@ -55,13 +54,7 @@ class SlowSometimes(DingTalkApi):
 
 
 async def one_run(args: argparse.Namespace, url: str, emulator: Emulator, seed: int) -> tuple[float, float]:
-    settings = Settings(
-        database_url=url,
-        photos_dir=Path(tempfile.mkdtemp(prefix="liandong-bench-photos-")),
-        client_id=emulator.client_id,
-        client_secret=emulator.client_secret,
-        robot_code=ROBOT_CODE,
-    )
+    settings = settings_for(url, emulator)
     app = build(settings)
     now = datetime.now(UTC)
     hooks = {c: emulator.open_session(f"cid-slow{c}") for c in range(args.conversations)}
@@ -110,13 +103,7 @@ async def main() -> None:
     parser.add_argument("--slow-s", type=float, default=2.0)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    emulator = Emulator()
-    runner = web.AppRunner(emulator.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    emulator.base_url = f"http://127.0.0.1:{port}"
+    emulator, runner = await serve_emulator()
     tmp = Path(tempfile.mkdtemp(prefix="liandong-bench-slow-"))
     results = [await one_run(args, f"sqlite:///{tmp}/s{k}.db", emulator, seed=k) for k in range(args.repeat)]
     rate = statistics.median(r[0] for r in results)
