@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from bot.web import create_web_app
-from tests.browser import CHROMIUM, FLAGS, needs_chromium
+from tests.browser import chromium, needs_chromium
 from tests.web_support import WebEnv, served
 
 pytestmark = needs_chromium
@@ -27,12 +27,8 @@ def base_url(env: WebEnv) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_the_dashboard_in_chromium(browser, base_url: str, env: WebEnv, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

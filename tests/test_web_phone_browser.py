@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.web import create_web_app
-from tests.browser import CHROMIUM, FLAGS, needs_chromium
+from tests.browser import chromium, needs_chromium
 from tests.web_support import WebEnv, served
 
 pytestmark = needs_chromium
@@ -28,12 +28,8 @@ def base_url(env: WebEnv) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def box(page: Any, selector: str) -> dict[str, float]:
