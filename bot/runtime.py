@@ -102,7 +102,7 @@ class Runtime:
             self.app.org.robots,
             secrets,
             claim_s=claim_s if claim_s is not None else CLAIM_S,
-            public_url=self.app.settings.public_url or "",
+            public_url=self.app.settings.public_url,
             database=self.pipeline.database,
         )
         store = PhotoStore(self.app.settings.photos_dir)

@@ -202,7 +202,7 @@ class OutboxSender(PollingWorker):
         concurrency: int = CONCURRENCY,
         rng: random.Random | None = None,
         claim_s: float = CLAIM_S,
-        public_url: str = "",
+        public_url: str | None = None,
         database: DatabaseState | None = None,
     ) -> None:
         super().__init__(run_db)

@@ -19,7 +19,7 @@ CHANNEL = "todo"
 TODOS = TodoTask.__table__  # type: ignore[attr-defined]
 
 
-async def send_todo(api: DingTalkApi, run_db: RunDb, engine: Engine, text: str, public_url: str) -> str:
+async def send_todo(api: DingTalkApi, run_db: RunDb, engine: Engine, text: str, public_url: str | None) -> str:
     """Carry one to-do change to DingTalk; the channel, for the outbox row."""
     change = Change.load(text)
     task_id = await run_db(_task_id, engine, change.todo_id)
@@ -35,7 +35,7 @@ async def send_todo(api: DingTalkApi, run_db: RunDb, engine: Engine, text: str, 
     return CHANNEL
 
 
-def _create_body(change: Change, public_url: str) -> dict[str, Any]:
+def _create_body(change: Change, public_url: str | None) -> dict[str, Any]:
     fields = dict(change.fields)
     path = fields.pop("path", "")
     body: dict[str, Any] = {"sourceId": source_id(change.todo_id), "creatorId": change.union_id, **fields}
