@@ -10,7 +10,7 @@ from html import escape
 from bot.web.stats import Week
 
 WIDTH, HEIGHT = 960, 340
-LEFT, RIGHT, TOP, BOTTOM = 64, 24, 48, 44
+LEFT, RIGHT, TOP, BOTTOM = 64, 24, 56, 44
 SERIES = (("new", "新增", "#d9480f"), ("resolved", "办结", "#2b8a3e"))
 
 
@@ -60,7 +60,9 @@ def trend_svg(weeks: Sequence[Week]) -> str:
             )
     for n, (key, name, color) in enumerate(SERIES):  # the legend, top left
         lx = LEFT + n * 110
-        parts.append(f'<rect x="{lx}" y="10" width="20" height="20" rx="3" fill="{color}"/>')
-        parts.append(f'<text class="legend {key}" x="{lx + 28}" y="30">{name}</text>')
+        # Baseline at 38: a CJK font's ascent at the phone's 32 px legend (WenQuanYi's is about
+        # 1.0 em) would otherwise reach above the top of the chart.
+        parts.append(f'<rect x="{lx}" y="18" width="20" height="20" rx="3" fill="{color}"/>')
+        parts.append(f'<text class="legend {key}" x="{lx + 28}" y="38">{name}</text>')
     parts.append("</svg>")
     return "".join(parts)
