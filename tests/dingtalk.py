@@ -93,6 +93,12 @@ async def emulator_server() -> AsyncIterator[tuple[Emulator, TestServer]]:
 
 
 @pytest.fixture
+def emulator(emulator_server: tuple[Emulator, TestServer]) -> Emulator:
+    """The emulator alone, for tests that only need its address (bot subprocesses)."""
+    return emulator_server[0]
+
+
+@pytest.fixture
 async def rig(tmp_path: Path, emulator_server: tuple[Emulator, TestServer]) -> AsyncIterator[Rig]:
     emulator, server = emulator_server
     app = build(settings(tmp_path))

@@ -17,27 +17,19 @@ import sys
 import time
 from asyncio.subprocess import PIPE
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from aiohttp.test_utils import TestServer
 
 from bot.org import SAMPLE
 from bot.sandbox.emulator import Emulator
 from tests.postgres import fresh_database
+from tests.test_deploy import DEPLOY, compose
 
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 MESSAGES = 20
 pytestmark = pytest.mark.postgres
-
-
-def compose() -> dict[str, Any]:
-    loaded = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
-    assert isinstance(loaded, dict)
-    return loaded
 
 
 def env_example() -> dict[str, str]:
@@ -71,17 +63,6 @@ def with_port(argv: list[str], port: int) -> list[str]:
 def pg_url() -> Iterator[str]:
     with fresh_database() as url:
         yield url
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    emulator = Emulator()
-    server = TestServer(emulator.app(), host="127.0.0.1")
-    await server.start_server()
-    emulator.base_url = str(server.make_url("")).rstrip("/")
-    yield emulator
-    emulator.close()
-    await server.close()
 
 
 def stack_env(pg_url: str, emulator: Emulator, tmp_path: Path, service: dict[str, Any]) -> dict[str, str]:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 from sqlalchemy import Engine, create_engine, func, select
 
 from bot.app import build
@@ -47,17 +46,6 @@ def engine(pg_url: str) -> Iterator[Engine]:
     e = create_engine(pg_url)
     yield e
     e.dispose()
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    emulator = Emulator()
-    server = TestServer(emulator.app(), host="127.0.0.1")
-    await server.start_server()
-    emulator.base_url = str(server.make_url("")).rstrip("/")
-    yield emulator
-    emulator.close()
-    await server.close()
 
 
 class Bots:
