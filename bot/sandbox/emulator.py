@@ -26,6 +26,7 @@ from aiohttp import WSMsgType, web
 
 from bot.sandbox.contacts import serve_contacts
 from bot.sandbox.login import serve_login
+from bot.sandbox.notices import serve_notices
 from bot.sandbox.todos import serve_todos
 from models.clock import Clock, SystemClock
 
@@ -83,7 +84,7 @@ class Faults:
 class Sent:
     """Something the bot sent, as DingTalk received it."""
 
-    channel: str  # session | group | user | robot
+    channel: str  # session | group | user | robot | work (工作通知) | ding
     conversation_id: str | None
     user_ids: list[str]
     title: str
@@ -155,6 +156,7 @@ class Emulator:
         self.contacts = serve_contacts(app, self)  # the contact API and its Stream events
         self.todos = serve_todos(app, self)  # the to-do (待办) API
         self.login = serve_login(app, self)  # DingTalk login's auth codes and their exchange
+        self.notices = serve_notices(app, self)  # work notifications and DING
         return app
 
     @web.middleware
