@@ -568,6 +568,7 @@ class Emulator:
         faults stay, as a fresh DingTalk group would not log the bot out."""
         self.history.clear()
         self.sent.clear()
+        self.notices.forget()
         self.delivered.clear()
         self.acks.clear()
 

@@ -49,6 +49,12 @@ class Notices:
     _per_day: defaultdict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     _tasks: itertools.count[int] = field(default_factory=lambda: itertools.count(700001))
 
+    def forget(self) -> None:
+        """Forget what was sent (a new test, the sandbox's reset): the daily limits start over."""
+        self.forbidden.clear()
+        self._seen.clear()
+        self._per_day.clear()
+
     def routes(self, app: web.Application) -> None:
         app.router.add_post(WORK, self._work)
         app.router.add_post(WORK_RESULT, self._work_result)
