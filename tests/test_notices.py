@@ -202,6 +202,11 @@ async def test_the_emulator_refuses_what_dingtalk_refuses(emulator_server: tuple
             assert not refused.value.retryable and str(refused.value) == "errcode 40056"
             assert await api.work_send(AGENT_ID, ["u3"], "t", "x")
             assert await api.ding_send(["u4"], "x") == []
+            # A token DingTalk no longer takes (40014) is fetched again for the retry.
+            api._token = ("stale", float("inf"))
+            with pytest.raises(SendError) as stale:
+                await api.work_send(AGENT_ID, ["u5"], "t", "x")
+            assert stale.value.retryable and stale.value.token and api._token is None
 
 
 async def test_the_sandbox_shows_work_notifications_in_the_one_to_one_view_labelled_as_such(
