@@ -125,6 +125,18 @@ def test_a_refused_work_notification_is_recorded_not_retried(work_chat: Chat) ->
     assert (row.status, row.attempts, row.last_error) == ("failed", 1, "errcode 40056")
 
 
+def test_a_spent_monthly_quota_keeps_the_work_notification_for_later(work_chat: Chat) -> None:
+    chat = work_chat
+    _overdue_case(chat)
+    chat.dingtalk.emulator.faults.quota_spent = True  # asyncsend_v2 answers errcode 90020
+    assert _ladder(chat, TWO_LATE) == []
+    [row] = _rows(chat, "work")
+    assert (row.status, row.attempts) == ("pending", 0)  # waiting, uncounted, not failed
+    chat.dingtalk.emulator.faults.quota_spent = False
+    chat.clock.at += timedelta(hours=1)
+    assert [(m.channel, m.user_ids) for m in chat.deliver()] == [("work", ["d001"])]
+
+
 def test_ding_is_off_by_default_and_reaches_only_the_owner_when_asked_for(work_chat: Chat) -> None:
     chat = work_chat
     _overdue_case(chat)

@@ -43,8 +43,15 @@ MSG_UUID_TTL_S = 600
 # The OpenAPI calls counted against a standard-edition organisation's monthly quota (附录B: all
 # but the token, login and contact APIs) that the emulator serves.
 COUNTED_PATHS = frozenset(
-    {"/v1.0/robot/groupMessages/send", "/v1.0/robot/oToMessages/batchSend", "/v1.0/robot/messageFiles/download"}
+    {
+        "/v1.0/robot/groupMessages/send",
+        "/v1.0/robot/oToMessages/batchSend",
+        "/v1.0/robot/messageFiles/download",
+        "/v1.0/robot/ding/send",
+    }
 )
+# The counted oapi calls, which say so in the oapi style (errcode 90020, 附录B)
+COUNTED_OAPI_PATHS = frozenset({"/topapi/message/corpconversation/asyncsend_v2"})
 HTML_LIMIT_PAGE = "<html><body>当前访问过于频繁,请稍后再试</body></html>"  # the IP limit answers no code
 
 
@@ -173,6 +180,8 @@ class Emulator:
         codes = self.faults.errcode_next.get(request.path)
         if codes:
             return web.json_response({"errcode": codes.pop(0), "errmsg": "emulated"})
+        if self.faults.quota_spent and request.path in COUNTED_OAPI_PATHS:
+            return web.json_response({"errcode": 90020, "errmsg": "当月调用次数已达上限"})
         if self.faults.quota_spent and request.path in COUNTED_PATHS:
             body = {"code": "Forbidden.AccessDenied.ApiCountLimitForOrg", "message": "当月调用次数已达上限"}
             return web.json_response(body, status=403)
