@@ -157,6 +157,16 @@ def test_ding_on_dings_the_owner_of_a_case_five_working_days_overdue(work_chat: 
     assert _ladder(chat, FIVE_LATE + timedelta(days=3), ding=True) == []  # once per case and deadline
 
 
+def test_a_ding_dingtalk_could_not_deliver_is_recorded(work_chat: Chat) -> None:
+    chat = work_chat
+    _overdue_case(chat)
+    _ladder(chat, TWO_LATE)
+    chat.dingtalk.emulator.faults.invalid_users = {"p002"}  # in ding/send's failedList
+    assert [m.channel for m in _ladder(chat, FIVE_LATE, ding=True)] == ["group"]
+    [row] = _rows(chat, "ding")
+    assert (row.status, row.last_error) == ("failed", "failedList 1")
+
+
 def test_the_settings_name_the_agent_id_and_the_ding_switch() -> None:
     env = {"DINGTALK_AGENT_ID": " 3000000001 ", "LIANDONG_DING_OVERDUE": "1"}
     settings = Settings.from_env(environ=env)
