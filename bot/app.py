@@ -32,7 +32,13 @@ class App:
     def job_runner(self, clock: Clock | None = None) -> JobRunner:
         """The jobs of this app: its engine, its calendar (with the org file's overrides), the
         `schedule:` section of its org file, and the given clock (the dispatcher's by default)."""
-        return JobRunner(self.engine, self.dispatcher.calendar, self.org.schedule, clock or self.dispatcher.clock)
+        return JobRunner(
+            self.engine,
+            self.dispatcher.calendar,
+            self.org.schedule,
+            clock or self.dispatcher.clock,
+            ding=self.settings.ding_overdue,
+        )
 
     def __enter__(self) -> App:
         return self

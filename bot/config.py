@@ -36,6 +36,12 @@ class Settings:
     # DINGTALK_CORP_ID: the organisation's CorpId, which DingTalk's requestAuthCode JSAPI needs
     # for the dashboard's login inside DingTalk (bot.web.login). None: tokens only.
     corp_id: str | None = None
+    # DINGTALK_AGENT_ID: the app's AgentId, which work notifications (工作通知, asyncsend_v2) need.
+    # None: that channel is not used and its messages go one to one with the bot instead.
+    agent_id: str | None = None
+    # LIANDONG_DING_OVERDUE=1: a DING to the owner of a case overdue 5 working days (DingTalk
+    # sells DING with its paid editions only, so it is off unless asked for).
+    ding_overdue: bool = False
     # The custom robots' signing secrets: environment variable name -> value (see with_robot_secrets).
     robot_secrets: Mapping[str, str] = field(default_factory=dict)
 
@@ -55,6 +61,8 @@ class Settings:
             photos_dir=Path(env.get("LIANDONG_PHOTOS_DIR") or DEFAULT_PHOTOS_DIR),
             public_url=(env.get("LIANDONG_PUBLIC_URL") or "").rstrip("/") or None,
             corp_id=env.get("DINGTALK_CORP_ID") or None,
+            agent_id=(env.get("DINGTALK_AGENT_ID") or "").strip() or None,
+            ding_overdue=(env.get("LIANDONG_DING_OVERDUE") or "").strip().lower() in ("1", "true", "yes", "on"),
         )
 
     def with_robot_secrets(self, names: Iterable[str], environ: Mapping[str, str] | None = None) -> Settings:

@@ -45,6 +45,8 @@ class RuntimeOptions:
     # Seconds a process holds a message or reply it took before any other process may take it
     # (it died); None: the defaults (inbox 60 s, outbox 30 s). The sweep runs at half of it.
     claim_s: float | None = None
+    oapi_endpoint: str | None = None  # the older oapi host (work notifications); None: the settings'
+    agent_id: str | None = None  # the app's AgentId for work notifications; None: the settings'
 
 
 class StartupError(Exception):
@@ -86,7 +88,8 @@ class Runtime:
 
     async def start(self) -> None:
         self.http = aiohttp.ClientSession()
-        api = DingTalkApi(self.http, self.options.endpoint, self.credentials)
+        oapi = self.options.oapi_endpoint or self.app.settings.oapi_endpoint
+        api = DingTalkApi(self.http, self.options.endpoint, self.credentials, oapi_endpoint=oapi)
         secrets = {name: self.app.settings.robot_secrets.get(name, "") for name in self.app.org.secret_envs}
         claim_s = self.options.claim_s
         sweep_s = SWEEP_S
@@ -104,6 +107,7 @@ class Runtime:
             claim_s=claim_s if claim_s is not None else CLAIM_S,
             public_url=self.app.settings.public_url,
             database=self.pipeline.database,
+            agent_id=self.options.agent_id or self.app.settings.agent_id,
         )
         store = PhotoStore(self.app.settings.photos_dir)
         self.photos = PhotoFetcher(self.app.engine, api, store, self.pipeline.run_db, self.clock)

@@ -85,7 +85,7 @@ def row(
     session_webhook: str | None = None,
     webhook_expires_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Every column of a new outbox row (kind: reply | group | user | todo), the model's defaults filled
+    """Every column of a new outbox row (kind: reply | group | user | todo | work | ding), the model's defaults filled
     in: the rows of one multi-row insert must name the same columns."""
     return {
         "key": key,
@@ -161,6 +161,7 @@ def to_unit(
     conversation_id: str | None = None,
     skip: Callable[[str], bool] | None = None,
     each: Callable[[str], str] | None = None,
+    direct: str = "user",
 ) -> list[dict[str, Any]]:
     """The rows of a message to a unit: one in each of its bound groups (or in the conversation
     named), @-mentioning `people`, except the groups `skip` says no to. Only where the unit has
@@ -201,19 +202,25 @@ def to_unit(
             )
         ]
     return [
-        row(person_key(base, p), "user", title=title, text=each(p), created_at=created_at, user_ids=[p]) for p in people
+        row(person_key(base, p), direct, title=title, text=each(p), created_at=created_at, user_ids=[p]) for p in people
     ]
 
 
 # --- who must act, and how each is reached (models/audience.py)
 
 
-def reach(session: Session, rows: Sequence[dict[str, Any]], base: str, created_at: datetime) -> list[dict[str, Any]]:
+DIRECT_KINDS = frozenset({"user", "work", "ding"})  # rows to people, not to a conversation
+
+
+def reach(
+    session: Session, rows: Sequence[dict[str, Any]], base: str, created_at: datetime, direct: str = "user"
+) -> list[dict[str, Any]]:
     """The rows of one outgoing message, each naming in `at_user_ids` the people it asks to act,
     made to reach them: in a group (or a reply's conversation) only its members stay in the at
     list and the others' `@姓名` becomes a plain name; a one-to-one row reaches its recipients;
     and each person asked to act whom no row reaches gets the text one to one (key
-    person_key(base, id)), once however many rows asked for them."""
+    person_key(base, id)), once however many rows asked for them: as a one-to-one chat message, or
+    as `direct` says (a work notification where the moment matters beyond chat)."""
     wanted = list(dict.fromkeys(u for r in rows for u in r["at_user_ids"]))
     if not wanted:
         return list(rows)
@@ -225,7 +232,7 @@ def reach(session: Session, rows: Sequence[dict[str, Any]], base: str, created_a
         want = list(r["at_user_ids"])
         for u in want:
             first_text.setdefault(u, r["text"])
-        if r["kind"] == "user":
+        if r["kind"] in DIRECT_KINDS:
             at = [u for u in want if u in r["user_ids"]]
         else:
             inside = set(r["user_ids"]) if r["user_ids"] else audience.members(session, r["conversation_id"] or "")
@@ -237,7 +244,7 @@ def reach(session: Session, rows: Sequence[dict[str, Any]], base: str, created_a
         if u not in reached:
             text = audience.plain(first_text[u], names.values())
             out.append(
-                row(person_key(base, u), "user", title=rows[0]["title"], text=text, created_at=created_at, user_ids=[u])
+                row(person_key(base, u), direct, title=rows[0]["title"], text=text, created_at=created_at, user_ids=[u])
             )
     return out
 
@@ -278,18 +285,26 @@ class Outbox:
         written = [self.put(x) for x in reach(self.session, [r], key, self.now)]
         return written[0]
 
-    def to_users(self, key: str, user_ids: Iterable[str], title: str, text: str) -> bool:
-        """One one-to-one message (DingTalk batch send) to these people."""
+    def to_users(self, key: str, user_ids: Iterable[str], title: str, text: str, kind: str = "user") -> bool:
+        """One message to these people: one to one with the bot (DingTalk batch send), or as
+        `kind` says ("work": a work notification; "ding": a DING)."""
         ids = list(dict.fromkeys(user_ids))
         if not ids:
             return False
-        return self.put(row(key, "user", title=title, text=text, user_ids=ids, created_at=self.now))
+        return self.put(row(key, kind, title=title, text=text, user_ids=ids, created_at=self.now))
 
     def to_unit(
-        self, base: str, unit_id: int, title: str, text: str, people: Iterable[str], each: Callable[[str], str]
+        self,
+        base: str,
+        unit_id: int,
+        title: str,
+        text: str,
+        people: Iterable[str],
+        each: Callable[[str], str],
+        direct: str = "user",
     ) -> bool:
         """In each group of the unit, @-mentioning `people`; where the unit has no group, each
-        person their own text, one to one. True when anything was written."""
+        person their own text, one to one (as `direct` says). True when anything was written."""
         ids = list(dict.fromkeys(people))
         rows = to_unit(
             self.session,
@@ -301,8 +316,9 @@ class Outbox:
             created_at=self.now,
             skip=lambda c: not self.allowed(c),
             each=each,
+            direct=direct,
         )
-        return any([self.put(r) for r in reach(self.session, rows, base, self.now)])
+        return any([self.put(r) for r in reach(self.session, rows, base, self.now, direct)])
 
     def put(self, r: dict[str, Any]) -> bool:
         if self.force:

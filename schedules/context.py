@@ -73,6 +73,7 @@ class JobContext:
     now: datetime  # when it really runs (later than due after a restart): the state is read as of now
     force: bool = False  # write even what was already sent (new keys); CLI --force only
     groups: frozenset[str] | None = None  # limit group messages to these conversations
+    ding: bool = False  # LIANDONG_DING_OVERDUE: a DING where the ladder's last step calls for one
     sent: list[Sent] = field(default_factory=list)  # what it asked to write (a preview shows these)
     outbox: _Queue = field(init=False, repr=False)
 
@@ -91,21 +92,27 @@ class JobContext:
         self._message()
         return self.outbox.to_group(key, cid, title, text, at)
 
-    def to_users(self, key: str, user_ids: Iterable[str], title: str, text: str) -> bool:
-        """One one-to-one message (DingTalk batch send) to these people."""
+    def to_users(self, key: str, user_ids: Iterable[str], title: str, text: str, kind: str = "user") -> bool:
+        """One one-to-one message (DingTalk batch send) to these people, or a work notification
+        (kind "work") or a DING ("ding")."""
         self._message()
-        return self.outbox.to_users(key, user_ids, title, text)
+        return self.outbox.to_users(key, user_ids, title, text, kind)
 
     def groups_or_each_owner(
-        self, key: str, unit_id: int, title: str, pairs: Pairs, text: Callable[[Pairs], str]
+        self, key: str, unit_id: int, title: str, pairs: Pairs, text: Callable[[Pairs], str], direct: str = "user"
     ) -> bool:
-        """One message in each group of the unit @-mentioning the owners; where the unit has no
-        group, each owner hears of their own cases only, one to one."""
+        """One message in each group of the unit @-mentioning the owners; an owner who is not a
+        member of it, or each owner where the unit has no group (their own cases only), hears of
+        it directly: one to one, or as `direct` says ("work": a work notification)."""
         by_owner: dict[str, Pairs] = defaultdict(list)
         for p, i in pairs:
             by_owner[p.id].append((p, i))
         self._message()
-        return self.outbox.to_unit(key, unit_id, title, text(pairs), by_owner, lambda pid: text(by_owner[pid]))
+
+        def each(pid: str) -> str:
+            return text(by_owner[pid])
+
+        return self.outbox.to_unit(key, unit_id, title, text(pairs), by_owner, each, direct)
 
     def then(self, change: Change) -> None:
         """A state change that goes with the message just asked for: made in its transaction,

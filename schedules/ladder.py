@@ -1,5 +1,8 @@
 """The overdue ladder, every working day: due soon → a note to the owner; overdue → 催办 @owner
-in the issue's group; overdue 2 working days → the lead who assigned it; 5 → 通报 in the district group.
+in the issue's group; overdue 2 working days → a work notification to the lead who assigned it
+(not in the issue's group, and the moment matters beyond chat; one to one with the bot when the
+app has no AgentId); 5 → 通报 in the district group, and with LIANDONG_DING_OVERDUE a DING to
+the owner (a paid DingTalk feature, so off by default).
 Each step is taken once per issue and deadline (ladder_steps), and a new deadline starts over."""
 
 from __future__ import annotations
@@ -125,9 +128,8 @@ class _Ladder:
         for lead_id, theirs in by_lead.items():
             key = self.key("leads", lead_id, _ids(theirs))
             pairs = self.ctx.with_owners(theirs)
-            if self.ctx.to_users(
-                key, [lead_id], "逾期提醒", render.overdue_to_leads(self.ctx.directory, pairs, self.today, LEADS_AFTER)
-            ):
+            text = render.overdue_to_leads(self.ctx.directory, pairs, self.today, LEADS_AFTER)
+            if self.ctx.to_users(key, [lead_id], "逾期提醒", text, kind="work"):
                 self.mark(theirs, "leads", key)
                 written += 1
         return written
@@ -143,6 +145,22 @@ class _Ladder:
             if self.ctx.to_group(group_key(key, cid), cid, "逾期通报", text):
                 self.mark(issues, "district", key)
                 written += 1
+        return written + self.ding(issues)
+
+    def ding(self, issues: list[Issue]) -> int:
+        """A DING to each owner of a case overdue DISTRICT_AFTER working days (their own cases):
+        only the person who must act, once per case and deadline (keyed like the notice)."""
+        if not self.ctx.ding:
+            return 0
+        by_owner: dict[str, list[Issue]] = defaultdict(list)
+        for i in issues:
+            if i.owner_id:
+                by_owner[i.owner_id].append(i)
+        written = 0
+        for owner_id, theirs in by_owner.items():
+            key = self.key("ding", owner_id, _ids(theirs))
+            text = render.overdue_ding(theirs, self.today, DISTRICT_AFTER)
+            written += self.ctx.to_users(key, [owner_id], "DING", text, kind="ding")
         return written
 
 

@@ -114,6 +114,12 @@ def overdue_notice(directory: Directory, cases: Sequence[tuple[Person, Issue]], 
     return "\n".join(lines)
 
 
+def overdue_ding(cases: Sequence[Issue], today: date, after: int) -> str:
+    """A DING's content: plain text (DING shows no markdown), the case numbers only, short."""
+    ids = "、".join(f"#{i.id}" for i in cases[:10]) + (f" 等 {len(cases)} 件" if len(cases) > 10 else "")
+    return f"两难助手:{ids} 逾期已满 {after} 个工作日,请尽快办结并反馈。"
+
+
 def _late(issue: Issue, today: date) -> int:
     return days_overdue(issue.status, issue.deadline, today)
 

@@ -47,8 +47,10 @@ class JobRunner:
         config: ScheduleConfig,
         clock: Clock,
         jobs: Sequence[JobSpec] = JOBS,
+        ding: bool = False,
     ) -> None:
         self.engine = engine
+        self.ding = ding  # LIANDONG_DING_OVERDUE: the ladder may DING (off by default: a paid feature)
         self.calendar = calendar
         self.config = config
         self.clock = clock
@@ -114,7 +116,8 @@ class JobRunner:
             if due_at is not None and _recorded(session, spec.name, due_at):
                 log.info("job %s (%s) already done", spec.name, _show(due_at))
                 return RunResult(spec.name, due_at, "skipped")
-            ctx = JobContext(session, Directory.load(session), self.calendar, due_at or now, now, force, groups)
+            directory = Directory.load(session)
+            ctx = JobContext(session, directory, self.calendar, due_at or now, now, force, groups, self.ding)
             spec.body(ctx)
         if dry_run:
             return RunResult(spec.name, due_at, "preview", tuple(ctx.sent))

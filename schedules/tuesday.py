@@ -45,6 +45,9 @@ def tuesday_morning(ctx: JobContext) -> int:
             "周二无会日",
             pairs,
             lambda some: render.tuesday_morning(ctx.directory, day, some, ctx.calendar),
+            # A 包案领导 not in the district group hears of it by a work notification: the day
+            # set aside for the case matters beyond chat (one to one without an AgentId).
+            direct="work",
         )
     )
 

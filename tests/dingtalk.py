@@ -145,6 +145,7 @@ class RecordingDingTalk:
 
     def reset(self) -> None:
         self.emulator.faults = Faults()
+        self.emulator.notices.forget()  # a work notification's once-a-day rule is per test
 
     def close(self) -> None:
         self.run(self.http.close())

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from bot.org import load_org
 from bot.sandbox.emulator import Sent
+from bot.sandbox.notices import AGENT_ID
 from models import audience
 from models.tables import Person
 from tests.conftest import Chat
@@ -24,12 +25,15 @@ VILLAGE_CASE = "上报 上洋村村民李某反映宅基地审批提交8个月�
 AT_CHANNELS = ("session", "robot")  # the channels that carry at.atUserIds (DINGTALK.md)
 
 
+DIRECT_CHANNELS = ("user", "work", "ding")  # one to one with the bot, a work notification, a DING
+
+
 def pinged(sent: list[Sent]) -> list[str]:
     """Whom these messages notify in real DingTalk: a real @ on a channel that carries one, or a
-    one-to-one message (oToMessages/batchSend notifies its recipient)."""
+    direct message (oToMessages/batchSend, a work notification, a DING notify their recipients)."""
     out: list[str] = []
     for s in sent:
-        if s.channel == "user":
+        if s.channel in DIRECT_CHANNELS:
             out += s.user_ids
         elif s.channel in AT_CHANNELS:
             out += s.at_user_ids
@@ -123,7 +127,9 @@ def test_the_revisit_reaches_the_reporter_and_dissatisfaction_the_owner(chat: Ch
     assert "钱七 请跟进" in r.reply and pinged(new) == ["p001"]  # type: ignore[attr-defined]
 
 
-def test_tuesday_morning_reaches_each_owner(chat: Chat) -> None:
+@pytest.mark.parametrize("agent_id", [None, AGENT_ID])
+def test_tuesday_morning_reaches_each_owner(chat: Chat, agent_id: str | None) -> None:
+    chat.sender.agent_id = agent_id  # the owners are district group members: no work notification
     seed_tuesday_cases(chat)
     tuesday = at(date(2020, 12, 1), 8, 30)
     runner_at(chat, tuesday).run("tuesday_morning", tuesday)
@@ -134,15 +140,26 @@ def test_tuesday_morning_reaches_each_owner(chat: Chat) -> None:
     assert group.channel == "group" and "孙八 #2" in group.text and "钱七 #1" in group.text
 
 
-def test_overdue_reaches_the_owner_and_two_working_days_later_the_assigning_lead(chat: Chat) -> None:
+@pytest.mark.parametrize("agent_id", [None, AGENT_ID])
+def test_overdue_reaches_the_owner_and_two_working_days_later_the_assigning_lead(
+    chat: Chat, agent_id: str | None
+) -> None:
+    chat.sender.agent_id = agent_id  # with an AgentId the lead's notice is a work notification
     district_case(chat, WAGES, "p002", at(date(2020, 3, 2)), "限3天")
     chat.say("d002", "督办 #1", at=at(date(2020, 3, 3)))  # another lead's 督办 does not make him answer for it
-    for d, who in ((date(2020, 3, 4), ["p002"]), (date(2020, 3, 6), ["p002"]), (date(2020, 3, 10), ["d001"])):
+    lead = "work" if agent_id else "user"
+    steps = (
+        (date(2020, 3, 4), ["p002"], "user"),
+        (date(2020, 3, 6), ["p002"], "user"),
+        (date(2020, 3, 10), ["d001"], lead),
+    )
+    for d, who, channel in steps:
         nine = at(d, 9)
         runner_at(chat, nine).run("overdue_ladder", nine)
         new = chat.deliver()
         honest(chat, new)
         assert pinged(new) == who, (d, new)
+        assert [m.channel for m in new if m.user_ids] == [channel], (d, new)
 
 
 def test_membership_follows_the_org_file() -> None:

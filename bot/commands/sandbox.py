@@ -31,6 +31,7 @@ from bot.config import Settings
 from bot.org import sync_org
 from bot.runtime import Runtime, RuntimeOptions
 from bot.sandbox.emulator import CORP_ID, ROBOT_CODE, Emulator
+from bot.sandbox.notices import AGENT_ID
 from bot.sandbox.web import ClockMoved, Ran, Reset, SandboxPage
 from bot.web import sandbox_web_app
 from models.clock import ShiftedClock
@@ -173,7 +174,10 @@ async def running(
     emulator = Emulator(app.settings.client_id or CLIENT_ID, app.settings.client_secret or CLIENT_SECRET, clock=clock)
     emulator_runner, emulator_port = await _listen(emulator.app(), 0)
     emulator.base_url = f"http://{HOST}:{emulator_port}"
-    runtime = Runtime(app, RuntimeOptions(endpoint=emulator.base_url), clock)
+    # The emulator stands in for the oapi host too, and gives the sandbox's app an AgentId, so
+    # that work notifications are seen in the page's one-to-one view.
+    options = RuntimeOptions(endpoint=emulator.base_url, oapi_endpoint=emulator.base_url, agent_id=AGENT_ID)
+    runtime = Runtime(app, options, clock)
 
     catch_up = clock_stepper(runtime, clock)
 

@@ -26,6 +26,7 @@ from aiohttp import WSMsgType, web
 
 from bot.sandbox.contacts import serve_contacts
 from bot.sandbox.login import serve_login
+from bot.sandbox.notices import serve_notices
 from bot.sandbox.todos import serve_todos
 from models.clock import Clock, SystemClock
 
@@ -42,8 +43,15 @@ MSG_UUID_TTL_S = 600
 # The OpenAPI calls counted against a standard-edition organisation's monthly quota (附录B: all
 # but the token, login and contact APIs) that the emulator serves.
 COUNTED_PATHS = frozenset(
-    {"/v1.0/robot/groupMessages/send", "/v1.0/robot/oToMessages/batchSend", "/v1.0/robot/messageFiles/download"}
+    {
+        "/v1.0/robot/groupMessages/send",
+        "/v1.0/robot/oToMessages/batchSend",
+        "/v1.0/robot/messageFiles/download",
+        "/v1.0/robot/ding/send",
+    }
 )
+# The counted oapi calls, which say so in the oapi style (errcode 90020, 附录B)
+COUNTED_OAPI_PATHS = frozenset({"/topapi/message/corpconversation/asyncsend_v2"})
 HTML_LIMIT_PAGE = "<html><body>当前访问过于频繁,请稍后再试</body></html>"  # the IP limit answers no code
 
 
@@ -83,7 +91,7 @@ class Faults:
 class Sent:
     """Something the bot sent, as DingTalk received it."""
 
-    channel: str  # session | group | user | robot
+    channel: str  # session | group | user | robot | work (工作通知) | ding
     conversation_id: str | None
     user_ids: list[str]
     title: str
@@ -155,6 +163,7 @@ class Emulator:
         self.contacts = serve_contacts(app, self)  # the contact API and its Stream events
         self.todos = serve_todos(app, self)  # the to-do (待办) API
         self.login = serve_login(app, self)  # DingTalk login's auth codes and their exchange
+        self.notices = serve_notices(app, self)  # work notifications and DING
         return app
 
     @web.middleware
@@ -171,6 +180,8 @@ class Emulator:
         codes = self.faults.errcode_next.get(request.path)
         if codes:
             return web.json_response({"errcode": codes.pop(0), "errmsg": "emulated"})
+        if self.faults.quota_spent and request.path in COUNTED_OAPI_PATHS:
+            return web.json_response({"errcode": 90020, "errmsg": "当月调用次数已达上限"})
         if self.faults.quota_spent and request.path in COUNTED_PATHS:
             body = {"code": "Forbidden.AccessDenied.ApiCountLimitForOrg", "message": "当月调用次数已达上限"}
             return web.json_response(body, status=403)
@@ -566,6 +577,7 @@ class Emulator:
         faults stay, as a fresh DingTalk group would not log the bot out."""
         self.history.clear()
         self.sent.clear()
+        self.notices.forget()
         self.delivered.clear()
         self.acks.clear()
 

@@ -44,6 +44,9 @@ Ran = tuple[datetime, str, int]
 ClockMoved = Callable[[datetime, datetime], Awaitable[Sequence[Ran]]]
 Reset = Callable[[], Awaitable[None]]  # empties the bot's database (the sandbox's own file)
 DIRECT = "@direct"  # the one-to-one view's key among the unread counts, as the page names it
+# What the one-to-one view shows, each with the label it is shown under: a chat message from the
+# bot, a work notification (工作通知, which DingTalk shows from the app, not the bot) and a DING.
+DIRECT_CHANNELS = {"user": "机器人", "work": "工作通知", "ding": "DING"}
 
 
 def ran_summary(ran: Sequence[Ran]) -> str:
@@ -248,10 +251,13 @@ class SandboxPage:
         since = _int(request.query.get("since"), 0)
 
         def mine() -> list[Any]:
-            return [s for s in self.emulator.sent if s.channel == "user" and staff in s.user_ids]
+            return [s for s in self.emulator.sent if s.channel in DIRECT_CHANNELS and staff in s.user_ids]
 
         await self._wait(lambda: len(mine()) != since, _wait_s(request, self.long_poll_s))
-        entries = [{"from": "bot", "title": s.title, "text": s.text, "at": s.at_user_ids} for s in mine()]
+        entries = [
+            {"from": "bot", "title": s.title, "text": s.text, "at": s.at_user_ids, "label": DIRECT_CHANNELS[s.channel]}
+            for s in mine()
+        ]
         shown = [self._entry(i, e) for i, e in enumerate(entries) if i >= since]
         return web.json_response({"messages": shown, "total": len(entries)})
 
@@ -260,7 +266,7 @@ class SandboxPage:
         marks a conversation not shown whose count grew since it was last opened."""
         found = {g.id: len(self.emulator.history.get(g.id, ())) for g in self.groups}
         if staff in self.by_id:
-            found[DIRECT] = sum(1 for s in self.emulator.sent if s.channel == "user" and staff in s.user_ids)
+            found[DIRECT] = sum(1 for s in self.emulator.sent if s.channel in DIRECT_CHANNELS and staff in s.user_ids)
         return found
 
     async def _unread(self, request: web.Request) -> web.Response:
@@ -348,7 +354,8 @@ class SandboxPage:
         if e.get("from") == "bot":
             # An OpenAPI send carries no at: its text is shown as sent, an @<staffId> raw.
             html = render_markdown(str(e.get("text", "")), self.mentions.of_message(list(e.get("at") or [])))
-            return {"n": n, "bot": True, "from": "bot", "who": BOT_NAME, "meta": "机器人", "html": html}
+            meta = str(e.get("label") or "机器人")  # a work notification or a DING says so
+            return {"n": n, "bot": True, "from": "bot", "who": BOT_NAME, "meta": meta, "html": html}
         person = self.by_id.get(str(e.get("from")))
         text = self._typed.get(str(e.get("msg_id")), str(e.get("text", "")))
         return {

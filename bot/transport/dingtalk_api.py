@@ -28,7 +28,19 @@ The codes, and where they are documented:
   answers the task with its `id`; a sourceId already used answers 400 todo.taskCreate.paramError
   "task exist"; 500 todo.taskCreate.systemError. 更新钉钉待办任务: `PUT …/tasks/{taskId}
   ?operatorId=…` with subject, description, dueTime, done answers {"result": true}; an unknown
-  task is 400 "task not exist". The SDK marks every body field optional."""
+  task is 400 "task not exist". The SDK marks every body field optional.
+- 发送工作通知 (asyncsend_v2, on the oapi host): `POST {oapi}/topapi/message/corpconversation/
+  asyncsend_v2?access_token=…` with agent_id, userid_list (comma-separated userIds, at most 100)
+  and msg {msgtype: markdown, markdown: {title, text}} answers {errcode: 0, task_id}; errors are
+  HTTP 200 with a non-zero errcode (the oapi style; 40014 a bad access_token). The send is
+  asynchronous: users it filters out are only named later, by getsendresult's
+  forbidden_user_id_list, whose rules are "给同一用户发相同内容消息一天仅允许一次" and, for an
+  internal (企业) app, at most 500 messages a day to one user (the official SDK's
+  AsyncSendResult field docs, as docs.rs/dingtalk-rs quotes them).
+- DING (`POST /v1.0/robot/ding/send`, the official SDK's RobotSendDingRequest,
+  com.aliyun.dingtalkrobot_1_0): robotCode, remindType (1 in-app, 2 SMS, 3 phone),
+  receiverUserIdList, content answers {openDingId, failedList} (the users not reached, by
+  userId); paid editions only."""
 
 from __future__ import annotations
 
@@ -54,6 +66,9 @@ TOKEN_CODES = frozenset({"InvalidAuthentication", "invalidParameter.token.invali
 ROBOT_TOO_FAST = frozenset({130101, 410100})  # custom robot over 20/minute: blocked 10 minutes
 BUSY_ERRCODES = frozenset({-1})  # 系统繁忙: try again
 SESSION_EXPIRED = 300001
+OAPI_TOKEN_ERRCODES = frozenset({40014, 42001})  # 不合法的access_token, access_token 超时
+WORK_USERS_MAX = 100  # asyncsend_v2's userid_list
+DING_IN_APP = 1  # remindType: 应用内 DING (2 SMS and 3 phone cost more and need more rights)
 ROBOT_BLOCK_S = 600
 IP_BAN_S = 300  # the IP limit: "当前IP的调用将会被禁止5分钟"
 QPS_WAIT_S = 1.0
@@ -108,10 +123,17 @@ SESSION_HOSTS = frozenset({"oapi.dingtalk.com", "api.dingtalk.com"})
 
 class DingTalkApi:
     def __init__(
-        self, http: aiohttp.ClientSession, endpoint: str, credentials: Credentials, timeout_s: float = 10
+        self,
+        http: aiohttp.ClientSession,
+        endpoint: str,
+        credentials: Credentials,
+        timeout_s: float = 10,
+        oapi_endpoint: str | None = None,
     ) -> None:
         self.http = http
         self.endpoint = endpoint.rstrip("/")
+        # The older oapi host (work notifications); the emulator serves both on one address.
+        self.oapi_endpoint = (oapi_endpoint or self.endpoint).rstrip("/")
         self.credentials = credentials
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._token: tuple[str, float] | None = None
@@ -215,6 +237,39 @@ class DingTalkApi:
     async def todo_update(self, union_id: str, task_id: str, body: dict[str, Any]) -> None:
         uid, tid = urllib.parse.quote(union_id), urllib.parse.quote(task_id)
         await self._openapi(f"/v1.0/todo/users/{uid}/tasks/{tid}?operatorId={uid}", body, method="PUT")
+
+    async def work_send(self, agent_id: str, user_ids: list[str], title: str, text: str) -> str:
+        """A work notification (工作通知) to these users (at most WORK_USERS_MAX); its task_id."""
+        if not user_ids or len(user_ids) > WORK_USERS_MAX:
+            raise SendError(f"work notification to {len(user_ids)} users", retryable=False)
+        body = {
+            "agent_id": agent_id,
+            "userid_list": ",".join(user_ids),
+            "msg": {"msgtype": "markdown", "markdown": {"title": title, "text": text}},
+        }
+        token = await self.access_token()
+        url = f"{self.oapi_endpoint}/topapi/message/corpconversation/asyncsend_v2?access_token={token}"
+        data = await self._post(url, body)
+        if _int(data.get("errcode", 0)) in OAPI_TOKEN_ERRCODES:
+            self._token = None
+            error = SendError(f"errcode {data.get('errcode')} token", retryable=True)
+            error.token = True
+            raise error
+        self._check_errcode(data)
+        return str(data.get("task_id") or "")
+
+    async def ding_send(self, user_ids: list[str], content: str) -> list[str]:
+        """An in-app DING to these users; those DingTalk says it failed for (failedList)."""
+        body = {
+            "robotCode": self.credentials.robot,
+            "remindType": DING_IN_APP,
+            "receiverUserIdList": user_ids,
+            "content": content,
+        }
+        data = await self._openapi("/v1.0/robot/ding/send", body)
+        # failedList: the users it did not reach, keyed by userId (a list is read the same way)
+        failed = data.get("failedList")
+        return [str(u) for u in failed] if isinstance(failed, dict | list) else []
 
     async def _openapi(self, path: str, body: dict[str, Any], method: str = "POST") -> dict[str, Any]:
         token = await self.access_token()

@@ -18,6 +18,7 @@ import logging
 import random
 import uuid
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -204,6 +205,7 @@ class OutboxSender(PollingWorker):
         claim_s: float = CLAIM_S,
         public_url: str | None = None,
         database: DatabaseState | None = None,
+        agent_id: str | None = None,
     ) -> None:
         super().__init__(run_db)
         self.engine = engine
@@ -215,6 +217,13 @@ class OutboxSender(PollingWorker):
         self.rng = rng or random.Random()
         self.claim_s = claim_s
         self.public_url = public_url  # LIANDONG_PUBLIC_URL: a to-do links to its case page there
+        self.agent_id = agent_id  # DINGTALK_AGENT_ID: None, and work notifications go one to one
+        # The kinds not sent as chat messages, each by its own handler (chat kinds: _chat).
+        self._handlers: dict[str, Callable[[Delivery, datetime], Awaitable[str | datetime]]] = {
+            "todo": self._todo,
+            "work": self._work,
+            "ding": self._ding,
+        }
         self.limiter = SharedRobotLimiter(engine)
         self.openapi_paused_until: datetime | None = None
         self._waiting: list[tuple[list[Outcome], asyncio.Future[None]]] = []
@@ -433,8 +442,13 @@ class OutboxSender(PollingWorker):
     async def _deliver(self, d: Delivery, now: datetime) -> str | datetime:
         """Send; the channel used, or the time to try again when a robot's minute is full or the
         OpenAPI is paused."""
-        if d.kind == "todo":
-            return await self._todo(d)
+        handler = self._handlers.get(d.kind)
+        if handler is not None:
+            return await handler(d, now)
+        return await self._chat(d, now)
+
+    async def _chat(self, d: Delivery, now: datetime) -> str | datetime:
+        """A chat message: a reply, a group message or a one-to-one one."""
         body = markdown_body(d.title, render_markdown(d.text), d.at_user_ids)
         fresh = d.webhook_expires_at and d.webhook_expires_at - now > timedelta(seconds=WEBHOOK_MARGIN_S)
         if d.kind == "reply" and d.session_webhook and fresh and self.api.trusts(d.session_webhook):
@@ -476,9 +490,35 @@ class OutboxSender(PollingWorker):
             raise SendError("no recipient", retryable=False)
         return "openapi"
 
-    async def _todo(self, d: Delivery) -> str:
+    async def _todo(self, d: Delivery, now: datetime) -> str:
         """A DingTalk to-do created or changed (models/todos.py wrote the row)."""
         return await send_todo(self.api, self.run_db, self.engine, d.text, self.public_url)
+
+    async def _work(self, d: Delivery, now: datetime) -> str | datetime:
+        """A work notification (工作通知) to the row's users; without an agent id the app cannot
+        send one, so they hear it one to one with the bot instead (which notifies them too).
+        A refusal (a non-zero errcode other than busy, QPS or token) fails the row for good,
+        recorded with its errcode; busy, throttled or a 5xx is retried with backoff."""
+        if self.openapi_paused_until is not None and self.openapi_paused_until > now:
+            return self.openapi_paused_until
+        text = render_markdown(d.plain_text or d.text)
+        if not self.agent_id:
+            _users_reached(d.user_ids, await self.api.user_send(d.user_ids, d.title, text))
+            return "openapi"
+        await self.api.work_send(self.agent_id, d.user_ids, d.title, text)
+        return "work"
+
+    async def _ding(self, d: Delivery, now: datetime) -> str | datetime:
+        """A DING (rows are written only when LIANDONG_DING_OVERDUE asks for them)."""
+        if self.openapi_paused_until is not None and self.openapi_paused_until > now:
+            return self.openapi_paused_until
+        failed = set(await self.api.ding_send(d.user_ids, d.plain_text or d.text))
+        missed = [u for u in d.user_ids if u in failed]
+        if missed and len(missed) == len(d.user_ids):
+            raise SendError(f"failedList {len(missed)}", retryable=False)
+        if missed:
+            raise Delivered("ding", f"failedList {len(missed)}")
+        return "ding"
 
     # --- database side (run on the database thread) ---
 
