@@ -16,7 +16,7 @@ OK = "ok"
 
 class DatabaseState:
     def __init__(self) -> None:
-        self.state = OK  # ok | locked | read-only | unavailable
+        self.state = OK  # ok | locked | read-only | missing | corrupt | unavailable
         self.since = time.monotonic()
         self.failures = 0  # writes failed for an outage since the state last changed to one
         self.outages = 0  # times the state left ok
