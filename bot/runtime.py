@@ -152,7 +152,12 @@ class Runtime:
     async def _start_web(self, host: str, port: int) -> None:
         # The chat is the service; a dashboard port already taken must not keep the bot down.
         try:
-            web_app = create_web_app(self.app, self.clock, receiver=self.receiver)
+            web_app = create_web_app(
+                self.app,
+                self.clock,
+                receiver=self.receiver,
+                writes=lambda: self.pipeline.database if self.pipeline else None,
+            )
             self._web_runner = await start_site(web_app, host, port)
         except OSError as e:
             log.error("dashboard not started: cannot listen on %s:%s (%s)", host, port, e.strerror or e)

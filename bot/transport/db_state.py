@@ -25,6 +25,10 @@ class DatabaseState:
     def ok(self) -> bool:
         return self.state == OK
 
+    def for_s(self) -> float:
+        """How long the state has held."""
+        return time.monotonic() - self.since
+
     def failed(self, e: BaseException) -> bool:
         """Record a failed write; True when it was an outage (retry later), False when it was
         something else (the caller reports it as it would)."""
