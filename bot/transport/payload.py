@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from typing import Any
 
 from handlers.incoming import AtUser, Incoming
@@ -20,8 +21,11 @@ class BadPayload(ValueError):
 
 
 # An identifier is stored, logged and compared: a lone surrogate cannot be stored as UTF-8 (it
-# would fail the whole burst's shared insert), and a control character would forge a log line.
-_BAD_ID = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\ud800-\udfff]")
+# would fail the whole burst's shared insert), a control character (C0 or C1) or a line
+# separator would forge a log line, and a format character (a bidi override, a zero-width
+# space or joiner, a BOM) makes two ids that look the same differ, or reverses the log line
+# it is printed in. DingTalk's own ids (msgId, cid…, staffId, unionId) are plain printable text.
+_BAD_ID_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # A nick is echoed in replies: no line breaks, no controls, no bidi overrides that reverse the line.
 _NICK_DROP = re.compile(r"[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
@@ -44,8 +48,11 @@ def _str(data: dict[str, Any], key: str) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise BadPayload(f"{key} has type {type(value).__name__}")
     text = str(value)
-    if len(text) > MAX_ID or _BAD_ID.search(text):
-        raise BadPayload(f"{key} is not a valid identifier")
+    if len(text) > MAX_ID:
+        raise BadPayload(f"{key} is too long")
+    if bad := next((c for c in text if unicodedata.category(c) in _BAD_ID_CATEGORIES), None):
+        # The reason names the character's code point, never the id itself.
+        raise BadPayload(f"{key} has the {unicodedata.category(bad)} character U+{ord(bad):04X}")
     return text
 
 
