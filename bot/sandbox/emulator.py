@@ -77,6 +77,10 @@ class Faults:
     quota_spent: bool = False  # counted OpenAPI calls answer 403 Forbidden.AccessDenied.ApiCountLimitForOrg
     flow_controlled: dict[str, int] = field(default_factory=dict)  # userId → batchSends that throttle them
     invalid_users: set[str] = field(default_factory=set)  # userIds batchSend does not know
+    # Connection ids the gateway has silently given up on (a "zombie": the socket stays open and
+    # answers websocket pings, but no frame reaches it, not even a SYSTEM ping; pushes go to the
+    # other connections, or wait for the next one), as seen in soimy/openclaw-channel-dingtalk#308.
+    zombies: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -469,7 +473,7 @@ class Emulator:
         return str(payload["msgId"])
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
-        live = [c for c in self.connections.values() if not c.ws.closed]
+        live = [c for c in self.connections.values() if not c.ws.closed and c.id not in self.faults.zombies]
         if not live:
             self._pending.append(frame)
             return
@@ -505,7 +509,7 @@ class Emulator:
         self._timers.add(handle)
 
     async def ping_all(self) -> None:
-        for conn in list(self.connections.values()):
+        for conn in [c for c in self.connections.values() if c.id not in self.faults.zombies]:
             frame = {
                 "specVersion": "1.0",
                 "type": "SYSTEM",

@@ -52,6 +52,12 @@ class BotMessageHandler(CallbackHandler):
 
 
 HEALTHY_S = 60.0  # a connection that lived this long had nothing wrong with it
+# DingTalk's gateway sends a SYSTEM ping frame every 20–30 s on a live connection
+# (soimy/openclaw-channel-dingtalk#308); a connection that answers websocket pings but has
+# carried no frame at all, not even those, for six of them has been given up on by the gateway
+# (a "zombie": its pushes go elsewhere or nowhere) and is replaced. Counting every frame keeps a
+# quiet but live connection (no messages for hours) from being replaced (#336 there).
+IDLE_S = 180.0
 
 
 def _backoff_s(attempt: int, rng: random.Random, cap: float) -> float:
@@ -74,6 +80,7 @@ class StreamClient(DingTalkStreamClient):
         max_in_flight: int = 256,
         max_backlog: int = 10_000,
         backoff_cap_s: float = 60,
+        idle_s: float | None = IDLE_S,
         rng: random.Random | None = None,
         events: EventHandler | None = None,
     ) -> None:
@@ -83,6 +90,7 @@ class StreamClient(DingTalkStreamClient):
         self.http = http
         self.heartbeat_s = heartbeat_s
         self.backoff_cap_s = backoff_cap_s
+        self.idle_s = idle_s  # None: no watchdog
         self.rng = rng or random.Random()
         self.register_callback_handler(BOT_TOPIC, handler)
         if events is not None:  # DingTalk's EVENT frames (contact changes: bot.contacts.events)
@@ -96,6 +104,8 @@ class StreamClient(DingTalkStreamClient):
         self.connections_opened = 0
         self.frames_received = 0  # callback frames read, on every connection
         self.backoff_attempts: list[int] = []  # the backoff step taken after each dropped connection
+        self.idle_replaced = 0  # connections replaced by the watchdog
+        self._opened = asyncio.Event()  # set (and renewed) each time a connection opens
 
     @property
     def connected(self) -> bool:
@@ -168,6 +178,8 @@ class StreamClient(DingTalkStreamClient):
         # The heartbeat is the watchdog: no pong within half of it and aiohttp closes the socket.
         ws = await self.http.ws_connect(uri, heartbeat=self.heartbeat_s, max_msg_size=4 * 1024 * 1024)
         self.connections_opened += 1
+        self._opened.set()  # for a socket being replaced: its successor is open
+        self._opened = asyncio.Event()
         self._sockets.add(ws)
         if self._stopping.is_set():  # stop() ran while this socket was opening: it must not linger
             self._sockets.discard(ws)
@@ -178,20 +190,53 @@ class StreamClient(DingTalkStreamClient):
         """Read frames until the socket closes (False) or the server asks us to move (True:
         the old socket keeps being read in the background while the caller opens a new one)."""
         moving = asyncio.Event()
-        reader = asyncio.create_task(self._read(ws, moving))
+        seen = [time.monotonic()]  # when this socket last carried a frame
+        reader = asyncio.create_task(self._read(ws, moving, seen))
         waiter = asyncio.create_task(moving.wait())
+        idle = asyncio.create_task(self._watch(moving, seen)) if self.idle_s else None
         await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        replaced = idle is not None and idle.done() and idle.result()
+        if idle is not None:
+            idle.cancel()
         if reader.done():
             waiter.cancel()
             return False
         self._track(reader)  # the old socket drains in the background until the server closes it
+        if replaced:  # a zombie never closes by itself: closed once its successor is open
+            self._track(asyncio.create_task(self._close_when_replaced(ws, self._opened)))
         return True
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse, moving: asyncio.Event) -> None:
+    async def _watch(self, moving: asyncio.Event, seen: list[float]) -> bool:
+        """True (and a move asked for) once the socket has carried no frame for idle_s."""
+        assert self.idle_s is not None
+        while not moving.is_set():
+            quiet = time.monotonic() - seen[0]
+            if quiet >= self.idle_s:
+                log.warning("stream connection carried no frame for %.0f s; replacing it", quiet)
+                self.idle_replaced += 1
+                moving.set()
+                return True
+            with contextlib.suppress(TimeoutError):  # a timer; stop() ends it at once
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.idle_s - quiet)
+            if self._stopping.is_set():
+                return False
+        return False
+
+    async def _close_when_replaced(self, ws: aiohttp.ClientWebSocketResponse, opened: asyncio.Event) -> None:
+        """Close the replaced socket once the next connection is open (or after 10 s, or at
+        stop): a frame it held unacknowledged comes again on another (the inbox drops repeats)."""
+        waits = {asyncio.create_task(opened.wait()), asyncio.create_task(self._stopping.wait())}
+        _done, pending = await asyncio.wait(waits, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await ws.close()
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse, moving: asyncio.Event, seen: list[float]) -> None:
         try:
             async for raw in ws:
                 if raw.type != aiohttp.WSMsgType.TEXT:
                     continue
+                seen[0] = time.monotonic()
                 try:
                     frame = decode(raw.data)
                     if not isinstance(frame, dict):
