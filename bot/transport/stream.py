@@ -13,7 +13,7 @@ import logging
 import random
 import time
 import urllib.parse
-from typing import Any
+from typing import Any, TypeAlias
 
 import aiohttp
 from dingtalk_stream import (
@@ -49,6 +49,28 @@ class BotMessageHandler(CallbackHandler):
             return AckMessage.STATUS_BAD_REQUEST, None
         await self.pipeline.accept(incoming)  # raises when it could not be stored: no ack then
         return AckMessage.STATUS_OK, None
+
+
+Frame: TypeAlias = SystemMessage | CallbackMessage | EventMessage
+_FRAME_TYPES: dict[str, type[SystemMessage] | type[CallbackMessage] | type[EventMessage]] = {
+    SystemMessage.TYPE: SystemMessage,
+    CallbackMessage.TYPE: CallbackMessage,
+    EventMessage.TYPE: EventMessage,
+}
+
+
+def parse_frame(frame: dict[str, Any]) -> Frame:
+    """A decoded frame → the SDK's message, or BadPayload. The SDK's from_dict raises whatever
+    a field's type makes it raise (int(1e400) is an OverflowError, a deep `data` a
+    RecursionError, a `headers` list an AttributeError): any of it is a malformed frame, never
+    a failed task (unacknowledged, it would come back forever) or a dead reader."""
+    cls = _FRAME_TYPES.get(frame.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        cls = CallbackMessage  # as before: what is not SYSTEM or EVENT is read as a callback
+    try:
+        return cls.from_dict(frame)
+    except Exception as e:
+        raise BadPayload(f"malformed {cls.TYPE.lower()} frame ({type(e).__name__})") from None
 
 
 HEALTHY_S = 60.0  # a connection that lived this long had nothing wrong with it
@@ -277,10 +299,11 @@ class StreamClient(DingTalkStreamClient):
 
     async def _system(self, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any], moving: asyncio.Event) -> None:
         try:
-            msg = SystemMessage.from_dict(frame)
-        except (ValueError, TypeError, AttributeError):
-            log.warning("ignored a malformed system frame")
+            msg = parse_frame(frame)
+        except BadPayload as e:
+            log.warning("ignored a %s", e)
             return
+        assert isinstance(msg, SystemMessage)
         if msg.headers.topic == SystemMessage.TOPIC_DISCONNECT:
             log.info("server asked this connection to move; opening a new one first")
             moving.set()
@@ -293,12 +316,13 @@ class StreamClient(DingTalkStreamClient):
             await self._event(ws, frame)
             return
         try:
-            msg = CallbackMessage.from_dict(frame)
-        except (ValueError, TypeError, AttributeError, RecursionError):
+            msg = parse_frame(frame)
+        except BadPayload as e:
             # Answered when it names itself, so that it is not delivered again and again.
-            log.warning("refused a malformed callback frame")
+            log.warning("refused a %s", e)
             await self._refuse(ws, frame)
             return
+        assert isinstance(msg, CallbackMessage)
         handler = self.callback_handler_map.get(msg.headers.topic)
         if handler is None:
             ack = AckMessage()
@@ -319,11 +343,12 @@ class StreamClient(DingTalkStreamClient):
         """An EVENT frame: acknowledged once the handler stored it, never when it failed (then
         DingTalk delivers it again)."""
         try:
-            msg = EventMessage.from_dict(frame)
-        except (ValueError, TypeError, AttributeError, RecursionError):
-            log.warning("refused a malformed event frame")
+            msg = parse_frame(frame)
+        except BadPayload as e:
+            log.warning("refused a %s", e)
             await self._refuse(ws, frame)
             return
+        assert isinstance(msg, EventMessage)
         try:
             ack = await self.event_handler.raw_process(msg)
         except Exception:
