@@ -81,6 +81,9 @@ class Faults:
     # answers websocket pings, but no frame reaches it, not even a SYSTEM ping; pushes go to the
     # other connections, or wait for the next one), as seen in soimy/openclaw-channel-dingtalk#308.
     zombies: set[str] = field(default_factory=set)
+    # path → how many of the next requests are never answered (held until the emulator closes):
+    # nothing is delivered, and the client's own timeout is all that ends its wait
+    hang_next: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -137,6 +140,7 @@ class Emulator:
         self._changed = asyncio.Condition()
         self._ids = itertools.count(1)
         self._timers: set[asyncio.TimerHandle] = set()
+        self._closing = asyncio.Event()  # set by close(): what a fault holds unanswered is let go
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending: list[dict[str, Any]] = []  # frames waiting for a connection
         self._files: dict[str, tuple[bytes, datetime]] = {}  # download code → (bytes, valid until)
@@ -165,6 +169,10 @@ class Emulator:
     async def _faults_mw(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         if self.faults.slow_s:
             await asyncio.sleep(self.faults.slow_s)  # the fault itself: an answer that is late
+        if self.faults.hang_next.get(request.path, 0):
+            self.faults.hang_next[request.path] -= 1
+            await self._closing.wait()  # never answered while the test runs
+            return web.json_response({"code": "ServiceUnavailable", "message": "emulator closed"}, status=503)
         left = self.faults.fail_next.get(request.path, 0)
         if left:
             self.faults.fail_next[request.path] = left - 1
@@ -576,6 +584,7 @@ class Emulator:
     def close(self) -> None:
         for handle in self._timers:
             handle.cancel()
+        self._closing.set()  # the requests held unanswered are let go
 
 
 def _from_sample(body: dict[str, Any]) -> dict[str, Any]:
