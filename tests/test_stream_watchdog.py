@@ -5,7 +5,6 @@ a quiet connection that gets the gateway's pings is left alone. Against the loca
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from aiohttp.test_utils import TestServer
@@ -44,13 +43,12 @@ async def test_a_quiet_connection_that_gets_the_gateways_pings_is_kept(
     tmp_path: Path, emulator_server: tuple[Emulator, TestServer]
 ) -> None:
     emulator, server = emulator_server
+    emulator.keepalive_s = IDLE_S / 3  # the gateway's own pings, at a third of the watchdog
     app = build(settings(tmp_path))
     runtime = await start_runtime(app, server, idle_s=IDLE_S)
     try:
-        await emulator.wait_for(lambda: len(emulator.connections) == 1)
-        for _ in range(10):  # the fault's shape: a ping every third of the watchdog, 2 s long
-            await emulator.ping_all()
-            await asyncio.sleep(IDLE_S / 3)
+        # Eight pings answered: well past the watchdog's limit (2.7 of it) with no message at all.
+        await emulator.wait_for(lambda: sum(k.startswith("ping-") for k in emulator.acks) >= 8, timeout=20)
         assert emulator.opened == 1
         assert runtime.stream is not None and runtime.stream.idle_replaced == 0
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -141,6 +142,9 @@ class Emulator:
         self._ids = itertools.count(1)
         self._timers: set[asyncio.TimerHandle] = set()
         self._closing = asyncio.Event()  # set by close(): what a fault holds unanswered is let go
+        # DingTalk's gateway pings each live connection every 20–30 s with a SYSTEM frame
+        # (soimy/openclaw-channel-dingtalk#308); the bot's watchdog counts on it. None: never.
+        self.keepalive_s: float | None = 30.0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending: list[dict[str, Any]] = []  # frames waiting for a connection
         self._files: dict[str, tuple[bytes, datetime]] = {}  # download code → (bytes, valid until)
@@ -213,11 +217,13 @@ class Emulator:
         waiting, self._pending = self._pending, []
         for frame in waiting:
             await self._push(conn, frame)
+        keepalive = asyncio.ensure_future(self._keepalive(conn))
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
                     await self._on_client_frame(conn, msg.data)
         finally:
+            keepalive.cancel()
             self.connections.pop(conn.id, None)
             # Whatever it did not acknowledge goes to another connection, as DingTalk does.
             orphans = list(conn.unacked.values())
@@ -516,20 +522,32 @@ class Emulator:
         handle = asyncio.get_running_loop().call_later(delay, fire)
         self._timers.add(handle)
 
+    async def _keepalive(self, conn: _Connection) -> None:
+        while self.keepalive_s and not conn.ws.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), timeout=self.keepalive_s)
+            if self._closing.is_set() or conn.ws.closed:
+                return
+            if conn.id not in self.faults.zombies:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await conn.ws.send_str(json.dumps(self._ping_frame()))
+
+    def _ping_frame(self) -> dict[str, Any]:
+        return {
+            "specVersion": "1.0",
+            "type": "SYSTEM",
+            "headers": {
+                "topic": "ping",
+                "messageId": f"ping-{next(self._ids)}",
+                "contentType": "application/json",
+                "time": str(int(time.time() * 1000)),
+            },
+            "data": json.dumps({"opaque": uuid.uuid4().hex}),
+        }
+
     async def ping_all(self) -> None:
         for conn in [c for c in self.connections.values() if c.id not in self.faults.zombies]:
-            frame = {
-                "specVersion": "1.0",
-                "type": "SYSTEM",
-                "headers": {
-                    "topic": "ping",
-                    "messageId": f"ping-{next(self._ids)}",
-                    "contentType": "application/json",
-                    "time": str(int(time.time() * 1000)),
-                },
-                "data": json.dumps({"opaque": uuid.uuid4().hex}),
-            }
-            await conn.ws.send_str(json.dumps(frame))
+            await conn.ws.send_str(json.dumps(self._ping_frame()))
 
     async def disconnect_all(self, close_after_s: float = 0.2) -> None:
         """The rebalancing notice: a `disconnect` frame, then the socket closes a little later;
