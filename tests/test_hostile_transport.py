@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import time
 
+from sqlmodel import Session, select
+
 from bot.sandbox.emulator import Emulator
 from models.tables import InboxMessage
 from tests.dingtalk import Rig
@@ -57,3 +59,15 @@ async def test_a_10_mb_callback_body_is_refused_413_and_its_neighbours_are_store
     assert resp.status == 200
     await pipeline.drain()
     assert count(app, InboxMessage) == 1
+
+
+async def test_a_10_mb_frame_gets_the_too_long_line_and_costs_no_connection(rig: Rig) -> None:
+    e = rig.emulator
+    await e.deliver(e.user_message("cid-shangyang", "v001", "张三", "上报 " + "塌" * (10 * 1024 * 1024 // 3)))
+    await e.deliver(e.user_message("cid-shangyang", "v001", "张三", SUBMISSION.format(1)))
+    await e.wait_for(lambda: len(e.sent) == 2, timeout=30)
+    await rig.settle()
+    assert sorted(s.text[:3] for s in e.sent) == ["已登记", "消息过"]
+    assert e.opened == 1 and rig.count(InboxMessage) == 2
+    with Session(rig.app.engine) as s:  # what is kept of it is bounded, not 10 MB
+        assert max(len(json.dumps(p)) for p in s.exec(select(InboxMessage.payload)).all()) < 100_000

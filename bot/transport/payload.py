@@ -10,6 +10,7 @@ import re
 import unicodedata
 from typing import Any
 
+from handlers.grammar import MAX_LENGTH
 from handlers.incoming import AtUser, Incoming
 from models.clock import from_ms
 
@@ -30,6 +31,9 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # A nick is echoed in replies: no line breaks, no controls, no bidi overrides that reverse the line.
 _NICK_DROP = re.compile(r"[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 MAX_ID = 256
+# Text longer than the grammar takes is answered with a request to shorten it, never read: what
+# is kept of it (in the inbox) is bounded, whatever size the frame was.
+KEPT_TEXT = 4 * MAX_LENGTH
 
 
 def decode(raw: str | bytes) -> Any:
@@ -59,7 +63,7 @@ def _str(data: dict[str, Any], key: str) -> str | None:
 def _text(value: Any) -> str:
     """Free text (a message, a nick): kept, with what cannot be stored as UTF-8 marked as such
     (U+FFFD, which the dispatcher answers with a request to send again)."""
-    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else ""
+    return _SURROGATE.sub("\ufffd", value[:KEPT_TEXT]) if isinstance(value, str) else ""
 
 
 def _ms(data: dict[str, Any], key: str) -> int | None:
@@ -142,7 +146,7 @@ def _content(data: dict[str, Any], msgtype: str) -> tuple[str, list[str]]:
                 texts.append(_text(part["text"]))
             elif code := _str(part, "downloadCode"):
                 codes.append(code)
-        return "".join(texts), codes
+        return "".join(texts)[:KEPT_TEXT], codes
     if msgtype == "audio" and isinstance(content, dict):
         # A voice message (one to one: a group's voice message cannot @ the bot) carries DingTalk's
         # speech-to-text in content.recognition (as other DingTalk bots read it, e.g.

@@ -73,6 +73,10 @@ def parse_frame(frame: dict[str, Any]) -> Frame:
         raise BadPayload(f"malformed {cls.TYPE.lower()} frame ({type(e).__name__})") from None
 
 
+# A frame larger than this closes the socket unread and unacknowledged, so the gateway sends it
+# again, to this connection or the next, for ever: the limit is far above any bot message
+# (its text is cut to a bounded length in payload.py) so that such a frame is read and answered.
+MAX_FRAME = 32 * 1024 * 1024
 HEALTHY_S = 60.0  # a connection that lived this long had nothing wrong with it
 # DingTalk's gateway sends a SYSTEM ping frame every 20–30 s on a live connection
 # (soimy/openclaw-channel-dingtalk#308); a connection that answers websocket pings but has
@@ -198,7 +202,7 @@ class StreamClient(DingTalkStreamClient):
         conn = await self.open_connection_async()
         uri = f"{conn['endpoint']}?ticket={urllib.parse.quote_plus(str(conn['ticket']))}"
         # The heartbeat is the watchdog: no pong within half of it and aiohttp closes the socket.
-        ws = await self.http.ws_connect(uri, heartbeat=self.heartbeat_s, max_msg_size=4 * 1024 * 1024)
+        ws = await self.http.ws_connect(uri, heartbeat=self.heartbeat_s, max_msg_size=MAX_FRAME)
         self.connections_opened += 1
         self._opened.set()  # for a socket being replaced: its successor is open
         self._opened = asyncio.Event()
