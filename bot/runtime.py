@@ -23,7 +23,7 @@ from bot.transport.http_callback import callback_app
 from bot.transport.photos import PhotoFetcher
 from bot.transport.pipeline import SWEEP_S, Pipeline
 from bot.transport.sender import CLAIM_S, OutboxSender
-from bot.transport.stream import BotMessageHandler, CredentialsRefused, StreamClient
+from bot.transport.stream import IDLE_S, BotMessageHandler, CredentialsRefused, StreamClient
 from bot.web import create_web_app, start_site
 from bot.web.health import Receiver
 from models.clock import Clock, SystemClock
@@ -40,6 +40,7 @@ class RuntimeOptions:
     http_listen: tuple[str, int] | None = None  # HTTP callback mode instead of stream mode
     heartbeat_s: float = 30
     backoff_cap_s: float = 60
+    idle_s: float | None = IDLE_S  # a stream connection that carries no frame this long is replaced
     scheduler: bool = True  # run the scheduled jobs (only the leader process actually runs them)
     web_listen: tuple[str, int] | None = None  # the dashboard and JSON API (bot.web)
     # Seconds a process holds a message or reply it took before any other process may take it
@@ -141,6 +142,7 @@ class Runtime:
             BotMessageHandler(self.pipeline),
             heartbeat_s=self.options.heartbeat_s,
             backoff_cap_s=self.options.backoff_cap_s,
+            idle_s=self.options.idle_s,
             events=contact_events(self.app, self.http, api, self.clock, self.pipeline.run_db),
         )
         self._stream_task = asyncio.create_task(self.stream.start(), name="liandong-stream")
@@ -156,7 +158,12 @@ class Runtime:
     async def _start_web(self, host: str, port: int) -> None:
         # The chat is the service; a dashboard port already taken must not keep the bot down.
         try:
-            web_app = create_web_app(self.app, self.clock, receiver=self.receiver)
+            web_app = create_web_app(
+                self.app,
+                self.clock,
+                receiver=self.receiver,
+                writes=lambda: self.pipeline.database if self.pipeline else None,
+            )
             self._web_runner = await start_site(web_app, host, port)
         except OSError as e:
             log.error("dashboard not started: cannot listen on %s:%s (%s)", host, port, e.strerror or e)

@@ -29,7 +29,9 @@ class Command:
 def normalize(text: str) -> str:
     """NFKC (＃１２ → #12, ： → :, 　 → space), no zero-width characters, no @-mention
     residue, trimmed; line breaks kept."""
-    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+    # Zero-width characters out first: taken out after NFKC, they would leave pairs NFKC had not
+    # composed (e + ZWSP + U+0301 → "é" as two code points), a text a second pass changes.
+    text = unicodedata.normalize("NFKC", text.translate(_ZERO_WIDTH))
     text = _MENTION.sub(" ", text)
     lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.splitlines()]
     return "\n".join(line for line in lines if line).strip()

@@ -3,6 +3,7 @@ the unit of work commits once, so a change, its events and its outbox rows land 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,8 +16,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import DatabaseError, DBAPIError, InvalidatePoolError, OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlmodel import Session
 
 DEFAULT_URL = "sqlite:///./data/liandong.db"
@@ -67,6 +69,7 @@ def _sqlite_engine(url: str, access: Access) -> Engine:
         # A URI, so that the file is never created (mode=rw) or never written (mode=ro).
         uri = f"file:{quote(str(Path(path).absolute()))}?mode={'ro' if access is Access.READ else 'rw'}"
         engine = create_engine(url, creator=lambda: sqlite3.connect(uri, uri=True, **connect_args))
+        _watch_file(engine, Path(path).absolute())
     else:
         engine = create_engine(url, connect_args=connect_args)
     busy_ms = int(busy_s * 1000)
@@ -81,6 +84,45 @@ def _sqlite_engine(url: str, access: Access) -> Engine:
     # session (the only other kind: every write goes through unit_of_work) never blocks writers.
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+FILE_KEY = "liandong_file"  # a pooled connection's (device, inode) of the file it opened
+
+
+class DatabaseFileGone(sqlite3.OperationalError):
+    """The database file was deleted or replaced while this process had it open."""
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _watch_file(engine: Engine, path: Path) -> None:
+    """A SQLite connection keeps the file it opened even once that file is deleted or replaced:
+    it would go on committing into an unlinked inode (acknowledged, then gone) or into the old
+    copy. So every checkout and every commit compares the path's file with the connection's;
+    when they differ the pool's connections are dropped (a new one, mode=rw, fails while the
+    file is missing and never creates an empty one in its place), and a commit is refused, which
+    the caller sees as an outage ("missing") and retries once the file is back."""
+
+    def connected(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        record.info[FILE_KEY] = _file_id(path)
+
+    def checkout(dbapi_conn: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection) -> None:
+        if record.info.get(FILE_KEY) != _file_id(path):
+            raise InvalidatePoolError("the database file was deleted or replaced")
+
+    def commit(conn: Connection) -> None:
+        if conn.info.get(FILE_KEY) != _file_id(path):
+            raise OperationalError("COMMIT", None, DatabaseFileGone("database file missing or replaced"))
+
+    event.listen(engine, "connect", connected)
+    event.listen(engine, "checkout", checkout)
+    event.listen(engine, "commit", commit)
 
 
 def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
@@ -108,11 +150,13 @@ def _sqlite_pragmas(dbapi_conn, busy_ms: int) -> None:  # type: ignore[no-untype
 # SQLite's errors that a fresh connection may cure: a file opened while it was read-only (or
 # missing, or on a failing disk) stays that way for the connection's life, even once the file is
 # writable again, so such a connection must be dropped rather than handed back to the pool.
-_REOPEN = ("readonly database", "unable to open", "disk i/o error")
+# A file that is no database (replaced) or whose pages are garbage (overwritten) is the same.
+_REOPEN = ("readonly database", "unable to open", "disk i/o error", "not a database", "malformed")
+_CORRUPT = ("not a database", "malformed")
 
 
 def _sqlite_reopen_after(ctx) -> None:  # type: ignore[no-untyped-def]
-    if not isinstance(ctx.original_exception, sqlite3.OperationalError) or not any(
+    if not isinstance(ctx.original_exception, sqlite3.DatabaseError) or not any(
         m in str(ctx.original_exception).lower() for m in _REOPEN
     ):
         return
@@ -131,7 +175,13 @@ def _query_only(conn) -> bool:  # type: ignore[no-untyped-def]
 
 def outage(e: BaseException) -> str | None:
     """Why the database cannot be used right now, in a word, when `e` says so (it is not this
-    message's fault, and retrying later will work); None for any other error."""
+    message's fault, and retrying later will work); None for any other error. A SQLite file
+    that is missing or no database any more is an outage too: no message could be stored, and
+    putting the file back (or a restored copy) is the fix."""
+    if isinstance(e, DatabaseFileGone) or isinstance(getattr(e, "orig", None), DatabaseFileGone):
+        return "missing"
+    if isinstance(e, DatabaseError | sqlite3.DatabaseError) and any(m in str(e).lower() for m in _CORRUPT):
+        return "corrupt"
     if not isinstance(e, OperationalError | sqlite3.OperationalError):
         if isinstance(e, DBAPIError) and e.connection_invalidated:
             return "unavailable"
@@ -141,6 +191,8 @@ def outage(e: BaseException) -> str | None:
         return "locked"
     if "readonly" in text or "read-only" in text:
         return "read-only"
+    if "unable to open database file" in text:  # SQLite's mode=rw on a file that is not there
+        return "missing"
     return "unavailable"
 
 

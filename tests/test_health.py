@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import App, build
+from bot.app import App, build, open_app
 from bot.config import Settings
 from bot.runtime import Runtime, RuntimeOptions
 from bot.sandbox.emulator import Emulator
@@ -168,3 +169,56 @@ async def test_an_unreachable_database_fails_the_check_without_saying_where_it_i
             assert name not in text and "postgres" not in text
             r = await client.get("/metrics")
             assert r.status == 200 and 'liandong_database_up{error="OperationalError"} 0.0' in await r.text()
+
+
+async def test_a_database_file_deleted_under_the_bot_answers_503_with_the_state_and_since_when(
+    tmp_path: Path, emulator_server: tuple[Emulator, TestServer]
+) -> None:
+    emulator, _ = emulator_server
+    emulator.faults.redeliver_after_s = 1.0  # the unacknowledged frame comes again, as DingTalk's does
+    clock = FrozenClock(SUNDAY)
+    prepared = build(settings(tmp_path), clock)
+    prepared.job_runner(clock).catch_up()
+    prepared.engine.dispose()
+    app = open_app(settings(tmp_path), clock, writes=True)  # as `liandong run` opens it: never created
+    if app.engine.dialect.name != "sqlite":
+        app.engine.dispose()
+        pytest.skip("a SQLite file deleted under the bot")
+    db = Path(app.engine.url.database or "")
+    options = RuntimeOptions(endpoint=emulator.base_url, web_listen=("127.0.0.1", 0), scheduler=False)
+    runtime = Runtime(app, options, clock)
+    await runtime.start()
+    try:
+        url = runtime.web_url
+        assert url is not None
+        await emulator.wait_for(lambda: len(emulator.connections) == 1)
+        async with aiohttp.ClientSession() as http:
+            status, body = await healthz(http, url)
+            assert status == 200 and body["checks"]["writes"] == {"ok": True, "state": "ok"}
+            with sqlite3.connect(db) as src, sqlite3.connect(tmp_path / "copy.db") as dst:
+                src.backup(dst)
+            for side in ("", "-wal", "-shm"):
+                Path(f"{db}{side}").unlink(missing_ok=True)
+            await emulator.deliver(emulator.user_message("cid-shangyang", "v001", "张三", "上报 上洋村井盖缺失"))
+
+            async def down() -> bool:
+                return (await healthz(http, url))[0] == 503
+
+            await until(down)
+            status, body = await healthz(http, url)
+            writes = body["checks"]["writes"]
+            assert "writes" in body["failing"] and writes["ok"] is False and writes["state"] == "missing"
+            assert datetime.fromisoformat(writes["since"]) <= clock.now() and writes["for_s"] >= 0
+            assert body["checks"]["database"] == {"ok": False, "error": "OperationalError"}  # mode=ro: not made
+            assert not db.exists()
+            (tmp_path / "copy.db").replace(db)
+
+            async def up() -> bool:
+                return (await healthz(http, url))[0] == 200
+
+            await until(up)
+            assert (await healthz(http, url))[1]["checks"]["writes"] == {"ok": True, "state": "ok"}
+            await emulator.wait_for(lambda: any("已登记" in s.text for s in emulator.sent))
+    finally:
+        await runtime.stop()
+        app.engine.dispose()

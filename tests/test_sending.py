@@ -153,9 +153,9 @@ class Desk:
     http: aiohttp.ClientSession
     robots: dict[str, RobotConfig]
 
-    def sender(self) -> OutboxSender:
+    def sender(self, timeout_s: float = 10) -> OutboxSender:
         creds = Credentials(self.emulator.client_id, self.emulator.client_secret, ROBOT_CODE)
-        api = DingTalkApi(self.http, self.emulator.base_url, creds)
+        api = DingTalkApi(self.http, self.emulator.base_url, creds, timeout_s)
         return OutboxSender(
             self.engine, api, _in_place, self.clock, self.robots, {"LD_TEST_ROBOT_SECRET": ROBOT_SECRET}, claim_s=30
         )
@@ -293,6 +293,19 @@ async def test_an_empty_or_html_200_is_not_taken_for_sent(desk: Desk) -> None:
     desk.later("reply:h")
     await desk.sender().flush()
     assert desk.texts("session") == ["收到"] and desk.row("reply:h").status == "sent"
+
+
+async def test_a_webhook_that_never_answers_is_given_up_on_and_retried(desk: Desk) -> None:
+    desk.emulator.faults.hang_next["/robot/sendBySession"] = 1  # held open, never answered
+    desk.write(desk.reply("reply:n", "收到"), desk.reply("reply:o", "另一群", cid="cid-huayuan"))
+    await desk.sender(timeout_s=0.5).flush()  # the client's timeout ends the wait, not the server
+    hung = [desk.row(k) for k in ("reply:n", "reply:o") if desk.row(k).status == "pending"]
+    assert len(hung) == 1 and hung[0].next_attempt_at is not None  # kept for a retry, not failed
+    assert len(desk.texts("session")) == 1  # the other conversation was not held up
+    desk.later(hung[0].key)
+    await desk.sender(timeout_s=0.5).flush()
+    assert sorted(desk.texts("session")) == sorted(["收到", "另一群"])  # once each
+    assert {desk.row(k).status for k in ("reply:n", "reply:o")} == {"sent"}
 
 
 async def test_custom_robot_busy_is_retried_and_410100_blocks_like_130101(desk: Desk) -> None:

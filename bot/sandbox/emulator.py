@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -85,6 +86,13 @@ class Faults:
     quota_spent: bool = False  # counted OpenAPI calls answer 403 Forbidden.AccessDenied.ApiCountLimitForOrg
     flow_controlled: dict[str, int] = field(default_factory=dict)  # userId → batchSends that throttle them
     invalid_users: set[str] = field(default_factory=set)  # userIds batchSend does not know
+    # Connection ids the gateway has silently given up on (a "zombie": the socket stays open and
+    # answers websocket pings, but no frame reaches it, not even a SYSTEM ping; pushes go to the
+    # other connections, or wait for the next one), as seen in soimy/openclaw-channel-dingtalk#308.
+    zombies: set[str] = field(default_factory=set)
+    # path → how many of the next requests are never answered (held until the emulator closes):
+    # nothing is delivered, and the client's own timeout is all that ends its wait
+    hang_next: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -141,6 +149,10 @@ class Emulator:
         self._changed = asyncio.Condition()
         self._ids = itertools.count(1)
         self._timers: set[asyncio.TimerHandle] = set()
+        self._closing = asyncio.Event()  # set by close(): what a fault holds unanswered is let go
+        # DingTalk's gateway pings each live connection every 20–30 s with a SYSTEM frame
+        # (soimy/openclaw-channel-dingtalk#308); the bot's watchdog counts on it. None: never.
+        self.keepalive_s: float | None = 30.0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending: list[dict[str, Any]] = []  # frames waiting for a connection
         self._files: dict[str, tuple[bytes, datetime]] = {}  # download code → (bytes, valid until)
@@ -170,6 +182,10 @@ class Emulator:
     async def _faults_mw(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         if self.faults.slow_s:
             await asyncio.sleep(self.faults.slow_s)  # the fault itself: an answer that is late
+        if self.faults.hang_next.get(request.path, 0):
+            self.faults.hang_next[request.path] -= 1
+            await self._closing.wait()  # never answered while the test runs
+            return web.json_response({"code": "ServiceUnavailable", "message": "emulator closed"}, status=503)
         left = self.faults.fail_next.get(request.path, 0)
         if left:
             self.faults.fail_next[request.path] = left - 1
@@ -212,11 +228,13 @@ class Emulator:
         waiting, self._pending = self._pending, []
         for frame in waiting:
             await self._push(conn, frame)
+        keepalive = asyncio.ensure_future(self._keepalive(conn))
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
                     await self._on_client_frame(conn, msg.data)
         finally:
+            keepalive.cancel()
             self.connections.pop(conn.id, None)
             # Whatever it did not acknowledge goes to another connection, as DingTalk does.
             orphans = list(conn.unacked.values())
@@ -480,7 +498,7 @@ class Emulator:
         return str(payload["msgId"])
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
-        live = [c for c in self.connections.values() if not c.ws.closed]
+        live = [c for c in self.connections.values() if not c.ws.closed and c.id not in self.faults.zombies]
         if not live:
             self._pending.append(frame)
             return
@@ -515,20 +533,32 @@ class Emulator:
         handle = asyncio.get_running_loop().call_later(delay, fire)
         self._timers.add(handle)
 
+    async def _keepalive(self, conn: _Connection) -> None:
+        while self.keepalive_s and not conn.ws.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), timeout=self.keepalive_s)
+            if self._closing.is_set() or conn.ws.closed:
+                return
+            if conn.id not in self.faults.zombies:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await conn.ws.send_str(json.dumps(self._ping_frame()))
+
+    def _ping_frame(self) -> dict[str, Any]:
+        return {
+            "specVersion": "1.0",
+            "type": "SYSTEM",
+            "headers": {
+                "topic": "ping",
+                "messageId": f"ping-{next(self._ids)}",
+                "contentType": "application/json",
+                "time": str(int(time.time() * 1000)),
+            },
+            "data": json.dumps({"opaque": uuid.uuid4().hex}),
+        }
+
     async def ping_all(self) -> None:
-        for conn in list(self.connections.values()):
-            frame = {
-                "specVersion": "1.0",
-                "type": "SYSTEM",
-                "headers": {
-                    "topic": "ping",
-                    "messageId": f"ping-{next(self._ids)}",
-                    "contentType": "application/json",
-                    "time": str(int(time.time() * 1000)),
-                },
-                "data": json.dumps({"opaque": uuid.uuid4().hex}),
-            }
-            await conn.ws.send_str(json.dumps(frame))
+        for conn in [c for c in self.connections.values() if c.id not in self.faults.zombies]:
+            await conn.ws.send_str(json.dumps(self._ping_frame()))
 
     async def disconnect_all(self, close_after_s: float = 0.2) -> None:
         """The rebalancing notice: a `disconnect` frame, then the socket closes a little later;
@@ -584,6 +614,7 @@ class Emulator:
     def close(self) -> None:
         for handle in self._timers:
             handle.cancel()
+        self._closing.set()  # the requests held unanswered are let go
 
 
 def _from_sample(body: dict[str, Any]) -> dict[str, Any]:

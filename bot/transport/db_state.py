@@ -16,7 +16,7 @@ OK = "ok"
 
 class DatabaseState:
     def __init__(self) -> None:
-        self.state = OK  # ok | locked | read-only | unavailable
+        self.state = OK  # ok | locked | read-only | missing | corrupt | unavailable
         self.since = time.monotonic()
         self.failures = 0  # writes failed for an outage since the state last changed to one
         self.outages = 0  # times the state left ok
@@ -24,6 +24,10 @@ class DatabaseState:
     @property
     def ok(self) -> bool:
         return self.state == OK
+
+    def for_s(self) -> float:
+        """How long the state has held."""
+        return time.monotonic() - self.since
 
     def failed(self, e: BaseException) -> bool:
         """Record a failed write; True when it was an outage (retry later), False when it was

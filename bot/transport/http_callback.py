@@ -44,7 +44,10 @@ async def callback(request: web.Request) -> web.Response:
         return web.json_response({"error": "body too large"}, status=413)
     try:
         incoming = to_incoming(decode(await request.text()))
-    except (ValueError, BadPayload) as e:
+    except BadPayload as e:  # its reason never carries the content
+        log.warning("rejected a callback body: %s", e)
+        return web.json_response({"error": "bad request"}, status=400)
+    except ValueError as e:
         log.warning("rejected a callback body: %s", type(e).__name__)
         return web.json_response({"error": "bad request"}, status=400)
     await request.app[PIPELINE_KEY].accept(incoming)

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from typing import Any
 
+from handlers.grammar import MAX_LENGTH
 from handlers.incoming import AtUser, Incoming
 from models.clock import from_ms
 
@@ -20,12 +22,18 @@ class BadPayload(ValueError):
 
 
 # An identifier is stored, logged and compared: a lone surrogate cannot be stored as UTF-8 (it
-# would fail the whole burst's shared insert), and a control character would forge a log line.
-_BAD_ID = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\ud800-\udfff]")
+# would fail the whole burst's shared insert), a control character (C0 or C1) or a line
+# separator would forge a log line, and a format character (a bidi override, a zero-width
+# space or joiner, a BOM) makes two ids that look the same differ, or reverses the log line
+# it is printed in. DingTalk's own ids (msgId, cid…, staffId, unionId) are plain printable text.
+_BAD_ID_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # A nick is echoed in replies: no line breaks, no controls, no bidi overrides that reverse the line.
 _NICK_DROP = re.compile(r"[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 MAX_ID = 256
+# Text longer than the grammar takes is answered with a request to shorten it, never read: what
+# is kept of it (in the inbox) is bounded, whatever size the frame was.
+KEPT_TEXT = 4 * MAX_LENGTH
 
 
 def decode(raw: str | bytes) -> Any:
@@ -44,15 +52,18 @@ def _str(data: dict[str, Any], key: str) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise BadPayload(f"{key} has type {type(value).__name__}")
     text = str(value)
-    if len(text) > MAX_ID or _BAD_ID.search(text):
-        raise BadPayload(f"{key} is not a valid identifier")
+    if len(text) > MAX_ID:
+        raise BadPayload(f"{key} is too long")
+    if bad := next((c for c in text if unicodedata.category(c) in _BAD_ID_CATEGORIES), None):
+        # The reason names the character's code point, never the id itself.
+        raise BadPayload(f"{key} has the {unicodedata.category(bad)} character U+{ord(bad):04X}")
     return text
 
 
 def _text(value: Any) -> str:
     """Free text (a message, a nick): kept, with what cannot be stored as UTF-8 marked as such
     (U+FFFD, which the dispatcher answers with a request to send again)."""
-    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else ""
+    return _SURROGATE.sub("\ufffd", value[:KEPT_TEXT]) if isinstance(value, str) else ""
 
 
 def _ms(data: dict[str, Any], key: str) -> int | None:
@@ -135,7 +146,7 @@ def _content(data: dict[str, Any], msgtype: str) -> tuple[str, list[str]]:
                 texts.append(_text(part["text"]))
             elif code := _str(part, "downloadCode"):
                 codes.append(code)
-        return "".join(texts), codes
+        return "".join(texts)[:KEPT_TEXT], codes
     if msgtype == "audio" and isinstance(content, dict):
         # A voice message (one to one: a group's voice message cannot @ the bot) carries DingTalk's
         # speech-to-text in content.recognition (as other DingTalk bots read it, e.g.

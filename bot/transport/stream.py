@@ -13,7 +13,7 @@ import logging
 import random
 import time
 import urllib.parse
-from typing import Any
+from typing import Any, TypeAlias
 
 import aiohttp
 from dingtalk_stream import (
@@ -51,7 +51,39 @@ class BotMessageHandler(CallbackHandler):
         return AckMessage.STATUS_OK, None
 
 
+Frame: TypeAlias = SystemMessage | CallbackMessage | EventMessage
+_FRAME_TYPES: dict[str, type[SystemMessage] | type[CallbackMessage] | type[EventMessage]] = {
+    SystemMessage.TYPE: SystemMessage,
+    CallbackMessage.TYPE: CallbackMessage,
+    EventMessage.TYPE: EventMessage,
+}
+
+
+def parse_frame(frame: dict[str, Any]) -> Frame:
+    """A decoded frame → the SDK's message, or BadPayload. The SDK's from_dict raises whatever
+    a field's type makes it raise (int(1e400) is an OverflowError, a deep `data` a
+    RecursionError, a `headers` list an AttributeError): any of it is a malformed frame, never
+    a failed task (unacknowledged, it would come back forever) or a dead reader."""
+    cls = _FRAME_TYPES.get(frame.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        cls = CallbackMessage  # as before: what is not SYSTEM or EVENT is read as a callback
+    try:
+        return cls.from_dict(frame)
+    except Exception as e:
+        raise BadPayload(f"malformed {cls.TYPE.lower()} frame ({type(e).__name__})") from None
+
+
+# A frame larger than this closes the socket unread and unacknowledged, so the gateway sends it
+# again, to this connection or the next, for ever: the limit is far above any bot message
+# (its text is cut to a bounded length in payload.py) so that such a frame is read and answered.
+MAX_FRAME = 32 * 1024 * 1024
 HEALTHY_S = 60.0  # a connection that lived this long had nothing wrong with it
+# DingTalk's gateway sends a SYSTEM ping frame every 20–30 s on a live connection
+# (soimy/openclaw-channel-dingtalk#308); a connection that answers websocket pings but has
+# carried no frame at all, not even those, for six of them has been given up on by the gateway
+# (a "zombie": its pushes go elsewhere or nowhere) and is replaced. Counting every frame keeps a
+# quiet but live connection (no messages for hours) from being replaced (#336 there).
+IDLE_S = 180.0
 
 
 def _backoff_s(attempt: int, rng: random.Random, cap: float) -> float:
@@ -74,6 +106,7 @@ class StreamClient(DingTalkStreamClient):
         max_in_flight: int = 256,
         max_backlog: int = 10_000,
         backoff_cap_s: float = 60,
+        idle_s: float | None = IDLE_S,
         rng: random.Random | None = None,
         events: EventHandler | None = None,
     ) -> None:
@@ -83,6 +116,7 @@ class StreamClient(DingTalkStreamClient):
         self.http = http
         self.heartbeat_s = heartbeat_s
         self.backoff_cap_s = backoff_cap_s
+        self.idle_s = idle_s  # None: no watchdog
         self.rng = rng or random.Random()
         self.register_callback_handler(BOT_TOPIC, handler)
         if events is not None:  # DingTalk's EVENT frames (contact changes: bot.contacts.events)
@@ -96,6 +130,8 @@ class StreamClient(DingTalkStreamClient):
         self.connections_opened = 0
         self.frames_received = 0  # callback frames read, on every connection
         self.backoff_attempts: list[int] = []  # the backoff step taken after each dropped connection
+        self.idle_replaced = 0  # connections replaced by the watchdog
+        self._opened = asyncio.Event()  # set (and renewed) each time a connection opens
 
     @property
     def connected(self) -> bool:
@@ -166,8 +202,10 @@ class StreamClient(DingTalkStreamClient):
         conn = await self.open_connection_async()
         uri = f"{conn['endpoint']}?ticket={urllib.parse.quote_plus(str(conn['ticket']))}"
         # The heartbeat is the watchdog: no pong within half of it and aiohttp closes the socket.
-        ws = await self.http.ws_connect(uri, heartbeat=self.heartbeat_s, max_msg_size=4 * 1024 * 1024)
+        ws = await self.http.ws_connect(uri, heartbeat=self.heartbeat_s, max_msg_size=MAX_FRAME)
         self.connections_opened += 1
+        self._opened.set()  # for a socket being replaced: its successor is open
+        self._opened = asyncio.Event()
         self._sockets.add(ws)
         if self._stopping.is_set():  # stop() ran while this socket was opening: it must not linger
             self._sockets.discard(ws)
@@ -178,20 +216,53 @@ class StreamClient(DingTalkStreamClient):
         """Read frames until the socket closes (False) or the server asks us to move (True:
         the old socket keeps being read in the background while the caller opens a new one)."""
         moving = asyncio.Event()
-        reader = asyncio.create_task(self._read(ws, moving))
+        seen = [time.monotonic()]  # when this socket last carried a frame
+        reader = asyncio.create_task(self._read(ws, moving, seen))
         waiter = asyncio.create_task(moving.wait())
+        idle = asyncio.create_task(self._watch(moving, seen)) if self.idle_s else None
         await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        replaced = idle is not None and idle.done() and idle.result()
+        if idle is not None:
+            idle.cancel()
         if reader.done():
             waiter.cancel()
             return False
         self._track(reader)  # the old socket drains in the background until the server closes it
+        if replaced:  # a zombie never closes by itself: closed once its successor is open
+            self._track(asyncio.create_task(self._close_when_replaced(ws, self._opened)))
         return True
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse, moving: asyncio.Event) -> None:
+    async def _watch(self, moving: asyncio.Event, seen: list[float]) -> bool:
+        """True (and a move asked for) once the socket has carried no frame for idle_s."""
+        assert self.idle_s is not None
+        while not moving.is_set():
+            quiet = time.monotonic() - seen[0]
+            if quiet >= self.idle_s:
+                log.warning("stream connection carried no frame for %.0f s; replacing it", quiet)
+                self.idle_replaced += 1
+                moving.set()
+                return True
+            with contextlib.suppress(TimeoutError):  # a timer; stop() ends it at once
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.idle_s - quiet)
+            if self._stopping.is_set():
+                return False
+        return False
+
+    async def _close_when_replaced(self, ws: aiohttp.ClientWebSocketResponse, opened: asyncio.Event) -> None:
+        """Close the replaced socket once the next connection is open (or after 10 s, or at
+        stop): a frame it held unacknowledged comes again on another (the inbox drops repeats)."""
+        waits = {asyncio.create_task(opened.wait()), asyncio.create_task(self._stopping.wait())}
+        _done, pending = await asyncio.wait(waits, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await ws.close()
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse, moving: asyncio.Event, seen: list[float]) -> None:
         try:
             async for raw in ws:
                 if raw.type != aiohttp.WSMsgType.TEXT:
                     continue
+                seen[0] = time.monotonic()
                 try:
                     frame = decode(raw.data)
                     if not isinstance(frame, dict):
@@ -232,10 +303,11 @@ class StreamClient(DingTalkStreamClient):
 
     async def _system(self, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any], moving: asyncio.Event) -> None:
         try:
-            msg = SystemMessage.from_dict(frame)
-        except (ValueError, TypeError, AttributeError):
-            log.warning("ignored a malformed system frame")
+            msg = parse_frame(frame)
+        except BadPayload as e:
+            log.warning("ignored a %s", e)
             return
+        assert isinstance(msg, SystemMessage)
         if msg.headers.topic == SystemMessage.TOPIC_DISCONNECT:
             log.info("server asked this connection to move; opening a new one first")
             moving.set()
@@ -248,12 +320,13 @@ class StreamClient(DingTalkStreamClient):
             await self._event(ws, frame)
             return
         try:
-            msg = CallbackMessage.from_dict(frame)
-        except (ValueError, TypeError, AttributeError, RecursionError):
+            msg = parse_frame(frame)
+        except BadPayload as e:
             # Answered when it names itself, so that it is not delivered again and again.
-            log.warning("refused a malformed callback frame")
+            log.warning("refused a %s", e)
             await self._refuse(ws, frame)
             return
+        assert isinstance(msg, CallbackMessage)
         handler = self.callback_handler_map.get(msg.headers.topic)
         if handler is None:
             ack = AckMessage()
@@ -274,11 +347,12 @@ class StreamClient(DingTalkStreamClient):
         """An EVENT frame: acknowledged once the handler stored it, never when it failed (then
         DingTalk delivers it again)."""
         try:
-            msg = EventMessage.from_dict(frame)
-        except (ValueError, TypeError, AttributeError, RecursionError):
-            log.warning("refused a malformed event frame")
+            msg = parse_frame(frame)
+        except BadPayload as e:
+            log.warning("refused a %s", e)
             await self._refuse(ws, frame)
             return
+        assert isinstance(msg, EventMessage)
         try:
             ack = await self.event_handler.raw_process(msg)
         except Exception:

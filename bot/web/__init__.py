@@ -126,6 +126,7 @@ def create_web_app(
     receiver: health.ReceiverProbe | None = None,
     dingtalk_endpoint: str | None = None,
     corp_id: str | None = None,
+    writes: health.WritesProbe | None = None,
 ) -> web.Application:
     """`dingtalk_endpoint` and `corp_id`: DingTalk for the login, where not the settings' (the
     sandbox's emulator stands in for both of DingTalk's hosts)."""
@@ -143,7 +144,7 @@ def create_web_app(
     for path, handler in ROUTES:
         web_app.router.add_get(path, handler)
     login.register(web_app, app.settings, dingtalk_endpoint, corp_id)
-    health.register(web_app, health.Health(ctx.engine, app.job_runner(ctx.clock), ctx.clock, receiver))
+    health.register(web_app, health.Health(ctx.engine, app.job_runner(ctx.clock), ctx.clock, receiver, writes))
     metrics.register(web_app)
     web_app.on_response_prepare.append(_headers)
     if ctx.engine is not app.engine:

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TypeVar
 
 from aiohttp import web
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.photos_store import PhotoStore
 from bot.web.auth import Tokens
 from models.clock import Clock, local
+from models.db import Access, make_engine
 from models.directory import Directory, UnitInfo
 
 T = TypeVar("T")
@@ -55,18 +54,9 @@ def reader(engine: Engine) -> Engine:
     database = engine.url.database or ""
     if engine.dialect.name != "sqlite" or database in ("", ":memory:"):
         return engine  # an in-memory database exists only behind its own engine
-    read = create_engine(engine.url, connect_args={"check_same_thread": False, "timeout": 30})
-    event.listen(read, "connect", _read_only)
-    event.listen(read, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
-    return read
-
-
-def _read_only(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
-    dbapi_conn.isolation_level = None  # transactions are begun by the listener above
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA query_only=ON")  # the web is read-only; SQLite enforces it too
-    cur.close()
+    # Opened as every reader is (models.db Access.READ): mode=ro, so that a file deleted while
+    # the bot runs is never created again, empty, by a dashboard request; query_only; BEGIN deferred.
+    return make_engine(engine.url.render_as_string(hide_password=False), Access.READ)
 
 
 CONTEXT = web.AppKey("liandong_web", WebContext)

@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy import Engine, Table, bindparam, func, select
 from sqlmodel import Session
 
+from bot.transport.db_state import DatabaseState
 from bot.transport.worker import due
 from models.clock import Clock
 from models.tables import InboxMessage, JobRun, OutboxMessage
@@ -45,6 +46,10 @@ class Receiver:
 
 
 ReceiverProbe = Callable[[], Receiver]
+# This process's own writes (bot.transport.db_state): a reader's check can pass while every
+# write fails (a file deleted under a running bot is still read through its open connections,
+# a lock lets readers through), so the writer's state is a check of its own.
+WritesProbe = Callable[[], DatabaseState | None]
 
 
 @dataclass(frozen=True)
@@ -148,12 +153,19 @@ def _iso(at: datetime | None) -> str | None:
     return None if at is None else aware(at).isoformat()
 
 
-def report(receiver: Receiver | None, shared: SharedState | str, now: datetime) -> tuple[int, dict[str, Any]]:
+def report(
+    receiver: Receiver | None, shared: SharedState | str, now: datetime, writes: DatabaseState | None = None
+) -> tuple[int, dict[str, Any]]:
     """The status code and body. `shared` is the database's state, or the type of the error
-    that kept it from being read."""
+    that kept it from being read; `writes`, this process's writes as it last found them."""
     checks: dict[str, dict[str, Any]] = {}
     if receiver is not None:  # None: no receiver in this process (the sandbox serves its own)
         checks["receiver"] = {"ok": receiver.up, "mode": receiver.mode, "up": receiver.up}
+    if writes is not None:
+        checks["writes"] = {"ok": writes.ok, "state": writes.state}
+        if not writes.ok:  # since when: the state's age on this process's clock
+            held_s = writes.for_s()
+            checks["writes"] |= {"since": _iso(now - timedelta(seconds=held_s)), "for_s": round(held_s, 1)}
     if isinstance(shared, str):
         checks["database"] = {"ok": False, "error": shared}
     else:
@@ -185,6 +197,7 @@ class Health:
     runner: JobRunner
     clock: Clock
     receiver: ReceiverProbe | None
+    writes: WritesProbe | None = None
 
     async def read(self, fn: Callable[[Session], T]) -> T | str:
         """fn in one read transaction off the event loop; or, when the database could not be
@@ -209,7 +222,8 @@ async def get_healthz(request: web.Request) -> web.Response:
     health = request.app[HEALTH]
     now = health.clock.now()
     shared = await health.read(lambda session: read_shared(session, health.runner, now))
-    status, body = report(health.receiver() if health.receiver else None, shared, now)
+    receiver = health.receiver() if health.receiver else None
+    status, body = report(receiver, shared, now, health.writes() if health.writes else None)
     return web.json_response(body, status=status)
 
 
