@@ -24,6 +24,7 @@ ROUTES = (
     ("/api/issues", api.get_issues),
     ("/api/issues/{id:[0-9]+}", api.get_issue),
     ("/api/issues/{id:[0-9]+}/photos/{sha256:[0-9a-f]+}", api.get_photo),
+    ("/api/issues/{id:[0-9]+}/photos/{sha256:[0-9a-f]+}/thumb", api.get_photo),
     ("/api/export.xlsx", api.get_export_xlsx),
     ("/api/export.csv", api.get_export_csv),
     ("/api/openapi.json", api.get_openapi),
@@ -31,6 +32,7 @@ ROUTES = (
     ("/dashboard/issues", pages.issues),
     ("/dashboard/issues/{id:[0-9]+}", pages.issue_page),
     ("/dashboard/issues/{id:[0-9]+}/photos/{sha256:[0-9a-f]+}", api.get_photo),
+    ("/dashboard/issues/{id:[0-9]+}/photos/{sha256:[0-9a-f]+}/thumb", api.get_photo),
     (CSS_URL, pages.stylesheet),
 )
 # Nothing in them comes from the data (/healthz and /metrics: counts and states, never a case).
