@@ -87,10 +87,19 @@ class PhotoStore:
             return None
 
     def has_thumb(self, sha256: str) -> bool:
+        """Whether the photo has a thumbnail; one kept before thumbnails existed gets it now."""
         try:
-            return self.thumb_path(sha256).exists()
+            if self.thumb_path(sha256).exists():
+                return True
+            if self.nothumb_path(sha256).exists():
+                return False
         except ValueError:
             return False
+        data = self.read(sha256)
+        if data is None:
+            return False
+        self._thumb(sha256, data)
+        return self.thumb_path(sha256).exists()
 
     def read(self, sha256: str) -> bytes | None:
         try:

@@ -278,6 +278,10 @@ def test_a_thumbnail_fits_320_px_and_turns_upright(tmp_path: Path) -> None:
     digest, _ = store.put(wide.getvalue())
     with Image.open(store.thumb_path(digest)) as img:
         assert (img.format, img.size) == ("JPEG", (320, 180))
+    # A photo kept before thumbnails existed gets its thumbnail when a page first asks.
+    store.thumb_path(digest).unlink()
+    assert store.has_thumb(digest) and store.read_thumb(digest) is not None
+    assert not store.has_thumb("0" * 64) and not store.has_thumb("../x")
     # A phone's portrait JPEG: landscape pixels with EXIF orientation 6 (rotate 90° on display).
     exif = Image.Exif()
     exif[0x0112] = 6
