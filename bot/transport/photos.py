@@ -151,8 +151,10 @@ class PhotoFetcher(PollingWorker):
                     self._event(session, row, r, change, now)
 
     def _event(self, session: Session, row: Any, r: Fetched, change: dict[str, Any], now: datetime) -> None:
-        """The row's end in the case's timeline. The issue row is locked first: its event_count
-        gives the new event's number, and a message handled meanwhile must wait, not collide."""
+        """The row's end in the case's timeline. The issue row is locked first (PostgreSQL): its
+        event_count gives the new event's number, so another process's photo worker waits for
+        this one. Should a message's event take the number first, the unique (issue, seq) refuses
+        this transaction whole, and the rows are fetched and recorded again once their claim ends."""
         issue = session.get(Issue, row.issue_id, with_for_update=True)
         if issue is None:
             return
