@@ -24,6 +24,8 @@ class Kind(StrEnum):
     SUPERVISED = "supervised"
     AMENDED = "amended"
     PICTURE = "picture"
+    PHOTO_KEPT = "photo_kept"
+    PHOTO_LOST = "photo_lost"
 
 
 class Created(TypedDict):
@@ -109,6 +111,19 @@ class Picture(TypedDict):
     after_seq: int  # the 上报 or 反馈 event they are evidence for
 
 
+class PhotoKept(TypedDict):  # one picture of a `picture` event fetched from DingTalk and stored
+    picture_seq: int  # the `picture` event that named its download code
+    sha256: str  # the stored file's name and proof of its content (bot.photos_store)
+    bytes: int
+    content_type: str
+
+
+class PhotoLost(TypedDict):  # one picture DingTalk would not give us, after the retries
+    picture_seq: int
+    attempts: int
+    reason: str  # a short Chinese line, never DingTalk's raw answer
+
+
 Payload = (
     Created
     | Moved
@@ -124,6 +139,8 @@ Payload = (
     | Supervised
     | Amended
     | Picture
+    | PhotoKept
+    | PhotoLost
 )
 
 
@@ -161,7 +178,13 @@ EVENT_KINDS: dict[str, EventKind] = {
         EventKind(Kind.SUPERVISED, "督办", False, Supervised),
         EventKind(Kind.AMENDED, "更正", False, Amended),
         EventKind(Kind.PICTURE, "照片", False, Picture),
+        EventKind(Kind.PHOTO_KEPT, "现场照片已保存", False, PhotoKept),
+        EventKind(Kind.PHOTO_LOST, "照片未能保存", False, PhotoLost),
     )
 }
+# Recorded by the photo worker about a file, not by anyone about the case: they leave the
+# projection as it is (not even updated_at, which a merged case's export reads as its closing
+# time) and so every count (models.facts folds none of them).
+FILE_KINDS = frozenset({Kind.PHOTO_KEPT, Kind.PHOTO_LOST})
 STATUS_KINDS = tuple(k.kind for k in EVENT_KINDS.values() if k.moves_status)
 EVENT_NAMES: dict[str, str] = {k.kind: k.label for k in EVENT_KINDS.values()}

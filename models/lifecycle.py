@@ -13,7 +13,7 @@ from sqlalchemy import insert
 from sqlmodel import Session
 
 from models import facts
-from models.events import EVENT_KINDS, Kind
+from models.events import EVENT_KINDS, FILE_KINDS, Kind
 from models.tables import Issue, IssueEvent
 from models.vocabulary import Status
 
@@ -22,6 +22,8 @@ AMENDABLE = ("township_id", "village_id", "category", "title", "litigation_risk"
 
 
 def apply(issue: Issue, kind: str, data: dict[str, Any], at: datetime) -> None:
+    if kind in FILE_KINDS:
+        return
     issue.updated_at = at
     if kind == Kind.CREATED:
         for key in (

@@ -237,6 +237,19 @@ class TodoTask(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("issue_id", "person_id", name="uq_todo_issue_person"),)
 
 
+class WebSession(SQLModel, table=True):
+    """A dashboard sign-in through DingTalk (bot.web.login): the SHA-256 of the cookie's token,
+    never the token, names a person until `expires_at`. Kept in the database so that every web
+    process behind one proxy knows it (issue 11) and a restart signs no one out; the person's
+    unit is still looked up on every request. Access bookkeeping, not a case's state: no event."""
+
+    __tablename__ = "web_sessions"
+    token_sha256: str = Field(primary_key=True)
+    person_id: str
+    created_at: datetime
+    expires_at: datetime = Field(index=True)  # the expired are swept at the next sign-in
+
+
 class JobRun(SQLModel, table=True):
     """One row per scheduled occurrence of a job, or per manual run: done, missed or failed.
     Unique on (job, due_at), so two processes cannot both run the same occurrence."""

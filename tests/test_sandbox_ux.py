@@ -137,3 +137,37 @@ def test_the_cli_has_a_dashboard_port_flag(capsys: pytest.CaptureFixture[str]) -
         main(["sandbox", "--help"])
     out = capsys.readouterr().out
     assert "--dashboard-port" in out and "8081" in out
+
+
+async def test_the_sync_contacts_button_runs_org_sync_against_the_emulator(sandbox: Sandbox) -> None:
+    """同步通讯录: the emulator's DingTalk directory is the org file's tree and people plus one
+    newcomer; a sync adds the newcomer under their village, the file's people keep their roles,
+    and a second sync has nothing to do."""
+    from sqlmodel import Session
+
+    from bot.sandbox.contacts import NEWCOMER
+    from models.tables import Person, Unit
+
+    page = await call("GET", f"{sandbox.page_url}/")
+    assert page[0] == 200 and 'id="sync-contacts"' in page[1] and "同步通讯录" in page[1]
+    refused = await call("POST", f"{sandbox.page_url}/api/contacts/sync", data="x")
+    assert refused[0] == 400  # a form post from another page: JSON only
+    status, body = await call("POST", f"{sandbox.page_url}/api/contacts/sync", json={})
+    assert status == 200, body
+    lines = body["lines"]
+    assert any(NEWCOMER[1] in line for line in lines) and lines[-1].startswith("已同步 1 项改动"), lines
+    assert "139" not in "".join(lines)  # the mobile DingTalk answers is never shown
+    engine = sandbox.runtime.app.engine
+    with Session(engine) as s:
+        newcomer, lead = s.get(Person, NEWCOMER[0]), s.get(Person, "t101")
+        assert newcomer is not None and lead is not None
+        unit = s.get(Unit, newcomer.unit_id)
+        first_village = next(u.name for u in sandbox.runtime.app.org.units if u.kind == "village")
+        assert unit is not None and (unit.name, newcomer.role, newcomer.active) == (
+            first_village,
+            "village_staff",
+            True,
+        )
+        assert lead.role == "township_lead"  # the file's role stands
+    again = await call("POST", f"{sandbox.page_url}/api/contacts/sync", json={})
+    assert again == (200, {"lines": ["与钉钉通讯录一致,无需改动。"]})

@@ -12,16 +12,18 @@ from datetime import timedelta
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.config import Settings
 from bot.sandbox.emulator import CORP_ID, Emulator
 from bot.sandbox.login import CODE_TTL
 from bot.web import create_web_app
-from bot.web.auth import COOKIE, SESSION_TTL
+from bot.web.auth import COOKIE, token_hash
+from bot.web.layout import LOGOUT_PATH
 from bot.web.login import GETUSERINFO, LOGIN_PATH, case_link, side_panel_link
+from bot.web.sessions import SESSION_TTL
 from models.clock import FrozenClock
-from models.tables import Person
+from models.tables import Person, WebSession
 from tests.web_seed import NOW
 from tests.web_support import WebEnv
 
@@ -154,6 +156,58 @@ async def test_a_session_ends_after_its_time(dd: TestClient, env: WebEnv, emulat
     clock.advance(SESSION_TTL)
     try:
         assert (await dd.get("/dashboard")).status == 401
+    finally:
+        clock.advance(-SESSION_TTL)
+
+
+def _sessions(env: WebEnv) -> list[WebSession]:
+    with Session(env.app.engine) as s:
+        return list(s.exec(select(WebSession)))
+
+
+async def test_a_session_is_kept_in_the_database_for_every_process_and_sign_out_ends_it(
+    dd: TestClient, env: WebEnv, emulator: Emulator
+) -> None:
+    """Two web apps on one database stand for two processes behind one proxy (issue 11)."""
+    before = {w.token_sha256 for w in _sessions(env)}
+    assert (await sign_in(dd, emulator.login.mint(HANGBU_LEAD))).status == 303
+    token = cookie_of(dd)
+    assert token is not None
+    (row,) = [w for w in _sessions(env) if w.token_sha256 not in before]
+    assert (row.token_sha256, row.person_id) == (token_hash(token), HANGBU_LEAD)  # the hash, never the token
+    assert row.expires_at - row.created_at == SESSION_TTL
+
+    cookie = {"Cookie": f"{COOKIE}={token}"}
+    async with TestClient(TestServer(login_app(env, emulator), host="127.0.0.1")) as other:
+        page = await other.get("/dashboard", headers=cookie)
+        html = await page.text()
+        assert page.status == 200 and "航埠镇 · 只读" in html  # signed in there without a code
+        assert f'<form class="logout" method="post" action="{LOGOUT_PATH}">' in html
+
+        out = await dd.post(LOGOUT_PATH, allow_redirects=False)
+        assert out.status == 200 and "已退出登录" in await out.text()
+        assert f"{COOKIE}=" in out.headers["Set-Cookie"] and "Max-Age=0" in out.headers["Set-Cookie"]
+        assert cookie_of(dd) is None
+        assert token_hash(token) not in {w.token_sha256 for w in _sessions(env)}
+        # Ended for every process at once, even one still presenting the old cookie.
+        assert (await other.get("/dashboard", headers=cookie)).status == 401
+        assert (await dd.get("/dashboard", headers=cookie)).status == 401
+        # Signing out again, or without any session, changes nothing and fails nothing.
+        assert (await other.post(LOGOUT_PATH)).status == 200
+
+
+async def test_a_sign_in_sweeps_expired_sessions_only(dd: TestClient, env: WebEnv, emulator: Emulator) -> None:
+    clock = env.app.dispatcher.clock
+    assert isinstance(clock, FrozenClock)
+    assert (await sign_in(dd, emulator.login.mint(HANGBU_LEAD))).status == 303
+    first = cookie_of(dd)
+    assert first is not None
+    clock.advance(SESSION_TTL)
+    try:
+        dd.session.cookie_jar.clear()
+        assert (await sign_in(dd, emulator.login.mint("t002"))).status == 303
+        live = {w.token_sha256: w.person_id for w in _sessions(env)}
+        assert token_hash(first) not in live and list(live.values()) == ["t002"]
     finally:
         clock.advance(-SESSION_TTL)
 

@@ -7,11 +7,13 @@ import argparse
 import asyncio
 import sys
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.app import open_app
 from bot.config import Settings
-from bot.contacts.api import ContactError
+from bot.contacts.api import ContactError, Snapshot
+from bot.contacts.plan import Change
 from bot.contacts.sync import diff, fetch, sync
 from models.directory import Directory
 from models.masking import mask
@@ -35,11 +37,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         apply_or_show = sync if args.action == "sync" else diff
         changes = apply_or_show(app.engine, app.org, snap)
-        with Session(app.engine) as session:
-            directory = Directory.load(session)
-    for change in changes:
-        print(change.line(directory))
-    done = "已同步" if args.action == "sync" else "同步将做"
-    total = f"{done} {len(changes)} 项改动(钉钉通讯录 {len(snap.users)} 人)。"
-    print(total if changes else "与钉钉通讯录一致,无需改动。")
+        out = report(app.engine, changes, snap, applied=args.action == "sync")
+    print("\n".join(out))
     return 0
+
+
+def report(engine: Engine, changes: list[Change], snap: Snapshot, applied: bool) -> list[str]:
+    """A line per change and the total (also the sandbox's 同步通讯录 answer)."""
+    with Session(engine) as session:
+        directory = Directory.load(session)
+    lines = [change.line(directory) for change in changes]
+    done = "已同步" if applied else "同步将做"
+    total = f"{done} {len(changes)} 项改动(钉钉通讯录 {len(snap.users)} 人)。"
+    return [*lines, total if changes else "与钉钉通讯录一致,无需改动。"]

@@ -27,15 +27,20 @@ from sqlalchemy import delete, inspect, table, text
 from sqlmodel import SQLModel
 
 from bot.app import App, build
+from bot.commands.org import report
 from bot.config import Settings
+from bot.contacts.api import ContactError
+from bot.contacts.sync import fetch, sync
 from bot.org import sync_org
 from bot.runtime import Runtime, RuntimeOptions
+from bot.sandbox.contacts import seed_from_org
 from bot.sandbox.emulator import CORP_ID, ROBOT_CODE, Emulator
 from bot.sandbox.notices import AGENT_ID
-from bot.sandbox.web import ClockMoved, Ran, Reset, SandboxPage
+from bot.sandbox.web import ClockMoved, Ran, Reset, SandboxPage, Sync
 from bot.web import sandbox_web_app
-from models.clock import ShiftedClock
+from models.clock import Clock, ShiftedClock
 from models.db import unit_of_work
+from models.masking import mask
 from schedules.runs import LOOKBACK
 
 SANDBOX_DB = Path("./data/sandbox.db")
@@ -107,6 +112,23 @@ def empty_database(app: App) -> None:
     shutil.rmtree(app.settings.photos_dir, ignore_errors=True)
 
 
+def contact_syncer(app: App, runtime: Runtime, emulator: Emulator, clock: Clock) -> Sync:
+    """同步通讯录: `liandong org sync` with the emulator as both of DingTalk's hosts, applied on
+    the database thread the bot's own writes use."""
+    settings = dataclasses.replace(app.settings, openapi_endpoint=emulator.base_url, oapi_endpoint=emulator.base_url)
+
+    async def sync_now() -> list[str]:
+        try:
+            snap = await fetch(settings)
+        except ContactError as e:
+            return [f"读取钉钉通讯录失败: {mask(str(e))}"]
+        run = runtime.pipeline.run_db if runtime.pipeline is not None else asyncio.to_thread
+        changes = await run(sync, app.engine, app.org, snap, clock)
+        return report(app.engine, changes, snap, applied=True)
+
+    return sync_now
+
+
 def database_resetter(app: App, runtime: Runtime) -> Reset:
     """重置沙盒 on the database thread the bot's own writes use, so it never runs beside one."""
 
@@ -174,6 +196,7 @@ async def running(
     emulator = Emulator(app.settings.client_id or CLIENT_ID, app.settings.client_secret or CLIENT_SECRET, clock=clock)
     emulator_runner, emulator_port = await _listen(emulator.app(), 0)
     emulator.base_url = f"http://{HOST}:{emulator_port}"
+    seed_from_org(emulator.contacts, app.org)  # what 同步通讯录 reads
     # The emulator stands in for the oapi host too, and gives the sandbox's app an AgentId, so
     # that work notifications are seen in the page's one-to-one view.
     options = RuntimeOptions(endpoint=emulator.base_url, oapi_endpoint=emulator.base_url, agent_id=AGENT_ID)
@@ -206,6 +229,7 @@ async def running(
                 clock=clock,
                 on_clock_moved=catch_up,
                 on_reset=database_resetter(app, runtime),
+                on_sync=contact_syncer(app, runtime, emulator, clock),
             )
             page_runner, page_port = await _listen(page.app(), port)
         except OSError as e:

@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from bot.org import Org
+from models.directory import AmbiguousUnit, Directory
+
 if TYPE_CHECKING:
     from bot.sandbox.emulator import Emulator
 
@@ -187,6 +190,31 @@ def _bad() -> dict[str, Any]:
 
 def _not_found_dept() -> dict[str, Any]:
     return {"errcode": 60003, "errmsg": "未找到部门"}
+
+
+# Someone DingTalk knows and the org file does not: the sandbox's 同步通讯录 adds them.
+NEWCOMER = ("n901", "新同事")
+
+
+def seed_from_org(contacts: Contacts, org: Org) -> None:
+    """The sandbox's DingTalk directory: a department per unit of the org file (same names, same
+    tree, so a sync places people by name), everyone of the file in their unit, and a newcomer
+    in the first village of the file, whom only DingTalk knows."""
+    directory = Directory({u.id: u for u in org.units})
+    dept_of: dict[int, int] = {}
+    for unit in org.units:  # file order: a parent comes before its units
+        parent = dept_of.get(unit.parent_id, ROOT) if unit.parent_id is not None else ROOT
+        dept_of[unit.id] = contacts.add_dept(unit.name, parent=parent)
+    for person in org.people:
+        try:
+            home = directory.resolve(person.unit)
+        except AmbiguousUnit:
+            home = None
+        if home is not None:
+            contacts.add_user(person.id, person.name, dept_of[home.id]).unionid = person.union_id or ""
+    village = next((u for u in org.units if u.kind == "village"), None)
+    if village is not None and NEWCOMER[0] not in contacts.users:
+        contacts.add_user(*NEWCOMER, dept_of[village.id], mobile="13900009901")
 
 
 def serve_contacts(app: web.Application, emulator: Emulator) -> Contacts:

@@ -43,6 +43,7 @@ JUMPS: dict[str, tuple[Callable[[date, WorkdayCalendar], bool], time]] = {
 Ran = tuple[datetime, str, int]
 ClockMoved = Callable[[datetime, datetime], Awaitable[Sequence[Ran]]]
 Reset = Callable[[], Awaitable[None]]  # empties the bot's database (the sandbox's own file)
+Sync = Callable[[], Awaitable[list[str]]]  # syncs the org from the emulator's contacts: what it printed
 DIRECT = "@direct"  # the one-to-one view's key among the unread counts, as the page names it
 # What the one-to-one view shows, each with the label it is shown under: a chat message from the
 # bot, a work notification (工作通知, which DingTalk shows from the app, not the bot) and a DING.
@@ -147,11 +148,13 @@ class SandboxPage:
         clock: ShiftedClock | None = None,
         on_clock_moved: ClockMoved | None = None,
         on_reset: Reset | None = None,
+        on_sync: Sync | None = None,
     ) -> None:
         self.emulator = emulator
         self.clock = clock or ShiftedClock()  # the bot's and the emulator's clock, moved by 快进
         self.on_clock_moved = on_clock_moved  # runs what fell due between the two moments
         self.on_reset = on_reset
+        self.on_sync = on_sync  # 同步通讯录: `liandong org sync` against the emulator's contacts
         self.calendar = WorkdayCalendar.from_config(org.calendar)
         self.dashboard_url = dashboard_url  # the dashboard, with a sandbox token, for the header link
         self.groups = groups_of(org)
@@ -176,6 +179,7 @@ class SandboxPage:
         app.router.add_post("/api/clock", self._move_clock)
         app.router.add_get("/api/unread", self._unread)
         app.router.add_post("/api/reset", self._reset)
+        app.router.add_post("/api/contacts/sync", self._sync)
         app.router.add_static("/static", STATIC)
         app.on_shutdown.append(self._shutdown)
         return app
@@ -297,6 +301,14 @@ class SandboxPage:
         async with self.changed:
             self.changed.notify_all()
         return web.json_response({"reset": True})
+
+    async def _sync(self, request: web.Request) -> web.Response:
+        """同步通讯录: what `liandong org sync` does, against the emulator's contact API; the
+        lines it printed. JSON only, as 重置沙盒, so another page cannot make the browser post it."""
+        if request.content_type != "application/json" or self.on_sync is None:
+            raise web.HTTPBadRequest(text="无法同步通讯录")
+        lines = await self.on_sync()
+        return web.json_response({"lines": lines})
 
     async def _post(self, request: web.Request) -> web.Response:
         try:

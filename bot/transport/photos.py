@@ -3,8 +3,10 @@ soon as it is recorded. Claims due `photo_downloads` rows, asks DingTalk for the
 (`POST /v1.0/robot/messageFiles/download`), GETs it, keeps the bytes content-addressed
 (bot.photos_store) and records the sha256 on the row. Transient failures are retried with
 backoff; a code DingTalk refuses (wrong or expired) is tried CODE_ATTEMPTS times, and a file
-that is too large or not an image once, before the row is recorded as lost. It runs beside the
-outbox sender and never holds up a reply."""
+that is too large or not an image once, before the row is recorded as lost. Either end is an
+event in the case's timeline (`photo_kept` with the hash, `photo_lost` with why), written in the
+same transaction as the row's change. It runs beside the outbox sender and never holds up a
+reply."""
 
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ from bot.transport.sender import backoff_s
 from bot.transport.worker import PollingWorker, RunDb, due
 from models.clock import Clock
 from models.db import unit_of_work
-from models.tables import PhotoDownload
+from models.events import Kind
+from models.lifecycle import record
+from models.tables import Issue, PhotoDownload
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,7 @@ MAX_ATTEMPTS = 8  # timeouts, 5xx, a download URL that expired under way
 CODE_ATTEMPTS = 3  # DingTalk refused the code: it will not become valid, but a glitch gets two more tries
 CLAIM_S = 120
 CLAIM_LIMIT = 20
+ACTOR = "两难助手"  # the bot, as the overdue ladder names itself in the timeline (schedules/ladder.py)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Fetched:
     error: str | None = None
     retryable: bool = True
     final: bool = False  # no retry can help (too large, not an image)
+    reason: str = "多次下载失败"  # the timeline's line if this ends the row as lost
 
 
 class PhotoFetcher(PollingWorker):
@@ -94,11 +100,12 @@ class PhotoFetcher(PollingWorker):
             data = await self.api.fetch_file(url, self.store.max_bytes)
             sha256, kind = await asyncio.to_thread(self.store.put, data)
         except (FileTooLarge, TooLarge) as e:
-            return Fetched(job.id, error=f"too large: {e}"[:200], final=True)
+            return Fetched(job.id, error=f"too large: {e}"[:200], final=True, reason="文件过大")
         except NotAnImage as e:
-            return Fetched(job.id, error=str(e)[:200], final=True)
+            return Fetched(job.id, error=str(e)[:200], final=True, reason="不是图片")
         except SendError as e:
-            return Fetched(job.id, error=str(e)[:200], retryable=e.retryable)
+            reason = "多次下载失败" if e.retryable else "钉钉下载码无效或已过期"
+            return Fetched(job.id, error=str(e)[:200], retryable=e.retryable, reason=reason)
         except Exception as e:  # a bug must not lose the row: it is retried and visible
             log.exception("fetching photo row %s failed", job.id)
             return Fetched(job.id, error=type(e).__name__)
@@ -129,14 +136,41 @@ class PhotoFetcher(PollingWorker):
         now = self.clock.now()
         with unit_of_work(self.engine) as session:
             found = session.execute(
-                select(PHOTOS.c.id, PHOTOS.c.attempts).where(PHOTOS.c.id.in_([r.row_id for r in results]))
+                select(PHOTOS.c.id, PHOTOS.c.attempts, PHOTOS.c.issue_id, PHOTOS.c.event_seq, PHOTOS.c.status).where(
+                    PHOTOS.c.id.in_([r.row_id for r in results])
+                )
             )
-            attempts: dict[int, int] = {row.id: row.attempts for row in found}
+            rows = {row.id: row for row in found}
             for r in results:
-                if r.row_id not in attempts:
+                row = rows.get(r.row_id)
+                if row is None or row.status != "pending":  # gone, or ended by another worker
                     continue
-                change = self._change(r, attempts[r.row_id] + 1, now)
+                change = self._change(r, row.attempts + 1, now)
                 session.execute(update(PHOTOS).where(PHOTOS.c.id == r.row_id).values(**change))
+                if change.get("status") in ("stored", "lost"):
+                    self._event(session, row, r, change, now)
+
+    def _event(self, session: Session, row: Any, r: Fetched, change: dict[str, Any], now: datetime) -> None:
+        """The row's end in the case's timeline. The issue row is locked first (PostgreSQL): its
+        event_count gives the new event's number, so another process's photo worker waits for
+        this one. Should a message's event take the number first, the unique (issue, seq) refuses
+        this transaction whole, and the rows are fetched and recorded again once their claim ends."""
+        issue = session.get(Issue, row.issue_id, with_for_update=True)
+        if issue is None:
+            return
+        data: dict[str, Any]
+        if change["status"] == "stored":
+            kind = Kind.PHOTO_KEPT
+            data = {
+                "picture_seq": row.event_seq,
+                "sha256": change["sha256"],
+                "bytes": change["size"],
+                "content_type": change["content_type"],
+            }
+        else:
+            kind = Kind.PHOTO_LOST
+            data = {"picture_seq": row.event_seq, "attempts": change["attempts"], "reason": r.reason}
+        record(session, issue, kind, actor_id=ACTOR, at=now, msg_id=f"photo:{row.id}", data=data)
 
     def _change(self, r: Fetched, attempts: int, now: datetime) -> dict[str, Any]:
         change: dict[str, Any] = {"attempts": attempts, "claimed_until": None}

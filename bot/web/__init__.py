@@ -7,13 +7,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import MultiDict
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from bot.app import App
 from bot.photos_store import PhotoStore
-from bot.web import api, health, login, metrics, pages
+from bot.web import api, health, login, metrics, pages, sessions
 from bot.web.auth import COOKIE, Tokens, bearer, new_token
 from bot.web.context import CONTEXT, PHOTOS, UNIT_KEY, WebContext, context, reader
-from bot.web.layout import CSS_URL, message_page
+from bot.web.layout import CSS_URL, LOGOUT_PATH, message_page
 from models.clock import Clock
 from models.directory import UnitInfo
 from models.queries import find_sender
@@ -24,6 +25,7 @@ ROUTES = (
     ("/api/issues", api.get_issues),
     ("/api/issues/{id:[0-9]+}", api.get_issue),
     ("/api/issues/{id:[0-9]+}/photos/{sha256:[0-9a-f]+}", api.get_photo),
+    ("/api/issues/{id:[0-9]+}/photos/{sha256:[0-9a-f]+}/thumb", api.get_photo),
     ("/api/export.xlsx", api.get_export_xlsx),
     ("/api/export.csv", api.get_export_csv),
     ("/api/openapi.json", api.get_openapi),
@@ -31,11 +33,15 @@ ROUTES = (
     ("/dashboard/issues", pages.issues),
     ("/dashboard/issues/{id:[0-9]+}", pages.issue_page),
     ("/dashboard/issues/{id:[0-9]+}/photos/{sha256:[0-9a-f]+}", api.get_photo),
+    ("/dashboard/issues/{id:[0-9]+}/photos/{sha256:[0-9a-f]+}/thumb", api.get_photo),
     (CSS_URL, pages.stylesheet),
 )
 # Nothing in them comes from the data (/healthz and /metrics: counts and states, never a case).
 # The DingTalk login and its script are how one gets in: they cannot ask for a token first.
-PUBLIC = frozenset({"/api/openapi.json", CSS_URL, "/", health.PATH, metrics.PATH, login.LOGIN_PATH, login.SCRIPT_URL})
+# Signing out needs no proof of who one is: it only ends the session its cookie names.
+PUBLIC = frozenset(
+    {"/api/openapi.json", CSS_URL, "/", health.PATH, metrics.PATH, login.LOGIN_PATH, login.SCRIPT_URL, LOGOUT_PATH}
+)
 PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
     "frame-ancestors 'none'"
@@ -99,10 +105,14 @@ async def _session_unit(request: web.Request, token: str) -> UnitInfo | None:
     """A DingTalk login's session: the person's unit now, so one who has left the organisation
     or moved is refused or rescoped on their next request."""
     ctx = context(request)
-    person_id = ctx.tokens.person_for(token, ctx.now())
-    if person_id is None:
-        return None
-    unit_id = await ctx.read(lambda s: p.unit_id if (p := find_sender(s, person_id, None, None)) else None)
+    now = ctx.now()
+
+    def read(s: Session) -> int | None:
+        person_id = sessions.person_of(s, token, now)
+        person = find_sender(s, person_id, None, None) if person_id is not None else None
+        return person.unit_id if person is not None else None
+
+    unit_id = await ctx.read(read)
     return ctx.directory.units.get(unit_id) if unit_id is not None else None
 
 
@@ -136,6 +146,7 @@ def create_web_app(
         directory,
         clock or app.dispatcher.clock,
         tokens if tokens is not None else Tokens.from_org(app.org.api_tokens, directory),
+        app.engine,
     )
     web_app = web.Application(middlewares=[guard])
     web_app[CONTEXT] = ctx

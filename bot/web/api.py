@@ -12,6 +12,7 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlmodel import Session
 
+from bot.photos_store import PhotoStore
 from bot.web import export
 from bot.web import params as P
 from bot.web.context import PHOTOS, WebContext, context, unit_of
@@ -85,9 +86,12 @@ async def get_issues(request: web.Request) -> web.Response:
     return json_response(await ctx.read(read))
 
 
-async def load_detail(ctx: WebContext, scope: UnitInfo, issue_id: int) -> dict[str, Any] | None:
+async def load_detail(
+    ctx: WebContext, scope: UnitInfo, issue_id: int, store: PhotoStore | None = None
+) -> dict[str, Any] | None:
     """An issue with its whole timeline, or None when it does not exist or lies outside `scope`
-    (the API and the issue page both answer those two alike)."""
+    (the API and the issue page both answer those two alike). With the photo store, each kept
+    picture that has a thumbnail gets its `thumb_url`."""
     today = ctx.today()
 
     def read(session: Session) -> dict[str, Any] | None:
@@ -98,12 +102,23 @@ async def load_detail(ctx: WebContext, scope: UnitInfo, issue_id: int) -> dict[s
         names = Names.load(session, ctx.directory, [*people_of([issue]), *(e.actor_id for e in events)])
         return detail(issue, events, names, today, photos_of(session, issue.id))
 
-    return await ctx.read(read)
+    found = await ctx.read(read)
+    if found is not None and store is not None:
+        await asyncio.to_thread(_thumbs, found, store)
+    return found
+
+
+def _thumbs(d: dict[str, Any], store: PhotoStore) -> None:
+    """The thumbnail's address where one was made (not for a picture that would not decode)."""
+    for ev in d["events"]:
+        for p in ev["pictures"]:
+            if p["sha256"] is not None and store.has_thumb(p["sha256"]):
+                p["thumb_url"] = f"{p['url']}/thumb"
 
 
 async def get_issue(request: web.Request) -> web.Response:
     issue_id = int(request.match_info["id"])  # the route admits digits only
-    found = await load_detail(context(request), unit_of(request), issue_id)
+    found = await load_detail(context(request), unit_of(request), issue_id, request.app[PHOTOS])
     if found is None:
         return error(404, "not_found", f"没有 #{issue_id},或不在本令牌的范围内")
     return json_response(found)
@@ -111,19 +126,22 @@ async def get_issue(request: web.Request) -> web.Response:
 
 async def get_photo(request: web.Request) -> web.Response:
     """A kept picture, by the sha256 the timeline shows: only for a reader whose scope holds the
-    issue (anything else is 404, as for the issue itself). Served as stored; the page scales it."""
+    issue (anything else is 404, as for the issue itself). Served as stored, or under `/thumb` its
+    JPEG thumbnail (404 where the picture would not decode: the page then links the original)."""
     ctx, scope = context(request), unit_of(request)
     issue_id, sha256 = int(request.match_info["id"]), request.match_info["sha256"]
+    thumb = request.path.endswith("/thumb")
     row = await ctx.read(lambda s: stored_photo(s, scope, issue_id, sha256)) if issue_id <= MAX_ISSUE_ID else None
-    data = await asyncio.to_thread(request.app[PHOTOS].read, sha256) if row is not None else None
+    store = request.app[PHOTOS]
+    data = await asyncio.to_thread(store.read_thumb if thumb else store.read, sha256) if row is not None else None
     if row is None or data is None:
         if request.path.startswith("/api/"):
             return error(404, "not_found", f"#{issue_id} 没有这张照片,或不在本令牌的范围内")
         return web.Response(status=404, text="未找到", content_type="text/plain", charset="utf-8")
     return web.Response(
         body=data,
-        content_type=row.content_type or "application/octet-stream",
-        headers={"Content-Disposition": f'inline; filename="{sha256[:16]}"'},
+        content_type="image/jpeg" if thumb else row.content_type or "application/octet-stream",
+        headers={"Content-Disposition": f'inline; filename="{sha256[:16]}{".thumb.jpg" if thumb else ""}"'},
     )
 
 

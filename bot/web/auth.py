@@ -4,15 +4,14 @@ only each token's SHA-256, so a leaked org file opens nothing.
 
 A DingTalk login (bot.web.login) sets the same cookie with a session token that names a person,
 not a unit: the unit is looked up on every request, so one who leaves the organisation or moves
-loses the old scope at once. Sessions live in memory only; after a restart DingTalk signs the
-person in again without a word from them."""
+loses the old scope at once. Those sessions are rows of the database (bot.web.sessions), shared
+by every web process."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from collections.abc import Iterable
-from datetime import datetime, timedelta
 
 from bot.org import ApiToken
 from models.directory import AmbiguousUnit, Directory, UnitInfo
@@ -20,8 +19,6 @@ from models.directory import AmbiguousUnit, Directory, UnitInfo
 TOKEN_PREFIX = "ld_"
 COOKIE = "liandong_token"
 MAX_TOKEN_LENGTH = 200  # longer is never ours; hashing megabytes on every request helps no one
-# A DingTalk login lasts a working day: signing in again inside DingTalk costs the person nothing.
-SESSION_TTL = timedelta(hours=8)
 
 
 def new_token() -> str:
@@ -42,7 +39,6 @@ class Tokens:
 
     def __init__(self) -> None:
         self._units: dict[str, UnitInfo] = {}
-        self._people: dict[str, tuple[str, datetime]] = {}  # session hash → (staffId, valid until)
 
     @classmethod
     def from_org(cls, api_tokens: Iterable[ApiToken], directory: Directory) -> Tokens:
@@ -65,17 +61,6 @@ class Tokens:
         if not token or len(token) > MAX_TOKEN_LENGTH:
             return None
         return self._units.get(token_hash(token))
-
-    def add_person(self, token: str, person_id: str, now: datetime) -> None:
-        """A DingTalk login's session: the token names the person until SESSION_TTL has passed."""
-        self._people = {k: v for k, v in self._people.items() if v[1] > now}  # the expired go
-        self._people[token_hash(token)] = (person_id, now + SESSION_TTL)
-
-    def person_for(self, token: str | None, now: datetime) -> str | None:
-        if not token or len(token) > MAX_TOKEN_LENGTH:
-            return None
-        found = self._people.get(token_hash(token))
-        return found[0] if found is not None and found[1] > now else None
 
     def __len__(self) -> int:
         return len(self._units)

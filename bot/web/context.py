@@ -15,7 +15,7 @@ from sqlmodel import Session
 from bot.photos_store import PhotoStore
 from bot.web.auth import Tokens
 from models.clock import Clock, local
-from models.db import Access, make_engine
+from models.db import Access, make_engine, unit_of_work
 from models.directory import Directory, UnitInfo
 
 T = TypeVar("T")
@@ -27,6 +27,7 @@ class WebContext:
     directory: Directory
     clock: Clock
     tokens: Tokens
+    writer: Engine  # the bot's own engine: the web writes its sign-ins and nothing else
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -40,6 +41,15 @@ class WebContext:
 
         def run() -> T:
             with Session(self.engine) as session:
+                return fn(session)
+
+        return await asyncio.to_thread(run)
+
+    async def write(self, fn: Callable[[Session], T]) -> T:
+        """One unit of work on the writer, in a worker thread (as for reads)."""
+
+        def run() -> T:
+            with unit_of_work(self.writer) as session:
                 return fn(session)
 
         return await asyncio.to_thread(run)

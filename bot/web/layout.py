@@ -12,6 +12,7 @@ from models.directory import UnitInfo
 
 CSS_PATH = Path(__file__).parent / "static" / "dashboard.css"
 CSS_URL = "/dashboard/static/dashboard.css"
+LOGOUT_PATH = "/dashboard/logout"
 
 
 def h(value: Any) -> str:
@@ -54,6 +55,10 @@ def page(
     nav = f'<a href="{home}">总览</a><a href="{listed}">问题列表</a>' if scope else ""
     if toggle:
         nav += f'<a class="bigmode" href="{toggle}">{"普通字号" if big else "大字模式(投影)"}</a>'
+    if scope:  # a POST (a link could be followed by a prefetcher); the page's CSP allows forms to 'self'
+        nav += (
+            f'<form class="logout" method="post" action="{LOGOUT_PATH}"><button type="submit">退出登录</button></form>'
+        )
     foot = f"数据截至 {h(updated[:16].replace('T', ' '))} · " if updated else ""
     return f"""<!doctype html>
 <html lang="zh-CN"{' class="big"' if big else ""}>

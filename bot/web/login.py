@@ -31,9 +31,10 @@ from sqlmodel import Session
 
 from bot.config import Settings
 from bot.transport.dingtalk_api import Credentials, DingTalkApi, SendError
-from bot.web.auth import COOKIE, SESSION_TTL, new_token
+from bot.web import sessions
+from bot.web.auth import COOKIE, new_token
 from bot.web.context import context
-from bot.web.layout import message_page
+from bot.web.layout import LOGOUT_PATH, message_page
 from models.queries import find_sender
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ def register(
     DingTalk login (the JSAPI cannot ask for a code), and the tokens are the only way in.
     `endpoint` stands for both of DingTalk's hosts (the emulator serves both)."""
     web_app.router.add_get(SCRIPT_URL, _script)
+    web_app.router.add_post(LOGOUT_PATH, post_logout)  # a token's cookie can be dropped too
     corp = corp_id or settings.corp_id
     if not (corp and settings.client_id and settings.client_secret):
         return
@@ -192,18 +194,35 @@ async def post_login(request: web.Request) -> web.StreamResponse:
     unit = ctx.directory.units.get(found[1]) if found else None
     if found is None or unit is None:
         return _refusal(NOT_IN_ORG)
-    token = new_token()
-    ctx.tokens.add_person(token, found[0], ctx.now())
+    token, person_id, now = new_token(), found[0], ctx.now()
+    await ctx.write(lambda s: sessions.start(s, token, person_id, now))
     response = web.Response(status=303, headers={"Location": _local(form.get("next"))})
     response.set_cookie(
         COOKIE,
         token,
-        max_age=int(SESSION_TTL.total_seconds()),
+        max_age=int(sessions.SESSION_TTL.total_seconds()),
         path="/",
         httponly=True,
         samesite="Lax",
         secure=request.secure,
     )
+    return response
+
+
+async def post_logout(request: web.Request) -> web.Response:
+    """The sign-out control of every page: the DingTalk session (if the cookie names one) ends
+    for every process, and the cookie goes either way (a ?token= link's cookie too). Answered
+    with a page rather than a redirect to the dashboard: inside DingTalk, the dashboard's 401
+    page would sign the person straight back in."""
+    token = request.cookies.get(COOKIE)
+    if token:
+        await context(request).write(lambda s: sessions.end(s, token))
+    response = web.Response(
+        text=message_page("已退出登录", "已退出看板。从钉钉里重新打开链接即可再次登录。"),
+        content_type="text/html",
+        charset="utf-8",
+    )
+    response.del_cookie(COOKIE, path="/")
     return response
 
 

@@ -103,6 +103,7 @@ PHOTO = {
     "bytes": {"type": "integer", "nullable": True},
     "content_type": _s(True),
     "url": _s(True, description="照片地址(同一令牌可读)"),
+    "thumb_url": _s(True, description="缩略图地址(JPEG,长边 320 像素);图片无法解码时为空,只给原图"),
     "error": _s(True, description="未能保存的原因"),
 }
 EVENT = {
@@ -230,6 +231,24 @@ def document() -> dict[str, Any]:
                                 m: {"schema": {"type": "string", "format": "binary"}}
                                 for m in ("image/jpeg", "image/png", "image/gif", "image/webp")
                             },
+                        },
+                        "401": ERRORS["401"],
+                        "404": ERRORS["404"],
+                    },
+                }
+            },
+            "/api/issues/{id}/photos/{sha256}/thumb": {
+                "get": {
+                    "operationId": "getPhotoThumb",
+                    "summary": "一张已保存照片的缩略图(JPEG,长边 320 像素)",
+                    "parameters": [
+                        _param("id", {"type": "integer", "minimum": 1, "maximum": MAX_ISSUE_ID}, "问题编号", "path"),
+                        _param("sha256", _s(pattern="^[0-9a-f]{64}$"), "照片内容的 SHA-256", "path"),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "缩略图",
+                            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
                         },
                         "401": ERRORS["401"],
                         "404": ERRORS["404"],

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from bot.web import params as P
 from bot.web.api import load_detail, load_stats
 from bot.web.charts import trend_svg
-from bot.web.context import context, unit_of
+from bot.web.context import PHOTOS, context, unit_of
 from bot.web.layout import CSS_PATH, attr, h, is_big, link, message_page, mode, page
 from bot.web.reads import overdue, page_of
 from bot.web.stats import Week, trend
@@ -282,7 +282,7 @@ def _filter_form(query: Mapping[str, str]) -> str:
 async def issue_page(request: web.Request) -> web.Response:
     ctx, scope, query = context(request), unit_of(request), _clean(request.query)
     issue_id = int(request.match_info["id"])
-    d = await load_detail(ctx, scope, issue_id)
+    d = await load_detail(ctx, scope, issue_id, request.app[PHOTOS])
     if d is None:
         return html(message_page("未找到", f"没有 #{issue_id},或不在本令牌的范围内。", scope), 404)
     big = is_big(query)
@@ -355,11 +355,15 @@ def _photo_item(issue_id: int, ev: dict[str, Any], p: dict[str, Any]) -> str:
     if p["status"] != "stored":
         return f'<li data-photo="{h(p["status"])}">{who}:{_photo_state(p)}</li>'
     src = f"/dashboard/issues/{issue_id}/photos/{p['sha256']}"
-    return (
-        f'<li data-photo="stored"><a href="{attr(src)}"><img class="photo" src="{attr(src)}" '
-        f'alt="#{issue_id} 照片 {h(p["sha256"][:16])}" loading="lazy"></a>'
-        f'<div>{who} · <span class="hash">{h(p["sha256"][:16])}</span></div></li>'
-    )
+    short = h(p["sha256"][:16])
+    if p["thumb_url"] is None:  # it would not decode: the original, as a link only
+        shown = f'<a class="photo-original" href="{attr(src)}">查看原图</a>'
+    else:  # the thumbnail, linking to the full photo
+        shown = (
+            f'<a href="{attr(src)}"><img class="photo" src="{attr(src + "/thumb")}" '
+            f'alt="#{issue_id} 照片 {short}" loading="lazy"></a>'
+        )
+    return f'<li data-photo="stored">{shown}<div>{who} · <span class="hash">{short}</span></div></li>'
 
 
 async def stylesheet(request: web.Request) -> web.Response:

@@ -130,6 +130,10 @@ def _note(ev: IssueEvent, names: Names) -> str:
         return f"#{d.get('duplicate')} 并入本件"
     if ev.kind == "picture":
         return f"{len(d.get('codes') or ())} 张照片"
+    if ev.kind == "photo_kept":
+        return f"SHA-256 {str(d.get('sha256') or '')[:16]}"
+    if ev.kind == "photo_lost":
+        return f"{d.get('reason') or ''}(已试 {d.get('attempts')} 次)"
     if ev.kind == "created":
         return d.get("title") or ""
     return str(d.get("reason") or d.get("opinion") or d.get("text") or d.get("result") or "")
@@ -159,6 +163,7 @@ def photo_view(issue_id: int, row: PhotoDownload | None) -> dict[str, Any]:
         "bytes": row.size if stored and row else None,
         "content_type": row.content_type if stored and row else None,
         "url": f"/api/issues/{issue_id}/photos/{sha}" if stored else None,
+        "thumb_url": None,  # set by the reader that looks at the photo store (bot.web.api)
         "error": error,
     }
 

@@ -361,6 +361,26 @@ async function resetSandbox() {
   }
 }
 
+// 同步通讯录: `liandong org sync` against the emulator's contacts; its lines shown as printed.
+async function syncContacts() {
+  $("sync-contacts").disabled = true;
+  try {
+    const response = await fetch("/api/contacts/sync", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: "{}",
+    });
+    if (!response.ok) throw new Error(await response.text());
+    const data = await response.json();
+    $("clock-ran").textContent = data.lines.join("\n");
+    status("");
+  } catch (error) {
+    status(`同步失败:${error.message}`);
+  } finally {
+    $("sync-contacts").disabled = false;
+  }
+}
+
 function insertMention(event) {
   const name = event.target.value;
   event.target.value = "";
@@ -398,6 +418,7 @@ async function main() {
   setInterval(refreshClock, 30000);
   $("persona").addEventListener("change", choosePersona);
   $("reset").addEventListener("click", resetSandbox);
+  $("sync-contacts").addEventListener("click", syncContacts);
   $("mention").addEventListener("change", insertMention);
   $("composer").addEventListener("submit", send);
   $("text").addEventListener("keydown", (event) => {
