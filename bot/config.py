@@ -36,6 +36,9 @@ class Settings:
     # DINGTALK_CORP_ID: the organisation's CorpId, which DingTalk's requestAuthCode JSAPI needs
     # for the dashboard's login inside DingTalk (bot.web.login). None: tokens only.
     corp_id: str | None = None
+    # DINGTALK_CARD_TEMPLATE_ID: the interactive card template (bot/data/cards/case.json, imported in
+    # DingTalk's card builder); the one-tap steps go out as cards. None: markdown, as before.
+    card_template_id: str | None = None
     # The custom robots' signing secrets: environment variable name -> value (see with_robot_secrets).
     robot_secrets: Mapping[str, str] = field(default_factory=dict)
 
@@ -55,6 +58,7 @@ class Settings:
             photos_dir=Path(env.get("LIANDONG_PHOTOS_DIR") or DEFAULT_PHOTOS_DIR),
             public_url=(env.get("LIANDONG_PUBLIC_URL") or "").rstrip("/") or None,
             corp_id=env.get("DINGTALK_CORP_ID") or None,
+            card_template_id=env.get("DINGTALK_CARD_TEMPLATE_ID") or None,
         )
 
     def with_robot_secrets(self, names: Iterable[str], environ: Mapping[str, str] | None = None) -> Settings:

@@ -159,6 +159,15 @@ VERBS: tuple[Verb, ...] = (
         denied="只有#{id}的原上报人可以回复不满意。",
     ),
     Verb(
+        "满意",
+        issues.satisfied,
+        "满意 #12",
+        refs=1,
+        may=p.revisited,
+        denied="只有#{id}的原上报人可以回复满意。",
+        hidden=True,  # the 回访 card's button; typing it works too
+    ),
+    Verb(
         "督办",
         issues.supervise,
         "督办 #12",

@@ -28,7 +28,17 @@ The codes, and where they are documented:
   answers the task with its `id`; a sourceId already used answers 400 todo.taskCreate.paramError
   "task exist"; 500 todo.taskCreate.systemError. 更新钉钉待办任务: `PUT …/tasks/{taskId}
   ?operatorId=…` with subject, description, dueTime, done answers {"result": true}; an unknown
-  task is 400 "task not exist". The SDK marks every body field optional."""
+  task is 400 "task not exist". The SDK marks every body field optional.
+- 创建并投放卡片 (the official SDK's CreateAndDeliverRequest, aliyun/dingtalk-sdk
+  card_1_0/models.py; the stream SDK's card_replier.py sends the same fields in two calls):
+  `POST /v1.0/card/instances/createAndDeliver` with outTrackId, cardTemplateId, callbackType
+  (STREAM), cardData.cardParamMap (Map<String, String>), openSpaceId
+  `dtv1.card//IM_GROUP.{openConversationId}` or `dtv1.card//IM_ROBOT.{userId}`, userIdType (1:
+  userId), imGroupOpenSpaceModel / imGroupOpenDeliverModel {robotCode, atUserIds: {userId:
+  name}} or imRobotOpenSpaceModel / imRobotOpenDeliverModel {spaceType IM_ROBOT, robotCode};
+  answers {success, result: {outTrackId, deliverResults: [{spaceType, spaceId, success,
+  errorMsg, carrierId}]}}. 更新卡片: `PUT /v1.0/card/instances` with outTrackId, cardData and
+  cardUpdateOptions {updateCardDataByKey}."""
 
 from __future__ import annotations
 
@@ -215,6 +225,19 @@ class DingTalkApi:
     async def todo_update(self, union_id: str, task_id: str, body: dict[str, Any]) -> None:
         uid, tid = urllib.parse.quote(union_id), urllib.parse.quote(task_id)
         await self._openapi(f"/v1.0/todo/users/{uid}/tasks/{tid}?operatorId={uid}", body, method="PUT")
+
+    async def card_deliver(self, body: dict[str, Any]) -> None:
+        """创建并投放卡片 (bot/transport/cards.py builds the body). A 200 can still say the card
+        reached no space: `result.deliverResults[].success` false, with an errorMsg."""
+        data = await self._openapi("/v1.0/card/instances/createAndDeliver", body)
+        results = (data.get("result") or {}).get("deliverResults") if isinstance(data.get("result"), dict) else None
+        failed = [r for r in results or [] if isinstance(r, dict) and r.get("success") is False]
+        if failed:
+            raise SendError(f"card not delivered: {str(failed[0].get('errorMsg') or '')[:60]}", retryable=True)
+
+    async def card_update(self, body: dict[str, Any]) -> None:
+        """更新卡片: PUT /v1.0/card/instances {outTrackId, cardData, cardUpdateOptions}."""
+        await self._openapi("/v1.0/card/instances", body, method="PUT")
 
     async def _openapi(self, path: str, body: dict[str, Any], method: str = "POST") -> dict[str, Any]:
         token = await self.access_token()

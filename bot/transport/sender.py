@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from bot.org import RobotConfig
+from bot.transport.cards import CardConfig, send_card, send_card_update
 from bot.transport.db_state import DatabaseState
 from bot.transport.dingtalk_api import DingTalkApi, SendError, Undelivered, markdown_body
 from bot.transport.todos import send_todo
@@ -204,6 +205,7 @@ class OutboxSender(PollingWorker):
         claim_s: float = CLAIM_S,
         public_url: str | None = None,
         database: DatabaseState | None = None,
+        cards: CardConfig | None = None,
     ) -> None:
         super().__init__(run_db)
         self.engine = engine
@@ -215,6 +217,7 @@ class OutboxSender(PollingWorker):
         self.rng = rng or random.Random()
         self.claim_s = claim_s
         self.public_url = public_url  # LIANDONG_PUBLIC_URL: a to-do links to its case page there
+        self.cards = cards  # DINGTALK_CARD_TEMPLATE_ID set: rows of kind "card" go out as cards
         self.limiter = SharedRobotLimiter(engine)
         self.openapi_paused_until: datetime | None = None
         self._waiting: list[tuple[list[Outcome], asyncio.Future[None]]] = []
@@ -435,6 +438,15 @@ class OutboxSender(PollingWorker):
         OpenAPI is paused."""
         if d.kind == "todo":
             return await self._todo(d)
+        if d.kind == "card_update":
+            if self.cards is None:  # the template was unset since: the markdown already said it all
+                return "none"
+            return await send_card_update(self.api, self.run_db, self.engine, self.cards, d.text)
+        if d.kind == "card" and self.cards is not None:
+            return await send_card(
+                self.api, self.run_db, self.engine, self.cards, d.key, d.title, d.plain_text or d.text, d.at_user_ids
+            )
+        # A card row without a template (unset since it was written) goes out as markdown, below.
         body = markdown_body(d.title, render_markdown(d.text), d.at_user_ids)
         fresh = d.webhook_expires_at and d.webhook_expires_at - now > timedelta(seconds=WEBHOOK_MARGIN_S)
         if d.kind == "reply" and d.session_webhook and fresh and self.api.trusts(d.session_webhook):

@@ -27,6 +27,7 @@ from dingtalk_stream import (
 )
 from dingtalk_stream.frames import Headers, SystemMessage
 
+from bot.transport.cards import CARD_TOPIC
 from bot.transport.payload import BOT_TOPIC, BadPayload, decode, to_incoming
 from bot.transport.pipeline import Pipeline
 from models.db import outage
@@ -76,6 +77,7 @@ class StreamClient(DingTalkStreamClient):
         backoff_cap_s: float = 60,
         rng: random.Random | None = None,
         events: EventHandler | None = None,
+        cards: CallbackHandler | None = None,
     ) -> None:
         super().__init__(credential, logger=logging.getLogger("dingtalk_stream.client"))
         # The SDK reads DINGTALK_OPENAPI_ENDPOINT once at import; ours is per client.
@@ -85,6 +87,8 @@ class StreamClient(DingTalkStreamClient):
         self.backoff_cap_s = backoff_cap_s
         self.rng = rng or random.Random()
         self.register_callback_handler(BOT_TOPIC, handler)
+        if cards is not None:  # interactive cards' button presses (bot.transport.cards)
+            self.register_callback_handler(CARD_TOPIC, cards)
         if events is not None:  # DingTalk's EVENT frames (contact changes: bot.contacts.events)
             self.register_all_event_handler(events)
         self._slots = asyncio.Semaphore(max_in_flight)
