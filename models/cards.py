@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from models import outbox
+from models import audience, outbox
+from models import queries as q
 from models.tables import CardInstance
 
 KIND = "card"  # the outbox kind that creates and delivers a card
@@ -114,13 +115,16 @@ def instance(session: Session, track: str) -> CardInstance | None:
     return session.execute(select(CardInstance).where(CardInstance.out_track_id == track)).scalars().first()  # type: ignore[arg-type]
 
 
-def answered(session: Session, track: str, answer: str, now: datetime, cause: str) -> list[dict[str, Any]]:
+def answered(
+    session: Session, track: str, answer: str, mentioned: Sequence[str], now: datetime, cause: str
+) -> list[dict[str, Any]]:
     """A press went through: the card records how, and an outbox row updates it in place (in the
     card's own conversation, so that it follows the create)."""
     card = instance(session, track)
     if card is None:
         return []
-    card.answer = answer.split("\n")[0][:200]
+    names = [p.name for p in q.people(session, list(mentioned))] if mentioned else []
+    card.answer = audience.plain(answer.split("\n")[0], names)[:200]  # a card's text cannot @
     card.updated_at = now
     session.add(card)
     change = json.dumps({"outTrackId": track, "answer": card.answer}, ensure_ascii=False)
