@@ -165,7 +165,7 @@ VERBS: tuple[Verb, ...] = (
         refs=1,
         may=p.revisited,
         denied="只有#{id}的原上报人可以回复满意。",
-        hidden=True,  # the 回访 card's button; typing it works too
+        writes=False,  # it confirms the result and changes nothing
     ),
     Verb(
         "督办",
