@@ -36,10 +36,10 @@ async def card_rig(tmp_path: Path, emulator_server: tuple[Emulator, TestServer])
     app.engine.dispose()
 
 
-async def _say(rig: Rig, text: str, staff_id: str = "v001", cid: str = "cid-shangyang") -> None:
+async def _say(rig: Rig, text: str, staff_id: str = "v001", cid: str = "cid-shangyang", **kw: Any) -> None:
     """A message, acknowledged by the bot (so stored), then processed and its replies sent."""
     acked = len(rig.emulator.acks)
-    await rig.emulator.deliver(rig.payload(text, staff_id=staff_id, cid=cid))
+    await rig.emulator.deliver(rig.payload(text, staff_id=staff_id, cid=cid, **kw))
     await rig.emulator.wait_for(lambda: len(rig.emulator.acks) > acked)
     await rig.settle()
 
@@ -151,6 +151,26 @@ async def test_satisfied_closes_the_card_and_changes_nothing(card_rig: Rig) -> N
     await _press(rig, None, _village_card(rig).out_track_id, "v001", "satisfied")
     assert _events(rig, 1) == before
     assert _village_card(rig).params["answer"] == "#1 回访满意,感谢反馈。"
+
+
+async def test_an_extension_card_is_approved_by_a_press_of_the_lead_only(card_rig: Rig) -> None:
+    rig = card_rig
+    await _say(rig, SUBMISSION)
+    await _say(rig, "上报 #1")
+    await _say(rig, "上报 #1", staff_id="t101", cid="cid-huayuan")
+    await _say(rig, "交办 #1 限5个工作日", staff_id="d001", cid="cid-district", mentions=["p001"])
+    await _say(rig, "延期 #1 3个工作日 等鉴定", staff_id="p001", cid="cid-district")
+    [card] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "extension"]
+    assert card.at_user_ids == {"d001": "赵六"} and [b["label"] for b in card.buttons()] == ["同意"]
+    deadline = _issue(rig, 1).deadline
+
+    await _press(rig, None, card.out_track_id, "p001", "approve")  # the 包案人 may not approve their own
+    assert _issue(rig, 1).deadline == deadline and card.updates == []
+    assert any(s.text.startswith("同意延期需由") for s in rig.emulator.sent)
+
+    await _press(rig, None, card.out_track_id, "d001", "approve")
+    assert _issue(rig, 1).deadline != deadline and _events(rig, 1)[-1][0] == "extension_approved"
+    assert card.params["answered"] == "true" and card.params["answer"].startswith("#1 已同意延期")
 
 
 async def test_without_a_template_the_revisit_is_markdown_as_before(rig: Rig) -> None:
