@@ -12,12 +12,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import Session, select
 
 from bot.app import build
 from bot.sandbox.cards import Card
 from bot.sandbox.emulator import Emulator
+from bot.sandbox.web import SandboxPage
 from models.tables import CardInstance, InboxMessage, Issue, IssueEvent
 from tests.dingtalk import Rig, settings, start_runtime
 
@@ -214,3 +215,26 @@ async def test_the_emulator_refuses_a_card_dingtalk_would_refuse(emulator_server
         status, body = await deliver(good)
         assert status == 200 and body["result"]["deliverResults"][0]["success"] is True
         assert (await deliver(good))[0] == 400  # the outTrackId is taken
+
+
+async def test_the_sandbox_page_shows_the_card_and_a_press_there_reaches_the_bot(card_rig: Rig) -> None:
+    rig = card_rig
+    await _resolved(rig)
+    sandbox = SandboxPage(rig.emulator, rig.app.org, long_poll_s=0)
+    client = TestClient(TestServer(sandbox.app(), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        shown = await (await client.get("/api/messages", params={"conversation": "cid-shangyang"})).json()
+        [card] = [m["card"] for m in shown["messages"] if "card" in m]
+        assert [b["label"] for b in card["buttons"]] == ["满意", "不满意"] and card["reason"] is True
+        press = {"track": card["track"], "action": "dissatisfied", "reason": "补偿款仍未到位", "staff_id": "v001"}
+        response = await client.post("/api/press", json=press)
+        assert response.status == 200, await response.text()
+        await rig.emulator.wait_for(lambda: _village_card(rig).updates != [])
+        assert _issue(rig, 1).status != "resolved"
+        shown = await (await client.get("/api/messages", params={"conversation": "cid-shangyang"})).json()
+        [card] = [m["card"] for m in shown["messages"] if "card" in m]
+        assert card["buttons"] == [] and card["answer"].startswith("#1 已因回访不满意重办")  # updated in place
+        assert (await client.post("/api/press", json=press)).status == 400  # the button is gone
+    finally:
+        await client.close()

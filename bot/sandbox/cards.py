@@ -93,6 +93,9 @@ class Cards:
         if track in self.cards:
             return _refusal("outTrackId already exists")
         self.cards[track] = Card(track, template, space_type, space_id, params, dict(at))
+        if space_type == "IM_GROUP":  # the sandbox page shows it in its group, with its buttons
+            entry = {"from": "bot", "title": params.get("title", ""), "text": params.get("content", "")}
+            self.emulator.history[space_id].append({**entry, "at": list(at), "card": track})
         await self.emulator._notify()
         result = {"spaceType": space_type, "spaceId": space_id, "success": True, "carrierId": uuid.uuid4().hex}
         return web.json_response({"success": True, "result": {"outTrackId": track, "deliverResults": [result]}})

@@ -573,6 +573,7 @@ class Emulator:
         self.sent.clear()
         self.delivered.clear()
         self.acks.clear()
+        self.cards.cards.clear()
 
     def close(self) -> None:
         for handle in self._timers:
