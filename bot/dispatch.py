@@ -309,7 +309,7 @@ class Dispatcher:
             rows = cards.offer(session, rows, result.issue_id, reply.step, now)
         track = cards.pressed(msg.msg_id)
         if track and outcome == "ok":  # a card's button went through: the card says how, in place
-            rows.extend(cards.answered(session, track, reply.text, reply.at, now, msg.msg_id))
+            rows.extend(cards.answered(session, track, msg.text, reply.text, reply.at, now, msg.msg_id))
         outbox.write(session, rows)
         done = session.execute(
             update(INBOX)

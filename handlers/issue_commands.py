@@ -245,7 +245,7 @@ def assign(ctx: Context) -> Result:
     parts.append(r.deadline_text(deadline))
     if tuesday:  # tagged, or made on a Tuesday: counted as one either way (PRODUCT §2)
         parts.append("周二无会日办理件")
-    return Result(Reply(" · ".join(parts) + "。", (owner.id,)), issue_id=issue.id)
+    return Result(Reply(" · ".join(parts) + "。", (owner.id,), step=Step.ASSIGNED), issue_id=issue.id)
 
 
 def feedback(ctx: Context) -> Result:

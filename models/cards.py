@@ -33,6 +33,7 @@ PRESS_PREFIX = "card:"  # the inbox msgId of a press: card:<outTrackId>:<callbac
 class Step:
     REVISIT = "revisit"  # 办结 回访: 满意 / 不满意
     EXTENSION = "extension"  # 延期 申请: 同意
+    ASSIGNED = "assigned"  # 交办 to the 包案人: 反馈 / 办结
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Button:
     action: str  # the card's actionId and params.action
     label: str
     command: str  # the typed command it stands for: {id} the case, {reason} the card's input
+    closes: bool = True  # once it went through, the card's step is done (its buttons go)
 
 
 BUTTONS: dict[str, tuple[Button, ...]] = {
@@ -48,7 +50,13 @@ BUTTONS: dict[str, tuple[Button, ...]] = {
         Button("dissatisfied", "不满意", "不满意 #{id} {reason}"),
     ),
     Step.EXTENSION: (Button("approve", "同意", "同意延期 #{id}"),),
+    Step.ASSIGNED: (
+        Button("feedback", "反馈", "反馈 #{id} {reason}", closes=False),  # progress: the card stays open
+        Button("resolve", "办结", "办结 #{id} {reason}"),
+    ),
 }
+# The card's input box, by step: what its text is for (no box where no button takes text).
+INPUT_HINTS = {Step.REVISIT: "不满意的原因", Step.ASSIGNED: "进展或办理结果"}
 
 
 def out_track_id(key: str) -> str:
@@ -63,6 +71,12 @@ def command(step: str, action: str, issue_id: int, reason: str = "") -> str | No
     if button is None:
         return None
     return button.command.format(id=issue_id, reason=" ".join(reason.split())).strip()
+
+
+def button_of(step: str, text: str) -> Button | None:
+    """The button a press's command came from (by its verb, the first word)."""
+    verb = text.split(" ", 1)[0]
+    return next((b for b in BUTTONS.get(step, ()) if b.command.split(" ", 1)[0] == verb), None)
 
 
 def press_id(track: str, callback_id: str) -> str:
@@ -116,7 +130,7 @@ def instance(session: Session, track: str) -> CardInstance | None:
 
 
 def answered(
-    session: Session, track: str, answer: str, mentioned: Sequence[str], now: datetime, cause: str
+    session: Session, track: str, command: str, answer: str, mentioned: Sequence[str], now: datetime, cause: str
 ) -> list[dict[str, Any]]:
     """A press went through: the card records how, and an outbox row updates it in place (in the
     card's own conversation, so that it follows the create)."""
@@ -124,10 +138,14 @@ def answered(
     if card is None:
         return []
     names = [p.name for p in q.people(session, list(mentioned))] if mentioned else []
-    card.answer = audience.plain(answer.split("\n")[0], names)[:200]  # a card's text cannot @
+    shown = audience.plain(answer.split("\n")[0], names)[:200]  # a card's text cannot @
+    button = button_of(card.step, command)
+    closes = button is None or button.closes
+    if closes:
+        card.answer = shown
     card.updated_at = now
     session.add(card)
-    change = json.dumps({"outTrackId": track, "answer": card.answer}, ensure_ascii=False)
+    change = json.dumps({"outTrackId": track, "answer": shown, "closes": closes}, ensure_ascii=False)
     return [
         outbox.row(
             f"card-update:{cause}",
@@ -154,5 +172,6 @@ def params(card: CardInstance, title: str, text: str, case_url: str | None) -> d
         "answer": card.answer or "",
         "buttons": json.dumps([{"action": b.action, "label": b.label} for b in buttons], ensure_ascii=False),
         "caseUrl": case_url or "",
+        "inputHint": INPUT_HINTS.get(card.step, ""),
     }
     return data

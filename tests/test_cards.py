@@ -122,7 +122,7 @@ async def test_a_press_changes_the_case_as_the_typed_command_once_though_deliver
         ("user", "t101"),
     ]
     card = _village_card(rig, 1)
-    assert card.updates == [{"answered": "true", "answer": card.params["answer"]}]
+    assert card.updates == [{"answer": card.params["answer"], "answered": "true"}]
     assert card.params["answer"].startswith("#1 已因回访不满意重办") and card.buttons() == []
 
 
@@ -226,7 +226,7 @@ async def test_the_sandbox_page_shows_the_card_and_a_press_there_reaches_the_bot
     try:
         shown = await (await client.get("/api/messages", params={"conversation": "cid-shangyang"})).json()
         [card] = [m["card"] for m in shown["messages"] if "card" in m]
-        assert [b["label"] for b in card["buttons"]] == ["满意", "不满意"] and card["reason"] is True
+        assert [b["label"] for b in card["buttons"]] == ["满意", "不满意"] and card["input"] == "不满意的原因"
         press = {"track": card["track"], "action": "dissatisfied", "reason": "补偿款仍未到位", "staff_id": "v001"}
         response = await client.post("/api/press", json=press)
         assert response.status == 200, await response.text()
@@ -238,3 +238,24 @@ async def test_the_sandbox_page_shows_the_card_and_a_press_there_reaches_the_bot
         assert (await client.post("/api/press", json=press)).status == 400  # the button is gone
     finally:
         await client.close()
+
+
+async def test_the_assigned_card_takes_progress_and_then_the_result_from_the_owner(card_rig: Rig) -> None:
+    rig = card_rig
+    await _say(rig, SUBMISSION)
+    await _say(rig, "上报 #1")
+    await _say(rig, "上报 #1", staff_id="t101", cid="cid-huayuan")
+    await _say(rig, "交办 #1 限5个工作日", staff_id="d001", cid="cid-district", mentions=["p001"])
+    [card] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "assigned"]
+    assert card.at_user_ids == {"p001": "钱七"} and [b["label"] for b in card.buttons()] == ["反馈", "办结"]
+
+    await _press(rig, None, card.out_track_id, "p001", "feedback", "已约谈当事人")
+    assert _events(rig, 1)[-1] == ("feedback", {"text": "已约谈当事人"})
+    assert card.params["answered"] == "false" and card.params["answer"].startswith("#1 已记录进展")  # still open
+
+    await _press(rig, None, card.out_track_id, "v002", "resolve", "我来办结")  # not the owner, not a lead
+    assert _issue(rig, 1).status != "resolved" and len(card.updates) == 1
+
+    await _press(rig, None, card.out_track_id, "p001", "resolve", "已补办手续")
+    assert _issue(rig, 1).status == "resolved" and _events(rig, 1)[-1] == ("resolved", {"result": "已补办手续"})
+    assert card.params["answered"] == "true" and card.buttons() == []

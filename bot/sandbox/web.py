@@ -379,7 +379,7 @@ class SandboxPage:
                 entry["card"] = {
                     "track": card.out_track_id,
                     "buttons": card.buttons(),
-                    "reason": card.params.get("step") == "revisit" and bool(card.buttons()),
+                    "input": card.params.get("inputHint", "") if card.buttons() else "",
                     "answer": card.params.get("answer", "") if card.params.get("answered") == "true" else "",
                 }
             return entry

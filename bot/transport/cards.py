@@ -88,13 +88,16 @@ def deliver_body(
 
 
 async def send_card_update(api: DingTalkApi, run_db: RunDb, engine: Engine, config: CardConfig, text: str) -> str:
-    """Update a card in place: its step answered, the buttons gone (the template hides them
-    when `answered` is "true")."""
+    """Update a card in place: the press's answer shown, and when it closed the step, the
+    buttons gone (the template hides them when `answered` is "true")."""
     change = json.loads(text)
     card, _ = await run_db(_card_and_names, engine, str(change["outTrackId"]), [])
     if card is None:
         raise SendError("card instance missing", retryable=False)
-    data = {"answered": "true", "answer": str(change.get("answer") or "")}
+    # A step done hides the buttons (`answered`); a 反馈 only shows the latest progress.
+    data = {"answer": str(change.get("answer") or "")}
+    if change.get("closes", True):
+        data["answered"] = "true"
     body = {
         "outTrackId": card.out_track_id,
         "cardData": {"cardParamMap": data},

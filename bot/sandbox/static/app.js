@@ -224,9 +224,9 @@ function cardActions(card) {
     box.append(el("div", "card-answer", card.answer));
     return box;
   }
-  const reason = card.reason ? el("input", "card-reason") : null;
+  const reason = card.input ? el("input", "card-reason") : null;
   if (reason) {
-    reason.placeholder = "不满意的原因";
+    reason.placeholder = card.input;
     box.append(reason);
   }
   for (const b of card.buttons) {
