@@ -6,6 +6,7 @@ refused and changes nothing, and the card is updated in place. Without a templat
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -259,3 +260,17 @@ async def test_the_assigned_card_takes_progress_and_then_the_result_from_the_own
     await _press(rig, None, card.out_track_id, "p001", "resolve", "已补办手续")
     assert _issue(rig, 1).status == "resolved" and _events(rig, 1)[-1] == ("resolved", {"result": "已补办手续"})
     assert card.params["answered"] == "true" and card.buttons() == []
+
+
+async def test_a_press_the_bot_cannot_read_is_acknowledged_and_changes_nothing(card_rig: Rig) -> None:
+    rig = card_rig
+    await _resolved(rig)
+    track = _village_card(rig).out_track_id
+    inbox = len(rig.inbox())
+    for change in ({"content": "not json"}, {"outTrackId": "ld-unknown"}, {"userId": ""}):
+        frame = rig.emulator.cards.press_frame(track, "v001", "satisfied")
+        data = {**json.loads(frame["data"]), **change}
+        frame = {**frame, "data": json.dumps(data)}
+        await _press(rig, frame)
+        assert rig.emulator.acks[frame["headers"]["messageId"]] == 200  # answered: not delivered again
+    assert len(rig.inbox()) == inbox and _village_card(rig).updates == []

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from dingtalk_stream import AckMessage, CallbackHandler, CallbackMessage
+from dingtalk_stream import AckMessage, CallbackHandler, CallbackMessage, CardCallbackMessage
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -168,13 +168,15 @@ class CardCallbackHandler(CallbackHandler):
 
 
 def _press(data: dict[str, Any]) -> tuple[str, str, str, str] | None:
-    """outTrackId, userId, the button's action and the card's reason input, or None."""
-    track, user_id = data.get("outTrackId"), data.get("userId")
-    if not isinstance(track, str) or not track or not isinstance(user_id, str) or not user_id:
-        return None
+    """outTrackId, userId, the button's action and the card's input text, or None; read by the
+    SDK's own CardCallbackMessage (it decodes `content` and `extension`, JSON in strings). The
+    button's params are what the template's 回传请求 binds: {"action": …, "reason": …}."""
     try:
-        content = json.loads(data.get("content") or "{}")
-    except (TypeError, ValueError):
+        press = CardCallbackMessage.from_dict(data)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    track, user_id, content = press.card_instance_id, press.user_id, press.content
+    if not isinstance(track, str) or not track or not isinstance(user_id, str) or not user_id:
         return None
     private = content.get("cardPrivateData") if isinstance(content, dict) else None
     if not isinstance(private, dict):
