@@ -274,3 +274,13 @@ async def test_a_press_the_bot_cannot_read_is_acknowledged_and_changes_nothing(c
         await _press(rig, frame)
         assert rig.emulator.acks[frame["headers"]["messageId"]] == 200  # answered: not delivered again
     assert len(rig.inbox()) == inbox and _village_card(rig).updates == []
+
+
+async def test_a_card_dingtalk_refuses_for_good_goes_out_as_markdown(card_rig: Rig) -> None:
+    rig = card_rig
+    rig.emulator.cards.templates = {"some-other-template"}  # ours was never published
+    await _resolved(rig)
+    assert rig.emulator.cards.cards == {}
+    sent = [s for s in rig.emulator.sent if s.text.startswith("#1【已办结】")]
+    assert {s.conversation_id for s in sent if s.channel == "group"} == {"cid-shangyang", "cid-huayuan"}
+    assert any(s.channel == "user" and s.user_ids == ["v001"] for s in sent)  # 张三 told one to one

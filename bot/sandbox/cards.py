@@ -54,6 +54,7 @@ class Card:
 class Cards:
     emulator: Emulator
     cards: dict[str, Card] = field(default_factory=dict)
+    templates: set[str] | None = None  # the published templates; None: any id is taken as one
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post(DELIVER, self._deliver)
@@ -71,6 +72,8 @@ class Cards:
             if not isinstance(value, str) or not value:
                 return _refusal(f"{name} is required")
         assert isinstance(track, str) and isinstance(template, str) and isinstance(space, str)
+        if self.templates is not None and template not in self.templates:
+            return _refusal("cardTemplateId not exist")
         if body.get("callbackType", "STREAM") not in ("STREAM", "HTTP"):
             return _refusal("callbackType is invalid")
         if body.get("callbackType") == "HTTP" and not body.get("callbackRouteKey"):

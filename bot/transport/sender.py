@@ -443,10 +443,24 @@ class OutboxSender(PollingWorker):
                 return "none"
             return await send_card_update(self.api, self.run_db, self.engine, self.cards, d.text)
         if d.kind == "card" and self.cards is not None:
-            return await send_card(
-                self.api, self.run_db, self.engine, self.cards, d.key, d.title, d.plain_text or d.text, d.at_user_ids
-            )
-        # A card row without a template (unset since it was written) goes out as markdown, below.
+            try:
+                return await send_card(
+                    self.api,
+                    self.run_db,
+                    self.engine,
+                    self.cards,
+                    d.key,
+                    d.title,
+                    d.plain_text or d.text,
+                    d.at_user_ids,
+                )
+            except SendError as e:
+                if e.retryable or e.quota:
+                    raise
+                # Refused for good (a template not published, a permission missing): the people it
+                # asks to act must still hear of it, so it goes out as markdown with its typed command.
+                log.warning("card refused (%s): sent as markdown instead", e)
+        # A card row without a template (unset since it was written, or refused) goes out as markdown.
         body = markdown_body(d.title, render_markdown(d.text), d.at_user_ids)
         fresh = d.webhook_expires_at and d.webhook_expires_at - now > timedelta(seconds=WEBHOOK_MARGIN_S)
         if d.kind == "reply" and d.session_webhook and fresh and self.api.trusts(d.session_webhook):
