@@ -27,7 +27,9 @@ DELIVER = "/v1.0/card/instances/createAndDeliver"
 UPDATE = "/v1.0/card/instances"
 TOPIC = "/v1.0/card/instances/callback"
 SPACES = {"IM_GROUP": "imGroupOpenDeliverModel", "IM_ROBOT": "imRobotOpenDeliverModel"}
-PARAM = "param.invalid"  # the code of a refused card call (DingTalk's own wording varies)
+# Our code for a refused card call: the shape {code, message, requestid} is DingTalk's OpenAPI
+# error shape; its code for each case of the card API is not in what we could find.
+PARAM = "param.invalid"
 
 
 @dataclass
