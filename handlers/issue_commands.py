@@ -410,4 +410,11 @@ def supervise(ctx: Context) -> Result:
     owner = q.people(ctx.session, [issue.owner_id])
     due = f"{r.deadline_text(issue.deadline)}" if issue.deadline else "请尽快办理"
     text = f"【督办】{r.mention(owner)} #{issue.id} {issue.title} · {due},请尽快反馈进展。"
-    return Result(Reply(text, _ids(owner)), issue_id=issue.id)
+    return Result(Reply(text, _ids(owner), step=Step.SUPERVISED), issue_id=issue.id)
+
+
+def acknowledged(ctx: Context) -> Result:
+    """已知悉 (the 督办 card's button, or typed): the 包案人 says they saw it; nothing changes."""
+    issue = ctx.target
+    ctx.require_open(issue)
+    return Result(Reply(f"#{issue.id} 已知悉,请尽快办理并反馈进展。"), issue_id=issue.id)

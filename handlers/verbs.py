@@ -175,6 +175,15 @@ VERBS: tuple[Verb, ...] = (
         may=p.any_of(p.lead, p.lead_above),
         denied="督办需由领导操作。",
     ),
+    Verb(
+        "已知悉",
+        issues.acknowledged,
+        "已知悉 #12",
+        refs=1,
+        may=p.owner,
+        denied="已知悉由#{id}的包案人回复。",
+        writes=False,  # it acknowledges a 督办 and changes nothing
+    ),
     Verb("查", info.show, "查 #12", ("详情", "查看", "查询"), refs=1, help="查 #12", writes=False),
     Verb("列表", info.list_, "列表 逾期", help="列表 [待办/我的/逾期]", joins=True, writes=False),
     Verb("统计", info.stats, "统计 本月", help=f"统计 [本月/2020] [{info.RAW_WORD}]", joins=True, writes=False),

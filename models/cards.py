@@ -34,6 +34,7 @@ class Step:
     REVISIT = "revisit"  # 办结 回访: 满意 / 不满意
     EXTENSION = "extension"  # 延期 申请: 同意
     ASSIGNED = "assigned"  # 交办 to the 包案人: 反馈 / 办结
+    SUPERVISED = "supervised"  # 督办 (催办) of the 包案人: 已知悉 / 办结
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,13 @@ BUTTONS: dict[str, tuple[Button, ...]] = {
         Button("feedback", "反馈", "反馈 #{id} {reason}", closes=False),  # progress: the card stays open
         Button("resolve", "办结", "办结 #{id} {reason}"),
     ),
+    Step.SUPERVISED: (
+        Button("acknowledge", "已知悉", "已知悉 #{id}", closes=False),  # the case is still to be worked
+        Button("resolve", "办结", "办结 #{id} {reason}"),
+    ),
 }
 # The card's input box, by step: what its text is for (no box where no button takes text).
-INPUT_HINTS = {Step.REVISIT: "不满意的原因", Step.ASSIGNED: "进展或办理结果"}
+INPUT_HINTS = {Step.REVISIT: "不满意的原因", Step.ASSIGNED: "进展或办理结果", Step.SUPERVISED: "办理结果"}
 
 
 def out_track_id(key: str) -> str:

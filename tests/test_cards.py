@@ -284,3 +284,21 @@ async def test_a_card_dingtalk_refuses_for_good_goes_out_as_markdown(card_rig: R
     sent = [s for s in rig.emulator.sent if s.text.startswith("#1【已办结】")]
     assert {s.conversation_id for s in sent if s.channel == "group"} == {"cid-shangyang", "cid-huayuan"}
     assert any(s.channel == "user" and s.user_ids == ["v001"] for s in sent)  # 张三 told one to one
+
+
+async def test_the_supervision_card_is_acknowledged_by_the_owner_only(card_rig: Rig) -> None:
+    rig = card_rig
+    await _say(rig, SUBMISSION)
+    await _say(rig, "上报 #1")
+    await _say(rig, "上报 #1", staff_id="t101", cid="cid-huayuan")
+    await _say(rig, "交办 #1 限5个工作日", staff_id="d001", cid="cid-district", mentions=["p001"])
+    await _say(rig, "督办 #1", staff_id="d002", cid="cid-district")
+    [card] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "supervised"]
+    assert card.at_user_ids == {"p001": "钱七"} and [b["label"] for b in card.buttons()] == ["已知悉", "办结"]
+    before = _events(rig, 1)
+
+    await _press(rig, None, card.out_track_id, "d002", "acknowledge")  # a lead cannot acknowledge for the owner
+    assert card.updates == [] and any(s.text == "已知悉由#1的包案人回复。" for s in rig.emulator.sent)
+    await _press(rig, None, card.out_track_id, "p001", "acknowledge")
+    assert _events(rig, 1) == before  # nothing changes
+    assert card.params["answer"].startswith("#1 已知悉") and len(card.buttons()) == 2  # still there to 办结
