@@ -88,6 +88,8 @@ async def test_the_revisit_goes_out_as_a_card_that_ats_the_reporter(card_rig: Ri
     await _resolved(rig)
     card = _village_card(rig)
     assert card.template_id == TEMPLATE and card.space_type == "IM_GROUP"
+    assert card.body["openSpaceId"] == "dtv1.card//IM_GROUP.cid-shangyang" and card.body["callbackType"] == "STREAM"
+    assert card.body["imGroupOpenDeliverModel"]["robotCode"] == "dingsandboxrobot" and card.body["userIdType"] == 1
     assert card.at_user_ids == {"v001": "张三"}  # a real @ of the one who must act, a member there
     assert [b["label"] for b in card.buttons()] == ["满意", "不满意"]
     assert card.params["content"].startswith("#1【已办结】") and "@" not in card.params["content"]
@@ -302,3 +304,21 @@ async def test_the_supervision_card_is_acknowledged_by_the_owner_only(card_rig: 
     await _press(rig, None, card.out_track_id, "p001", "acknowledge")
     assert _events(rig, 1) == before  # nothing changes
     assert card.params["answer"].startswith("#1 已知悉") and len(card.buttons()) == 2  # still there to 办结
+
+
+async def test_a_lead_reached_one_to_one_gets_the_card_in_their_chat_with_the_bot(card_rig: Rig) -> None:
+    rig = card_rig
+    await _say(rig, SUBMISSION)
+    await _say(rig, "上报 #1")
+    await _say(rig, "上报 #1", staff_id="t101", cid="cid-huayuan")
+    await _say(rig, "交办 #1 限5个工作日", staff_id="d001", cid="cid-district", mentions=["p001"])
+    # The 包案人 asks in their own chat with the bot: 赵六 hears of it in his, as a card.
+    await _say(rig, "延期 #1 3个工作日 等鉴定", staff_id="p001", cid="cid-p001", conversation_type="1")
+    [card] = [c for c in rig.emulator.cards.in_space("d001") if c.params["step"] == "extension"]
+    assert card.space_type == "IM_ROBOT" and card.body["openSpaceId"] == "dtv1.card//IM_ROBOT.d001"
+    assert card.body["imRobotOpenDeliverModel"] == {"spaceType": "IM_ROBOT", "robotCode": "dingsandboxrobot"}
+    await _press(rig, None, card.out_track_id, "d001", "approve")
+    assert _events(rig, 1)[-1][0] == "extension_approved" and card.params["answered"] == "true"
+    answers = [s for s in rig.emulator.sent if s.text.startswith("#1 已同意延期")]
+    # Answered where he pressed, and the 包案人 told of the new deadline in theirs.
+    assert sorted((a.channel, a.user_ids[0]) for a in answers) == [("user", "d001"), ("user", "p001")]

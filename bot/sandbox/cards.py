@@ -41,6 +41,7 @@ class Card:
     params: dict[str, str]
     at_user_ids: dict[str, str]
     updates: list[dict[str, str]] = field(default_factory=list)  # each update's cardParamMap, in order
+    body: dict[str, Any] = field(default_factory=dict)  # the createAndDeliver body as received
 
     def buttons(self) -> list[dict[str, str]]:
         """The buttons the template shows (none once the step is answered)."""
@@ -97,7 +98,7 @@ class Cards:
             return _refusal("cardData.cardParamMap is invalid")
         if track in self.cards:
             return _refusal("outTrackId already exists")
-        self.cards[track] = Card(track, template, space_type, space_id, params, dict(at))
+        self.cards[track] = Card(track, template, space_type, space_id, params, dict(at), body=body)
         if space_type == "IM_GROUP":  # the sandbox page shows it in its group, with its buttons
             entry = {"from": "bot", "title": params.get("title", ""), "text": params.get("content", "")}
             self.emulator.history[space_id].append({**entry, "at": list(at), "card": track})
