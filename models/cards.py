@@ -1,8 +1,9 @@
 """Interactive cards (互动卡片) for the one-tap steps of a case: the 回访 (满意 / 不满意), a 延期
-request (同意), a 交办 to the 包案人 (反馈 / 办结) and a 督办 (已知悉 / 办结). A message that asks for such a step goes out as a card when a card template is
-configured (DINGTALK_CARD_TEMPLATE_ID), else as today's markdown; a press comes back as the
-typed command it stands for (`command`), through the same inbox, verb table and permission
-rules, and the card is then updated in place to say how it was answered (`answered`).
+request (同意), a 交办 to the 包案人 (反馈 / 办结) and a 督办 (已知悉 / 办结). A message that asks
+for such a step goes out as a card when a card template is configured
+(DINGTALK_CARD_TEMPLATE_ID), else as today's markdown; a press comes back as the typed command
+it stands for (`command`), through the same inbox, verb table and permission rules, and the card
+is then updated in place to say how it was answered (`answered`).
 
 The outbox rows are written here, in the transaction of the message that causes them, like
 every other row: kind "card" delivers a card (bot/transport/cards.py), kind "card_update"
