@@ -75,5 +75,11 @@ def _assemble(settings: Settings, org: Org, engine: Engine, clock: Clock | None)
     if settings.category_file:
         categories.default_model()  # a bad file is refused now, with its reason, not at the first post
     settings = settings.with_robot_secrets(org.secret_envs)
-    dispatcher = Dispatcher(engine, WorkdayCalendar.from_config(org.calendar), clock, org.duty_leads)
+    dispatcher = Dispatcher(
+        engine,
+        WorkdayCalendar.from_config(org.calendar),
+        clock,
+        org.duty_leads,
+        card_template_id=settings.card_template_id,
+    )
     return App(settings, engine, org, dispatcher)

@@ -42,6 +42,9 @@ class Settings:
     # LIANDONG_DING_OVERDUE=1: a DING to the owner of a case overdue 5 working days (DingTalk
     # sells DING with its paid editions only, so it is off unless asked for).
     ding_overdue: bool = False
+    # DINGTALK_CARD_TEMPLATE_ID: the interactive card template (bot/data/cards/case.json, imported in
+    # DingTalk's card builder); the one-tap steps go out as cards. None: markdown, as before.
+    card_template_id: str | None = None
     # The custom robots' signing secrets: environment variable name -> value (see with_robot_secrets).
     robot_secrets: Mapping[str, str] = field(default_factory=dict)
 
@@ -63,6 +66,7 @@ class Settings:
             corp_id=env.get("DINGTALK_CORP_ID") or None,
             agent_id=(env.get("DINGTALK_AGENT_ID") or "").strip() or None,
             ding_overdue=(env.get("LIANDONG_DING_OVERDUE") or "").strip().lower() in ("1", "true", "yes", "on"),
+            card_template_id=env.get("DINGTALK_CARD_TEMPLATE_ID") or None,
         )
 
     def with_robot_secrets(self, names: Iterable[str], environ: Mapping[str, str] | None = None) -> Settings:

@@ -23,7 +23,7 @@ from handlers import grammar, verbs
 from handlers.context import Context, Refusal
 from handlers.incoming import Incoming
 from handlers.replies import Notice, Reply, Result
-from models import audience, outbox
+from models import audience, cards, outbox
 from models import queries as q
 from models.calendar import WorkdayCalendar
 from models.clock import Clock, SystemClock
@@ -65,8 +65,10 @@ class Dispatcher:
         calendar: WorkdayCalendar | None = None,
         clock: Clock | None = None,
         duty_leads: tuple[str, ...] = (),
+        card_template_id: str | None = None,
     ) -> None:
         self.engine = engine
+        self.cards = bool(card_template_id)  # the one-tap steps go out as interactive cards
         self.calendar = calendar or WorkdayCalendar()
         self.clock = clock or SystemClock()
         self.duty_leads = duty_leads  # the org file's duty_leads: who takes an escalation to the district
@@ -302,7 +304,13 @@ class Dispatcher:
         if msg.conversation_type != "1" and msg.sender_staff_id:  # a poster is a member of the group
             audience.seen_posting(session, [(msg.conversation_id, msg.sender_staff_id)])
         # Everyone asked to act is reached: by a real @ where they are a member, else one to one.
-        outbox.write(session, outbox.reach(session, rows, outbox.notice_key("act", msg.msg_id), now))
+        rows = outbox.reach(session, rows, outbox.notice_key("act", msg.msg_id), now)
+        if self.cards and outcome == "ok" and reply.step and result.issue_id is not None:
+            rows = cards.offer(session, rows, result.issue_id, reply.step, now)
+        track = cards.pressed(msg.msg_id)
+        if track and outcome == "ok":  # a card's button went through: the card says how, in place
+            rows.extend(cards.answered(session, track, msg.text, reply.text, reply.at, now, msg.msg_id))
+        outbox.write(session, rows)
         done = session.execute(
             update(INBOX)
             .where(INBOX.c.msg_id == row.msg_id, INBOX.c.status == "pending")

@@ -18,6 +18,7 @@ from bot.app import App
 from bot.config import DEFAULT_ENDPOINT
 from bot.contacts.events import contact_events
 from bot.photos_store import PhotoStore
+from bot.transport.cards import CardCallbackHandler, CardConfig
 from bot.transport.dingtalk_api import Credentials, DingTalkApi
 from bot.transport.http_callback import callback_app
 from bot.transport.photos import PhotoFetcher
@@ -109,6 +110,7 @@ class Runtime:
             public_url=self.app.settings.public_url,
             database=self.pipeline.database,
             agent_id=self.options.agent_id or self.app.settings.agent_id,
+            cards=self._card_config(),
         )
         store = PhotoStore(self.app.settings.photos_dir)
         self.photos = PhotoFetcher(self.app.engine, api, store, self.pipeline.run_db, self.clock)
@@ -144,9 +146,17 @@ class Runtime:
             backoff_cap_s=self.options.backoff_cap_s,
             idle_s=self.options.idle_s,
             events=contact_events(self.app, self.http, api, self.clock, self.pipeline.run_db),
+            cards=CardCallbackHandler(self.pipeline, self.app.engine, self.clock) if self._card_config() else None,
         )
         self._stream_task = asyncio.create_task(self.stream.start(), name="liandong-stream")
         self._stream_task.add_done_callback(self._stream_ended)
+
+    def _card_config(self) -> CardConfig | None:
+        settings = self.app.settings
+        if not settings.card_template_id:
+            return None
+        robot = settings.robot_code or self.credentials.client_id
+        return CardConfig(settings.card_template_id, robot, settings.public_url)
 
     def _stream_ended(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or not isinstance(task.exception(), CredentialsRefused) or self.failed.done():

@@ -17,6 +17,7 @@ from handlers.pictures import attach_inline
 from handlers.replies import Notice, Reply, Result
 from models import queries as q
 from models import todos
+from models.cards import Step
 from models.clock import local
 from models.events import Created, Kind, Payload
 from models.lifecycle import new_issue, record
@@ -244,7 +245,7 @@ def assign(ctx: Context) -> Result:
     parts.append(r.deadline_text(deadline))
     if tuesday:  # tagged, or made on a Tuesday: counted as one either way (PRODUCT §2)
         parts.append("周二无会日办理件")
-    return Result(Reply(" · ".join(parts) + "。", (owner.id,)), issue_id=issue.id)
+    return Result(Reply(" · ".join(parts) + "。", (owner.id,), step=Step.ASSIGNED), issue_id=issue.id)
 
 
 def feedback(ctx: Context) -> Result:
@@ -271,7 +272,8 @@ def resolve(ctx: Context) -> Result:
     if reporters:
         text += f"{r.mention(reporters)} 请回访当事人,如不满意回复「不满意 #{issue.id} 原因」。"
     notices = _to_origin(ctx, issue, text, _ids(reporters))
-    return Result(Reply(text, _ids(reporters)), notices, issue.id)
+    step = Step.REVISIT if reporters else None
+    return Result(Reply(text, _ids(reporters), step=step), notices, issue.id)
 
 
 def _to_origin(ctx: Context, issue: Issue, text: str, at: tuple[str, ...]) -> list[Notice]:
@@ -354,7 +356,15 @@ def extend(ctx: Context) -> Result:
     leads = [p for p in q.assigning_lead(ctx.session, issue) if p.id != ctx.actor.id]  # who set the deadline
     unit = "个工作日" if workdays else "天"
     text = f"#{issue.id} 申请延期{days}{unit}:{mask(reason)}\n{r.mention(leads)} 同意请回复「同意延期 #{issue.id}」。"
-    return Result(Reply(text, _ids(leads)), issue_id=issue.id)
+    return Result(Reply(text, _ids(leads), step=Step.EXTENSION if leads else None), issue_id=issue.id)
+
+
+def satisfied(ctx: Context) -> Result:
+    """满意 (the 回访 card's button, or typed): the reporter confirms the result; nothing changes."""
+    issue = ctx.target
+    if issue.status != Status.RESOLVED:
+        raise Refusal(f"#{issue.id} 尚未办结。")
+    return Result(Reply(f"#{issue.id} 回访满意,感谢反馈。"), issue_id=issue.id)
 
 
 def approve_extension(ctx: Context) -> Result:
@@ -400,4 +410,11 @@ def supervise(ctx: Context) -> Result:
     owner = q.people(ctx.session, [issue.owner_id])
     due = f"{r.deadline_text(issue.deadline)}" if issue.deadline else "请尽快办理"
     text = f"【督办】{r.mention(owner)} #{issue.id} {issue.title} · {due},请尽快反馈进展。"
-    return Result(Reply(text, _ids(owner)), issue_id=issue.id)
+    return Result(Reply(text, _ids(owner), step=Step.SUPERVISED), issue_id=issue.id)
+
+
+def acknowledged(ctx: Context) -> Result:
+    """已知悉 (the 督办 card's button, or typed): the 包案人 says they saw it; nothing changes."""
+    issue = ctx.target
+    ctx.require_open(issue)
+    return Result(Reply(f"#{issue.id} 已知悉,请尽快办理并反馈进展。"), issue_id=issue.id)

@@ -21,6 +21,7 @@ class Reply:
     text: str
     at: tuple[str, ...] = ()  # staffIds to @-mention
     title: str = "两难助手"
+    step: str | None = None  # the one-tap step it asks for (models/cards.py Step): a card where configured
 
 
 @dataclass(frozen=True)

@@ -159,12 +159,30 @@ VERBS: tuple[Verb, ...] = (
         denied="只有#{id}的原上报人可以回复不满意。",
     ),
     Verb(
+        "满意",
+        issues.satisfied,
+        "满意 #12",
+        refs=1,
+        may=p.revisited,
+        denied="只有#{id}的原上报人可以回复满意。",
+        writes=False,  # it confirms the result and changes nothing
+    ),
+    Verb(
         "督办",
         issues.supervise,
         "督办 #12",
         refs=1,
         may=p.any_of(p.lead, p.lead_above),
         denied="督办需由领导操作。",
+    ),
+    Verb(
+        "已知悉",
+        issues.acknowledged,
+        "已知悉 #12",
+        refs=1,
+        may=p.owner,
+        denied="已知悉由#{id}的包案人回复。",
+        writes=False,  # it acknowledges a 督办 and changes nothing
     ),
     Verb("查", info.show, "查 #12", ("详情", "查看", "查询"), refs=1, help="查 #12", writes=False),
     Verb("列表", info.list_, "列表 逾期", help="列表 [待办/我的/逾期]", joins=True, writes=False),

@@ -250,6 +250,27 @@ class WebSession(SQLModel, table=True):
     expires_at: datetime = Field(index=True)  # the expired are swept at the next sign-in
 
 
+class CardInstance(SQLModel, table=True):
+    """An interactive card (互动卡片) the bot delivered: DingTalk knows it by `out_track_id` (our
+    id, derived from the outbox row's key), a press comes back with it, and the card is updated
+    in place under it. `step` is what the card asks (models/cards.py); `answer` what a press
+    answered, once the step is done. Transport bookkeeping like the outbox's status, so no event
+    of its own (the press itself is a chat command, with the command's events). No foreign key:
+    a card outlives nothing it points at, and the counts' fuzz wipes issues freely."""
+
+    __tablename__ = "card_instances"
+    id: int | None = Field(default=None, primary_key=True)
+    out_track_id: str = Field(unique=True)
+    outbox_key: str
+    issue_id: int = Field(index=True)
+    step: str
+    conversation_id: str | None = None  # the group it was delivered into (IM_GROUP)
+    user_id: str | None = None  # or the person, in their 1:1 chat with the bot (IM_ROBOT)
+    answer: str | None = None
+    created_at: datetime
+    updated_at: datetime | None = None
+
+
 class JobRun(SQLModel, table=True):
     """One row per scheduled occurrence of a job, or per manual run: done, missed or failed.
     Unique on (job, due_at), so two processes cannot both run the same occurrence."""

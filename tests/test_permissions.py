@@ -57,6 +57,8 @@ ALLOWED: dict[str, set[tuple[str, str]]] = {
     "同意延期": {(DL, "in"), (DL, "out")},
     "合并": {(VS, "in"), (TL, "in"), (DL, "in"), (DL, "out")},
     "不满意": {(VS, "in")},
+    "满意": {(VS, "in")},  # the 回访 card's other button: the reporter only, as 不满意
+    "已知悉": {(DP, "in")},  # the 督办 card's button: the 包案人 only
     "督办": {(DL, "in"), (DL, "out")},
     "改": {(VS, "in"), (TL, "in"), (DL, "in"), (DL, "out")},  # the reporter, or the current level's lead
     "查": {(r, "in") for r in ACTORS} | {(DL, "out"), (AD, "out")},
@@ -66,7 +68,8 @@ ALLOWED: dict[str, set[tuple[str, str]]] = {
     "绑定": {(AD, "in"), (AD, "out")},
     "角色": {(AD, "in"), (AD, "out")},
 }
-READ_ONLY = {"查", "列表", "统计", "帮助"}
+# 满意 confirms a result and 已知悉 acknowledges a 督办: neither changes anything
+READ_ONLY = {"查", "列表", "统计", "帮助", "满意", "已知悉"}
 # The 包案人 a 交办 names: someone of the acting level (its unit or below), as 交办 requires.
 OWNER_AT = {"V": "v002", "T": "t001", "D": "d002"}
 
@@ -91,6 +94,8 @@ def _command(verb: str, role: str, scope: str) -> tuple[str, tuple[str, ...]]:
         "同意延期": (f"同意延期 #{n}", ()),
         "合并": (f"合并 #{n} #{m}", ()),
         "不满意": (f"不满意 #{r} 没解决", ()),
+        "满意": (f"满意 #{r}", ()),
+        "已知悉": (f"已知悉 #{n}", ()),
         "督办": (f"督办 #{n}", ()),
         "改": (f"改 #{n} 类别=劳资纠纷", ()),
         "查": (f"查 #{n}", ()),

@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from bot.sandbox.cards import serve_cards
 from bot.sandbox.contacts import serve_contacts
 from bot.sandbox.login import serve_login
 from bot.sandbox.notices import serve_notices
@@ -139,6 +140,7 @@ class Emulator:
         self.history: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)  # conversation → posts
         self.connections: dict[str, _Connection] = {}
         self.opened = 0
+        self.topics: set[str] = set()  # the callback topics a client subscribed to
         self._tickets: dict[str, float] = {}
         self._tokens: set[str] = set()
         self._sessions: dict[str, str] = {}  # session token → conversation
@@ -174,6 +176,7 @@ class Emulator:
         app.router.add_get("/files/{token}", self._file)
         self.contacts = serve_contacts(app, self)  # the contact API and its Stream events
         self.todos = serve_todos(app, self)  # the to-do (待办) API
+        self.cards = serve_cards(app, self)  # interactive cards and their button presses
         self.login = serve_login(app, self)  # DingTalk login's auth codes and their exchange
         self.notices = serve_notices(app, self)  # work notifications and DING
         return app
@@ -212,6 +215,8 @@ class Emulator:
             )
         ticket = uuid.uuid4().hex
         self._tickets[ticket] = time.monotonic() + 90
+        subscriptions = body.get("subscriptions") if isinstance(body.get("subscriptions"), list) else []
+        self.topics.update(str(t.get("topic")) for t in subscriptions if isinstance(t, dict))
         ws_base = self.base_url.replace("http://", "ws://")
         return web.json_response({"endpoint": f"{ws_base}/connect", "ticket": ticket})
 
@@ -610,6 +615,7 @@ class Emulator:
         self.notices.forget()
         self.delivered.clear()
         self.acks.clear()
+        self.cards.cards.clear()
 
     def close(self) -> None:
         for handle in self._timers:

@@ -180,6 +180,7 @@ class SandboxPage:
         app.router.add_get("/api/unread", self._unread)
         app.router.add_post("/api/reset", self._reset)
         app.router.add_post("/api/contacts/sync", self._sync)
+        app.router.add_post("/api/press", self._press)
         app.router.add_static("/static", STATIC)
         app.on_shutdown.append(self._shutdown)
         return app
@@ -340,6 +341,29 @@ class SandboxPage:
             self.changed.notify_all()
         return web.json_response({"msg_id": msg_id, "mentions": [self.by_id[m].name for m in mentions]})
 
+    async def _press(self, request: web.Request) -> web.Response:
+        """A card's button pressed by the persona chosen: DingTalk's card callback to the bot."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="请求格式错误")
+        person = self.by_id.get(str(body.get("staff_id")))
+        if person is None:
+            raise web.HTTPBadRequest(text="请先选择身份")
+        track, action = str(body.get("track") or ""), str(body.get("action") or "")
+        reason = str(body.get("reason") or "")[:MAX_TEXT]
+        if track not in self.emulator.cards.cards:
+            raise web.HTTPNotFound(text="卡片不存在")
+        try:
+            await self.emulator.cards.press(track, person.id, action, reason)
+        except ValueError:
+            raise web.HTTPBadRequest(text="按钮已失效") from None
+        except RuntimeError:
+            raise web.HTTPServiceUnavailable(text="机器人未订阅卡片回调") from None
+        return web.json_response({"ok": True})
+
     async def _wait(self, ready: Callable[[], bool], timeout: float) -> None:
         """Until `ready()`, the timeout, or shutdown; whichever comes first. Never a sleep loop."""
         if ready() or timeout <= 0 or self._closing:
@@ -367,7 +391,17 @@ class SandboxPage:
             # An OpenAPI send carries no at: its text is shown as sent, an @<staffId> raw.
             html = render_markdown(str(e.get("text", "")), self.mentions.of_message(list(e.get("at") or [])))
             meta = str(e.get("label") or "机器人")  # a work notification or a DING says so
-            return {"n": n, "bot": True, "from": "bot", "who": BOT_NAME, "meta": meta, "html": html}
+            entry = {"n": n, "bot": True, "from": "bot", "who": BOT_NAME, "meta": meta, "html": html}
+            card = self.emulator.cards.cards.get(str(e.get("card") or ""))
+            if card is not None:  # an interactive card: its buttons as they stand now
+                entry["meta"] = "机器人 · 互动卡片"
+                entry["card"] = {
+                    "track": card.out_track_id,
+                    "buttons": card.buttons(),
+                    "input": card.params.get("inputHint", "") if card.buttons() else "",
+                    "answer": card.params.get("answer", "") if card.params.get("answered") == "true" else "",
+                }
+            return entry
         person = self.by_id.get(str(e.get("from")))
         text = self._typed.get(str(e.get("msg_id")), str(e.get("text", "")))
         return {

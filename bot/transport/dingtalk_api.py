@@ -40,7 +40,17 @@ The codes, and where they are documented:
 - DING (`POST /v1.0/robot/ding/send`, the official SDK's RobotSendDingRequest,
   com.aliyun.dingtalkrobot_1_0): robotCode, remindType (1 in-app, 2 SMS, 3 phone),
   receiverUserIdList, content answers {openDingId, failedList} (the users not reached, by
-  userId); paid editions only."""
+  userId); paid editions only.
+- 创建并投放卡片 (the official SDK's CreateAndDeliverRequest, aliyun/dingtalk-sdk
+  card_1_0/models.py; the stream SDK's card_replier.py sends the same fields in two calls):
+  `POST /v1.0/card/instances/createAndDeliver` with outTrackId, cardTemplateId, callbackType
+  (STREAM), cardData.cardParamMap (Map<String, String>), openSpaceId
+  `dtv1.card//IM_GROUP.{openConversationId}` or `dtv1.card//IM_ROBOT.{userId}`, userIdType (1:
+  userId), imGroupOpenSpaceModel / imGroupOpenDeliverModel {robotCode, atUserIds: {userId:
+  name}} or imRobotOpenSpaceModel / imRobotOpenDeliverModel {spaceType IM_ROBOT, robotCode};
+  answers {success, result: {outTrackId, deliverResults: [{spaceType, spaceId, success,
+  errorMsg, carrierId}]}}. 更新卡片: `PUT /v1.0/card/instances` with outTrackId, cardData and
+  cardUpdateOptions {updateCardDataByKey}."""
 
 from __future__ import annotations
 
@@ -270,6 +280,19 @@ class DingTalkApi:
         # failedList: the users it did not reach, keyed by userId (a list is read the same way)
         failed = data.get("failedList")
         return [str(u) for u in failed] if isinstance(failed, dict | list) else []
+
+    async def card_deliver(self, body: dict[str, Any]) -> None:
+        """创建并投放卡片 (bot/transport/cards.py builds the body). A 200 can still say the card
+        reached no space: `result.deliverResults[].success` false, with an errorMsg."""
+        data = await self._openapi("/v1.0/card/instances/createAndDeliver", body)
+        results = (data.get("result") or {}).get("deliverResults") if isinstance(data.get("result"), dict) else None
+        failed = [r for r in results or [] if isinstance(r, dict) and r.get("success") is False]
+        if failed:
+            raise SendError(f"card not delivered: {str(failed[0].get('errorMsg') or '')[:60]}", retryable=True)
+
+    async def card_update(self, body: dict[str, Any]) -> None:
+        """更新卡片: PUT /v1.0/card/instances {outTrackId, cardData, cardUpdateOptions}."""
+        await self._openapi("/v1.0/card/instances", body, method="PUT")
 
     async def _openapi(self, path: str, body: dict[str, Any], method: str = "POST") -> dict[str, Any]:
         token = await self.access_token()

@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from bot.org import RobotConfig
+from bot.transport.cards import CardConfig, send_card, send_card_update
 from bot.transport.db_state import DatabaseState
 from bot.transport.dingtalk_api import DingTalkApi, SendError, Undelivered, markdown_body
 from bot.transport.todos import send_todo
@@ -206,6 +207,7 @@ class OutboxSender(PollingWorker):
         public_url: str | None = None,
         database: DatabaseState | None = None,
         agent_id: str | None = None,
+        cards: CardConfig | None = None,
     ) -> None:
         super().__init__(run_db)
         self.engine = engine
@@ -218,11 +220,14 @@ class OutboxSender(PollingWorker):
         self.claim_s = claim_s
         self.public_url = public_url  # LIANDONG_PUBLIC_URL: a to-do links to its case page there
         self.agent_id = agent_id  # DINGTALK_AGENT_ID: None, and work notifications go one to one
+        self.cards = cards  # DINGTALK_CARD_TEMPLATE_ID set: rows of kind "card" go out as cards
         # The kinds not sent as chat messages, each by its own handler (chat kinds: _chat).
         self._handlers: dict[str, Callable[[Delivery, datetime], Awaitable[str | datetime]]] = {
             "todo": self._todo,
             "work": self._work,
             "ding": self._ding,
+            "card": self._card,
+            "card_update": self._card_update,
         }
         self.limiter = SharedRobotLimiter(engine)
         self.openapi_paused_until: datetime | None = None
@@ -445,6 +450,34 @@ class OutboxSender(PollingWorker):
         handler = self._handlers.get(d.kind)
         if handler is not None:
             return await handler(d, now)
+        return await self._chat(d, now)
+
+    async def _card_update(self, d: Delivery, now: datetime) -> str | datetime:
+        if self.cards is None:  # the template was unset since: the markdown already said it all
+            return "none"
+        return await send_card_update(self.api, self.run_db, self.engine, self.cards, d.text)
+
+    async def _card(self, d: Delivery, now: datetime) -> str | datetime:
+        """A card row: a card while a template is set, else (unset since it was written, or the
+        card refused for good) the same step as markdown with its typed command."""
+        if self.cards is not None:
+            try:
+                return await send_card(
+                    self.api,
+                    self.run_db,
+                    self.engine,
+                    self.cards,
+                    d.key,
+                    d.title,
+                    d.plain_text or d.text,
+                    d.at_user_ids,
+                )
+            except SendError as e:
+                if e.retryable or e.quota:
+                    raise
+                # Refused for good (a template not published, a permission missing): the people it
+                # asks to act must still hear of it.
+                log.warning("card refused (%s): sent as markdown instead", e)
         return await self._chat(d, now)
 
     async def _chat(self, d: Delivery, now: datetime) -> str | datetime:

@@ -27,6 +27,7 @@ from dingtalk_stream import (
 )
 from dingtalk_stream.frames import Headers, SystemMessage
 
+from bot.transport.cards import CARD_TOPIC
 from bot.transport.payload import BOT_TOPIC, BadPayload, decode, to_incoming
 from bot.transport.pipeline import Pipeline
 from models.db import outage
@@ -109,6 +110,7 @@ class StreamClient(DingTalkStreamClient):
         idle_s: float | None = IDLE_S,
         rng: random.Random | None = None,
         events: EventHandler | None = None,
+        cards: CallbackHandler | None = None,
     ) -> None:
         super().__init__(credential, logger=logging.getLogger("dingtalk_stream.client"))
         # The SDK reads DINGTALK_OPENAPI_ENDPOINT once at import; ours is per client.
@@ -119,6 +121,8 @@ class StreamClient(DingTalkStreamClient):
         self.idle_s = idle_s  # None: no watchdog
         self.rng = rng or random.Random()
         self.register_callback_handler(BOT_TOPIC, handler)
+        if cards is not None:  # interactive cards' button presses (bot.transport.cards)
+            self.register_callback_handler(CARD_TOPIC, cards)
         if events is not None:  # DingTalk's EVENT frames (contact changes: bot.contacts.events)
             self.register_all_event_handler(events)
         self._slots = asyncio.Semaphore(max_in_flight)

@@ -209,11 +209,52 @@ function append(messages) {
     body.append(el("div", "who", m.meta ? `${m.who} · ${m.meta}` : m.who));
     const bubble = el("div", "bubble");
     bubble.innerHTML = m.html; // rendered by the server from escaped text
+    if (m.card) bubble.append(cardActions(m.card));
     body.append(bubble);
     row.append(body);
     box.append(row);
   }
   if (stick || messages.some((m) => me && m.from === me.id)) box.scrollTop = box.scrollHeight;
+}
+
+function cardActions(card) {
+  // An interactive card's buttons: a press goes to the bot as DingTalk's card callback.
+  const box = el("div", "card-actions");
+  if (card.answer) {
+    box.append(el("div", "card-answer", card.answer));
+    return box;
+  }
+  const reason = card.input ? el("input", "card-reason") : null;
+  if (reason) {
+    reason.placeholder = card.input;
+    box.append(reason);
+  }
+  for (const b of card.buttons) {
+    const button = el("button", "card-button", b.label);
+    button.type = "button";
+    button.addEventListener("click", () => press(card, b.action, reason ? reason.value : "", box));
+    box.append(button);
+  }
+  return box;
+}
+
+async function press(card, action, reason, box) {
+  const p = persona();
+  if (!p) return status("请先在右上角选择身份。");
+  for (const b of box.querySelectorAll("button")) b.disabled = true;
+  try {
+    const response = await fetch("/api/press", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ track: card.track, action, reason, staff_id: p.id }),
+    });
+    if (!response.ok) throw new Error(await response.text());
+    status("");
+  } catch (error) {
+    status(`操作失败:${error.message}`);
+  } finally {
+    for (const b of box.querySelectorAll("button")) b.disabled = false;
+  }
 }
 
 async function follow() {
