@@ -28,6 +28,8 @@ FLOORS = {
                 "phones": 85, "has_id_number": 85, "deadline": 85},
     "holdout2": {"township": 120, "village": 120, "ambiguous": 120, "category": 107, "litigation_risk": 120,
                  "phones": 120, "has_id_number": 120, "deadline": 119},
+    "holdout3": {"township": 160, "village": 160, "ambiguous": 160, "category": 113, "litigation_risk": 158,
+                 "phones": 160, "has_id_number": 160, "deadline": 159},
 }  # fmt: skip
 
 # One post for each rule the issue names: templates, rambles, aliases used as places or as
