@@ -3,7 +3,7 @@
     .venv/bin/python bench/intake.py [--repeat N] [--sets dev,dev2]
 
 Accuracy is shown for the development sets (tuned against), the holdout sets (never tuned
-against: the honest figure for new posts; holdout2 when tests/data/intake_holdout2.yaml exists)
+against: the honest figure for new posts; holdout2 and holdout3)
 and all; --sets measures only those named (to tune without looking at a holdout). "Place from
 text" are the posts whose sender is not a village, where township and village must be read from
 the text. Near-duplicate precision and recall are over every pair of posts from the same place."""

@@ -128,13 +128,15 @@ def digest(directory: Directory, unit_name: str, week: Period, w: Week, today: d
     head = f"【每周两难问题通报】{unit_name} · {_md(week.start)}–{_md(week.end)}"
     year_has_numbers = any(vars(w.counts).values())
     if w.empty:
-        lines = [head, "本周无新增、无化解,目前没有在办问题。"]
+        lines = [head, "本周无新增、无办结,目前没有在办问题。"]
     else:
         late = ""
         if w.overdue:
             shown = " ".join(f"#{n}" for n in w.overdue_first)
             late = f"({shown}{f' 等{w.overdue}件' if w.overdue > len(w.overdue_first) else ''})"
-        lines = [head, f"新增 {w.new} · 化解 {w.resolved} · 在办 {w.open} · 逾期 {w.overdue}{late}"]
+        # 办结, not 化解: the week counts a case closed at any level, and the district says 化解
+        # only of those it closed itself (the year's 区级 line below).
+        lines = [head, f"新增 {w.new} · 办结 {w.resolved} · 在办 {w.open} · 逾期 {w.overdue}{late}"]
         if w.oldest:
             lines.append("在办最久:")
             lines += [_line(directory, i, f"已 {(today - local(i.created_at).date()).days} 天") for i in w.oldest]

@@ -15,12 +15,13 @@ from handlers.intake import IntakeParser
 from models.directory import Directory
 
 DATA = Path(__file__).parent / "data"
-# dev and dev2 were tuned on; holdout and holdout2 were written blind and never tuned on.
+# dev and dev2 were tuned on; holdout, holdout2 and holdout3 were written blind and never tuned on.
 SETS = {
     "dev": DATA / "intake_corpus.yaml",
     "dev2": DATA / "intake_dev2.yaml",
     "holdout": DATA / "intake_holdout.yaml",
     "holdout2": DATA / "intake_holdout2.yaml",
+    "holdout3": DATA / "intake_holdout3.yaml",
 }
 # Sets added later that bench/intake.py reports when present before the tests take them up.
 EXTRA_SETS: dict[str, Path] = {}

@@ -24,10 +24,12 @@ FLOORS = {
             "phones": 240, "has_id_number": 240, "deadline": 240},
     "dev2": {"township": 100, "village": 99, "ambiguous": 100, "category": 94, "litigation_risk": 97,
              "phones": 100, "has_id_number": 100, "deadline": 100},
-    "holdout": {"township": 85, "village": 85, "ambiguous": 85, "category": 66, "litigation_risk": 84,
+    "holdout": {"township": 85, "village": 85, "ambiguous": 85, "category": 68, "litigation_risk": 84,
                 "phones": 85, "has_id_number": 85, "deadline": 85},
-    "holdout2": {"township": 120, "village": 120, "ambiguous": 120, "category": 107, "litigation_risk": 120,
+    "holdout2": {"township": 120, "village": 120, "ambiguous": 120, "category": 110, "litigation_risk": 120,
                  "phones": 120, "has_id_number": 120, "deadline": 119},
+    "holdout3": {"township": 160, "village": 160, "ambiguous": 160, "category": 124, "litigation_risk": 158,
+                 "phones": 160, "has_id_number": 160, "deadline": 159},
 }  # fmt: skip
 
 # One post for each rule the issue names: templates, rambles, aliases used as places or as
@@ -108,4 +110,6 @@ def test_labelled_near_duplicates_are_found_and_few_others() -> None:
     # Recall: every pair of the tuned sets and the first holdout; holdout2's one pair (5051/5067,
     # written blind later) is missed at the tuned threshold. A floor, to be raised.
     assert labelled - found <= {(5051, 5067)}
-    assert len(found - labelled) <= 1  # precision: one false hint at the tuned threshold
+    # Precision: one false hint at the tuned threshold, and holdout3's two (written blind: the
+    # same place's shop and 安置房 matters, told in like words) as measured, not tuned away.
+    assert len(found - labelled - {(6014, 6094), (6024, 6135)}) <= 1

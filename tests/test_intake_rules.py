@@ -138,6 +138,25 @@ def test_category_scoring(text: str, expected: str) -> None:
     assert PARSER.categories.classify(text) == expected
 
 
+TWO = CategoryModel.from_yaml("劳资纠纷:\n  强: [工资, 包工头]\n基础设施:\n  强: [路灯]\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Named first, the wages would win (×1.25); the request to a unit is the demand (×1.5).
+        ("工资的事吵了几回,路灯也坏了,请街道派人修路灯", "基础设施"),
+        ("工资的事吵了几回,路灯也坏了", "劳资纠纷"),  # no request: the first subject
+        ("请假回来发现工资少了,路灯坏了", "劳资纠纷"),  # 请假 is not a request
+        # A threat's words (counted flat, 6 against 3.75) are the risk flag's, not the subject.
+        ("路灯坏了半个月,再不修就找包工头讨工资去", "基础设施"),
+        ("路灯坏了半个月,还找包工头讨工资去", "劳资纠纷"),
+    ],
+)
+def test_a_request_to_a_unit_is_the_demand_and_a_threat_weighs_little(text: str, expected: str) -> None:
+    assert TWO.classify(text) == expected
+
+
 def test_an_edited_category_file_changes_the_result(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text("劳资纠纷:\n  强: [葡萄]\n", encoding="utf-8")

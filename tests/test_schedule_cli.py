@@ -49,7 +49,7 @@ def test_digest_for_one_group_is_previewed_sent_once_and_forced(db: Chat, capsys
     assert cli(args) == 0
     out = capsys.readouterr().out
     assert out.startswith(
-        "→ 群 cid-hangbu\n【每周两难问题通报】航埠镇 · 11月30日–12月6日\n新增 1 · 化解 0 · 在办 1 · 逾期 0\n"
+        "→ 群 cid-hangbu\n【每周两难问题通报】航埠镇 · 11月30日–12月6日\n新增 1 · 办结 0 · 在办 1 · 逾期 0\n"
     )
     assert out.endswith("以上为预览,没有发送;加 --now 发送。\n") and scheduled(db) == []
 

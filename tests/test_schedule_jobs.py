@@ -195,19 +195,19 @@ def test_the_weekly_digest_per_group_and_its_numbers_equal_statistics(chat: Chat
     district = digests["cid-district"].text.splitlines()
     assert district[:6] == [
         "【每周两难问题通报】柯城区 · 3月9日–3月15日",
-        "新增 4 · 化解 2 · 在办 3 · 逾期 1(#3)",
+        "新增 4 · 办结 2 · 在办 3 · 逾期 1(#3)",
         "在办最久:",
         "#1 上洋村宅基地审批提交8个月仍未批复(花园街道·上洋村)· 已 13 天",
         "#3 新村拖欠工资23人,工人准备集体上访(航埠镇·新村)· 已 6 天",
         "#4 全区多个小区物业费纠纷集中爆发,业主情绪激动(柯城区)· 已 5 天",
     ]
     assert district[6] == "2020年统计(截至3月16日):"
-    assert digests["cid-huayuan"].text.splitlines()[1] == "新增 1 · 化解 1 · 在办 1 · 逾期 0"
-    assert digests["cid-hangbu"].text.splitlines()[1] == "新增 1 · 化解 0 · 在办 1 · 逾期 1(#3)"
+    assert digests["cid-huayuan"].text.splitlines()[1] == "新增 1 · 办结 1 · 在办 1 · 逾期 0"
+    assert digests["cid-hangbu"].text.splitlines()[1] == "新增 1 · 办结 0 · 在办 1 · 逾期 1(#3)"
     assert digests["cid-shangyang"].text.splitlines()[0] == "【每周两难问题通报】花园街道·上洋村 · 3月9日–3月15日"
     assert (
         digests["cid-shiliang"].text
-        == "【每周两难问题通报】石梁镇 · 3月9日–3月15日\n本周无新增、无化解,目前没有在办问题。"
+        == "【每周两难问题通报】石梁镇 · 3月9日–3月15日\n本周无新增、无办结,目前没有在办问题。"
     )
     assert all("13812345678" not in r.text for r in digests.values())
 

@@ -1,10 +1,11 @@
 """The category of a post (PRODUCT §4.1) from a keyword model kept in a YAML file that
 officials edit: each keyword scores its category (强 3, 中 2, 弱 1 point), each distinct keyword
 once, times the weight of the clause it stands in, so that a post about two things goes by the
-one it makes its demand about (要求… ×1.5), else the one it names first (×1.25), not by its
-background (之前…, 已撤诉… ×0.75). The highest score wins; a tie (closer than 0.5), or less than
-2 points (one weak word), is 其他. 其他 may list words of its own: subjects outside the nine
-(诈骗, 选举…) that compete like any category. Pure: one automaton, built once per file."""
+one it makes its demand about (要求…, 请街道派人… ×1.5), else the one it names first (×1.25), not
+by its background (之前…, 已撤诉… ×0.75) nor by its threat (不然就去上访… ×0.5). The highest
+score wins; a tie (closer than 0.5), or less than 2 points (one weak word), is 其他. 其他 may
+list words of its own: subjects outside the nine (诈骗, 选举…) that compete like any category.
+Pure: one automaton, built once per file."""
 
 from __future__ import annotations
 
@@ -137,14 +138,22 @@ def _outermost(matches: Iterable[tuple[int, tuple[str, str, int]]]) -> list[tupl
 # one-liners ("北二反映 老年协会的房子漏雨 要修"). Colons do not split: "诉求:尽快审批" is one clause.
 _SEPARATOR = re.compile(r"[,。!?;\n ]+")
 # The clause that says what is wanted is what the post is about: "…要求撤销处罚" is about the penalty.
-_DEMAND = re.compile(r"要求|诉求|希望|请求|恳请|申请|请尽快|盼|想让|急需|呼吁|讨个说法|给个说法|讨说法")
+_DEMAND = re.compile(
+    r"要求|诉求|希望|请求|恳请|申请|请尽快|盼|想让|急需|呼吁|讨个说法|给个说法|讨说法"
+    # A request to a unit ("请街道派人疏通", "请执法队依法处理") names the matter to solve.
+    r"|(?<![邀申])请(?=[^,。!?;\n ]{0,8}?(?:来|帮|派|协调|处理|查|核实|落实|解决|出面|牵头|安排|调处|调解|联系|督促))"
+    r"|能不能|能否|帮忙|帮他|帮她"
+)
 # Background and what is settled weigh less: "之前…已撤诉", "父母离婚后…".
 _BACKGROUND = re.compile(
     r"之前|此前|以前|曾经|早年|原先|已解决|已处理|已调解|已结案|已经解决|不存在|已撤|去世后|过世后|死后|离婚后"
 )
+# A threat ("不然就去上访", "再不给就去起诉") is the litigation flag's concern, not the subject.
+_THREAT = re.compile(r"不然|否则|再不|扬言|要不然")
 DEMAND_WEIGHT = 1.5
 FIRST_WEIGHT = 1.25
 BACKGROUND_WEIGHT = 0.75
+THREAT_WEIGHT = 0.5
 
 
 def _clause_weights(text: str, bounds: list[int], first: int) -> dict[int, float]:
@@ -157,6 +166,9 @@ def _clause_weights(text: str, bounds: list[int], first: int) -> dict[int, float
     for m in _BACKGROUND.finditer(text):
         i = bisect_right(bounds, m.start())
         weights[i] = min(weights.get(i, 1.0), BACKGROUND_WEIGHT)
+    for m in _THREAT.finditer(text):
+        i = bisect_right(bounds, m.start())
+        weights[i] = min(weights.get(i, 1.0), THREAT_WEIGHT)
     return weights
 
 
