@@ -69,8 +69,9 @@ def test_outages_are_told_apart_from_a_message_s_own_error() -> None:
     assert outage(locked()) == "locked"
     readonly = sqlite3.OperationalError("attempt to write a readonly database")
     assert outage(OperationalError("INSERT", {}, readonly)) == "read-only"
+    # mode=rw on a file that is not there (models/db.py opens SQLite so, never creating it)
     assert outage(OperationalError("connect", {}, sqlite3.OperationalError("unable to open database file"))) == (
-        "unavailable"
+        "missing"
     )
     assert outage(IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE constraint failed"))) is None
     assert outage(ValueError("bad")) is None
