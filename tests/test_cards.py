@@ -20,6 +20,7 @@ from bot.app import build
 from bot.sandbox.cards import Card
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.web import SandboxPage
+from handlers.replies import deadline_text
 from models.tables import CardInstance, InboxMessage, Issue, IssueEvent
 from tests.dingtalk import Rig, settings, start_runtime
 
@@ -165,7 +166,7 @@ async def test_an_extension_card_is_approved_by_a_press_of_the_lead_only(card_ri
     await _say(rig, "交办 #1 限5个工作日", staff_id="d001", cid="cid-district", mentions=["p001"])
     await _say(rig, "延期 #1 3个工作日 等鉴定", staff_id="p001", cid="cid-district")
     [card] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "extension"]
-    assert card.at_user_ids == {"d001": "赵六"} and [b["label"] for b in card.buttons()] == ["同意"]
+    assert card.at_user_ids == {"d001": "赵六"} and [b["label"] for b in card.buttons()] == ["同意", "不同意"]
     deadline = _issue(rig, 1).deadline
 
     await _press(rig, None, card.out_track_id, "p001", "approve")  # the 包案人 may not approve their own
@@ -175,6 +176,42 @@ async def test_an_extension_card_is_approved_by_a_press_of_the_lead_only(card_ri
     await _press(rig, None, card.out_track_id, "d001", "approve")
     assert _issue(rig, 1).deadline != deadline and _events(rig, 1)[-1][0] == "extension_approved"
     assert card.params["answered"] == "true" and card.params["answer"].startswith("#1 已同意延期")
+
+
+async def test_an_extension_card_is_refused_by_a_press_with_the_reason_and_the_deadline_stays(card_rig: Rig) -> None:
+    rig = card_rig
+    await _say(rig, SUBMISSION)
+    await _say(rig, "上报 #1")
+    await _say(rig, "上报 #1", staff_id="t101", cid="cid-huayuan")
+    await _say(rig, "交办 #1 限5个工作日", staff_id="d001", cid="cid-district", mentions=["p001"])
+    await _say(rig, "延期 #1 3个工作日 等鉴定", staff_id="p001", cid="cid-district")
+    [card] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "extension"]
+    assert [b["label"] for b in card.buttons()] == ["同意", "不同意"] and card.params["inputHint"] == "不同意的理由"
+    deadline, before = _issue(rig, 1).deadline, _events(rig, 1)
+
+    await _press(rig, None, card.out_track_id, "d001", "reject")  # no reason: asked for, nothing changes
+    assert _events(rig, 1) == before and card.updates == []
+    assert any("不同意的理由" in s.text for s in rig.emulator.sent)
+    await _press(rig, None, card.out_track_id, "p001", "reject", "我不同意")  # the 包案人 may not refuse it
+    assert _events(rig, 1) == before and any(s.text.startswith("不同意延期需由") for s in rig.emulator.sent)
+
+    frame = await _press(rig, None, card.out_track_id, "d001", "reject", "鉴定结果已出,请按期办结")
+    rig.emulator.acks.clear()
+    await _press(rig, frame)  # delivered again: once
+    assert _events(rig, 1) == [*before, ("extension_rejected", {"days": 3, "reason": "鉴定结果已出,请按期办结"})]
+    issue = _issue(rig, 1)
+    assert issue.deadline == deadline and issue.extension_days is None  # the deadline stays, no request pending
+    answers = [s for s in rig.emulator.sent if s.text.startswith("#1 延期申请未获同意")]
+    # Answered once where he pressed (an OpenAPI send: no @), and the requester told in their own chat.
+    assert sorted((a.channel, a.conversation_id or a.user_ids[0]) for a in answers) == [
+        ("group", "cid-district"),
+        ("user", "p001"),
+    ]
+    assert all("@" not in a.text and f"仍按原{deadline_text(deadline)}" in a.text for a in answers)
+    assert card.params["answered"] == "true" and card.buttons() == []
+    assert card.params["answer"].startswith("#1 延期申请未获同意:鉴定结果已出") and "@" not in card.params["answer"]
+    await _say(rig, "同意延期 #1", staff_id="d001", cid="cid-district")  # nothing is left to approve
+    assert _issue(rig, 1).deadline == deadline and _events(rig, 1)[-1][0] == "extension_rejected"
 
 
 async def test_without_a_template_the_revisit_is_markdown_as_before(rig: Rig) -> None:
