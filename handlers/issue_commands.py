@@ -134,7 +134,8 @@ def escalate(ctx: Context) -> Result:
         notice_text += f"\n{LEVEL_NAMES[from_level]}研判: {mask(issue.opinion)}"
     if reason:
         notice_text += f"\n上报理由: {mask(reason)}"
-    notice = Notice(f"{notice_text}\n{ask}", _ids(leads), unit_id=to_unit.id)
+    step = Step.DISTRICT if to_level == Level.DISTRICT else None  # the duty leads' 研判 / 交办 card
+    notice = Notice(f"{notice_text}\n{ask}", _ids(leads), unit_id=to_unit.id, step=step)
     return Result(Reply(f"#{issue.id} 已上报至{to_unit.name}。{ask}", _ids(leads)), [notice], issue.id)
 
 

@@ -214,6 +214,47 @@ async def test_an_extension_card_is_refused_by_a_press_with_the_reason_and_the_d
     assert _issue(rig, 1).deadline == deadline and _events(rig, 1)[-1][0] == "extension_rejected"
 
 
+async def test_a_case_reaching_the_district_is_a_card_for_its_duty_lead_to_review_and_assign(card_rig: Rig) -> None:
+    rig = card_rig
+    await _say(rig, SUBMISSION)
+    await _say(rig, "上报 #1")
+    assert rig.emulator.cards.cards == {}  # reaching the township: markdown, as before
+    await _say(rig, "上报 #1 需要区里协调", staff_id="t101", cid="cid-huayuan")
+    [card] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "district"]
+    assert card.at_user_ids == {"d001": "赵六"}  # the duty lead only (duty_leads in the org file)
+    assert [b["label"] for b in card.buttons()] == ["研判", "交办"] and "姓名" in card.params["inputHint"]
+    assert card.params["content"].startswith("新上报 #1") and "@" not in card.params["content"]
+    assert [c.space_id for c in rig.emulator.cards.cards.values()] == ["cid-district"]  # the township's reply: text
+
+    await _press(rig, None, card.out_track_id, "p001", "review", "需住建部门协调")  # not district staff: refused
+    assert _issue(rig, 1).status == "submitted" and card.updates == []
+    await _press(rig, None, card.out_track_id, "d001", "review", "需住建部门协调 风险:高")
+    assert _events(rig, 1)[-1] == ("reviewed", {"opinion": "需住建部门协调", "risk": "高", "litigation_risk": False})
+    assert card.params["answer"].startswith("#1 已研判") and len(card.buttons()) == 2  # still to be 交办
+
+    await _press(rig, None, card.out_track_id, "d001", "assign", "钱七 限5个工作日")  # the owner by name
+    kind, data = _events(rig, 1)[-1]
+    assert kind == "assigned" and data["owner_id"] == "p001" and data["deadline"] is not None
+    assert card.params["answered"] == "true" and card.buttons() == []
+    # The 交办 goes on as typed: the 包案人's own card to 反馈 / 办结.
+    [owner] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "assigned"]
+    assert owner.at_user_ids == {"p001": "钱七"}
+
+
+async def test_a_district_card_press_of_assign_without_a_name_asks_for_the_owner(card_rig: Rig) -> None:
+    rig = card_rig
+    await _say(rig, SUBMISSION)
+    await _say(rig, "上报 #1")
+    await _say(rig, "上报 #1", staff_id="t101", cid="cid-huayuan")
+    [card] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "district"]
+    before = _events(rig, 1)
+    await _press(rig, None, card.out_track_id, "d001", "assign")
+    assert _events(rig, 1) == before and card.updates == [] and len(card.buttons()) == 2
+    assert rig.emulator.sent[-1].text.startswith("请@包案人")  # what is missing, in one line
+    await _press(rig, None, card.out_track_id, "v001", "assign", "钱七")  # a village cadre may not 交办 here
+    assert _events(rig, 1) == before and any(s.text.startswith("交办需由") for s in rig.emulator.sent)
+
+
 async def test_without_a_template_the_revisit_is_markdown_as_before(rig: Rig) -> None:
     await _resolved(rig)
     assert rig.emulator.cards.cards == {}
