@@ -299,14 +299,18 @@ class Dispatcher:
                 webhook_expires_at=msg.session_webhook_expires,
             )
         ]
+        asks: dict[str, str] = {}  # a notice's row key → the one-tap step that notice asks for
         for notice in result.notices:
-            rows.extend(self._notice_rows(session, msg, notice, now))
+            notice_rows = self._notice_rows(session, msg, notice, now)
+            if notice.step:
+                asks.update((r["key"], notice.step) for r in notice_rows)
+            rows.extend(notice_rows)
         if msg.conversation_type != "1" and msg.sender_staff_id:  # a poster is a member of the group
             audience.seen_posting(session, [(msg.conversation_id, msg.sender_staff_id)])
         # Everyone asked to act is reached: by a real @ where they are a member, else one to one.
         rows = outbox.reach(session, rows, outbox.notice_key("act", msg.msg_id), now)
-        if self.cards and outcome == "ok" and reply.step and result.issue_id is not None:
-            rows = cards.offer(session, rows, result.issue_id, reply.step, now)
+        if self.cards and outcome == "ok" and result.issue_id is not None:
+            rows = self._offer_cards(session, rows, result.issue_id, reply.step, asks, now)
         track = cards.pressed(msg.msg_id)
         if track and outcome == "ok":  # a card's button went through: the card says how, in place
             rows.extend(cards.answered(session, track, msg.text, reply.text, reply.at, now, msg.msg_id))
@@ -320,6 +324,24 @@ class Dispatcher:
             # Never under the row lock; if it happens, nothing of this batch is kept.
             raise RuntimeError(f"inbox message {row.msg_id} was processed by another process")
         row.status, row.issue_id = "done", result.issue_id  # a msgId twice in one batch is a duplicate
+
+    @staticmethod
+    def _offer_cards(
+        session: Session,
+        rows: list[dict[str, Any]],
+        issue_id: int,
+        step: str | None,
+        asks: dict[str, str],
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        """The rows made cards where they ask for a step: a notice's rows for its own step, the
+        others (the reply, and whom it reaches one to one) for the reply's."""
+        out = list(rows)
+        for each in dict.fromkeys([*asks.values(), *([step] if step else [])]):
+            at = [i for i, r in enumerate(out) if asks.get(r["key"], step) == each]
+            for i, made in zip(at, cards.offer(session, [out[i] for i in at], issue_id, each, now), strict=True):
+                out[i] = made
+        return out
 
     @staticmethod
     def _notice_rows(session: Session, msg: Incoming, notice: Notice, now: datetime) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
 """The lifecycle verbs: 上报 (new and escalate), 研判, 交办, 反馈, 办结, 退回, 重办, 延期,
-同意延期, 合并, 不满意, 督办. Who may use each is declared on its row in handlers/verbs.py and
+同意延期, 不同意延期, 合并, 不满意, 督办. Who may use each is declared on its row in handlers/verbs.py and
 checked before it runs; a handler checks the issue's state and its arguments, then records
 events. None touches a transport."""
 
@@ -134,7 +134,8 @@ def escalate(ctx: Context) -> Result:
         notice_text += f"\n{LEVEL_NAMES[from_level]}研判: {mask(issue.opinion)}"
     if reason:
         notice_text += f"\n上报理由: {mask(reason)}"
-    notice = Notice(f"{notice_text}\n{ask}", _ids(leads), unit_id=to_unit.id)
+    step = Step.DISTRICT if to_level == Level.DISTRICT else None  # the duty leads' 研判 / 交办 card
+    notice = Notice(f"{notice_text}\n{ask}", _ids(leads), unit_id=to_unit.id, step=step)
     return Result(Reply(f"#{issue.id} 已上报至{to_unit.name}。{ask}", _ids(leads)), [notice], issue.id)
 
 
@@ -382,6 +383,23 @@ def approve_extension(ctx: Context) -> Result:
         Reply(f"#{issue.id} 已同意延期,新{r.deadline_text(deadline)}。{r.mention(owner)}".strip(), _ids(owner)),
         issue_id=issue.id,
     )
+
+
+def reject_extension(ctx: Context) -> Result:
+    """不同意延期: the request is answered no, with the reason, to the one who asked; the
+    deadline stays as it was (so every count stays as it was too)."""
+    issue = ctx.target
+    ctx.require_open(issue)
+    if issue.extension_days is None or issue.deadline is None:
+        raise Refusal(f"#{issue.id} 没有待审批的延期申请。")
+    reason = _need(ctx.cmd.args, "不同意的理由", f"不同意延期 #{issue.id} 鉴定结果已出,请按期办结")
+    assert issue.id is not None
+    request = next(e for e in reversed(q.events_of(ctx.session, issue.id)) if e.kind == Kind.EXTENSION_REQUESTED)
+    _event(ctx, issue, Kind.EXTENSION_REJECTED, {"days": issue.extension_days, "reason": reason})
+    asked = [p for p in q.people(ctx.session, [request.actor_id]) if p.id != ctx.actor.id] if request.actor_id else []
+    why = mask(reason).rstrip("。.")
+    text = f"#{issue.id} 延期申请未获同意:{why}。仍按原{r.deadline_text(issue.deadline)}。{r.mention(asked)}"
+    return Result(Reply(text.strip(), _ids(asked)), issue_id=issue.id)
 
 
 def merge(ctx: Context) -> Result:

@@ -33,6 +33,7 @@ class Notice:
     unit_id: int | None = None
     conversation_id: str | None = None
     key: str = "notice"  # distinguishes several notices caused by one message
+    step: str | None = None  # the one-tap step it asks for (models/cards.py Step): a card where configured
 
 
 @dataclass

@@ -142,6 +142,14 @@ VERBS: tuple[Verb, ...] = (
         denied="同意延期需由{lead}操作;你可以「查 #{id}」了解进展。",
     ),
     Verb(
+        "不同意延期",
+        issues.reject_extension,
+        "不同意延期 #12 理由",
+        refs=1,
+        may=p.lead,  # whoever may approve it may refuse it
+        denied="不同意延期需由{lead}操作;你可以「查 #{id}」了解进展。",
+    ),
+    Verb(
         "合并",
         issues.merge,
         "合并 #12 #15",

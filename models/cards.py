@@ -1,5 +1,6 @@
 """Interactive cards (互动卡片) for the one-tap steps of a case: the 回访 (满意 / 不满意), a 延期
-request (同意), a 交办 to the 包案人 (反馈 / 办结) and a 督办 (已知悉 / 办结). A message that asks
+request (同意 / 不同意), a 交办 to the 包案人 (反馈 / 办结), a 督办 (已知悉 / 办结) and a
+case reaching the district (研判 / 交办, to its duty leads). A message that asks
 for such a step goes out as a card when a card template is configured
 (DINGTALK_CARD_TEMPLATE_ID), else as today's markdown; a press comes back as the typed command
 it stands for (`command`), through the same inbox, verb table and permission rules, and the card
@@ -33,9 +34,10 @@ PRESS_PREFIX = "card:"  # the inbox msgId of a press: card:<outTrackId>:<callbac
 
 class Step:
     REVISIT = "revisit"  # 办结 回访: 满意 / 不满意
-    EXTENSION = "extension"  # 延期 申请: 同意
+    EXTENSION = "extension"  # 延期 申请: 同意 / 不同意
     ASSIGNED = "assigned"  # 交办 to the 包案人: 反馈 / 办结
     SUPERVISED = "supervised"  # 督办 (催办) of the 包案人: 已知悉 / 办结
+    DISTRICT = "district"  # a case reaching the district, to its duty leads: 研判 / 交办
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,10 @@ BUTTONS: dict[str, tuple[Button, ...]] = {
         Button("satisfied", "满意", "满意 #{id}"),
         Button("dissatisfied", "不满意", "不满意 #{id} {reason}"),
     ),
-    Step.EXTENSION: (Button("approve", "同意", "同意延期 #{id}"),),
+    Step.EXTENSION: (
+        Button("approve", "同意", "同意延期 #{id}"),
+        Button("reject", "不同意", "不同意延期 #{id} {reason}"),
+    ),
     Step.ASSIGNED: (
         Button("feedback", "反馈", "反馈 #{id} {reason}", closes=False),  # progress: the card stays open
         Button("resolve", "办结", "办结 #{id} {reason}"),
@@ -60,9 +65,21 @@ BUTTONS: dict[str, tuple[Button, ...]] = {
         Button("acknowledge", "已知悉", "已知悉 #{id}", closes=False),  # the case is still to be worked
         Button("resolve", "办结", "办结 #{id} {reason}"),
     ),
+    # One box for both: 研判's opinion, or 交办's owner by name (交办 takes a name typed without
+    # @, and a deadline after it, as typed: 「交办 #12 钱七 限5天」).
+    Step.DISTRICT: (
+        Button("review", "研判", "研判 #{id} {reason}", closes=False),  # it is still to be 交办
+        Button("assign", "交办", "交办 #{id} {reason}"),
+    ),
 }
 # The card's input box, by step: what its text is for (no box where no button takes text).
-INPUT_HINTS = {Step.REVISIT: "不满意的原因", Step.ASSIGNED: "进展或办理结果", Step.SUPERVISED: "办理结果"}
+INPUT_HINTS = {
+    Step.REVISIT: "不满意的原因",
+    Step.EXTENSION: "不同意的理由",
+    Step.ASSIGNED: "进展或办理结果",
+    Step.SUPERVISED: "办理结果",
+    Step.DISTRICT: "研判意见;或交办的包案人姓名 限N天",
+}
 
 
 def out_track_id(key: str) -> str:

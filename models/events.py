@@ -19,6 +19,7 @@ class Kind(StrEnum):
     REOPENED = "reopened"
     EXTENSION_REQUESTED = "extension_requested"
     EXTENSION_APPROVED = "extension_approved"
+    EXTENSION_REJECTED = "extension_rejected"
     MERGED = "merged"
     CLOSED = "closed"
     SUPERVISED = "supervised"
@@ -89,6 +90,11 @@ class ExtensionApproved(TypedDict):
     days: int
 
 
+class ExtensionRejected(TypedDict):  # 不同意延期: the request is over, the deadline stays
+    days: int  # what was asked for
+    reason: str
+
+
 class Merged(TypedDict):
     duplicate: int
 
@@ -134,6 +140,7 @@ Payload = (
     | Reopened
     | ExtensionRequested
     | ExtensionApproved
+    | ExtensionRejected
     | Merged
     | Closed
     | Supervised
@@ -173,6 +180,7 @@ EVENT_KINDS: dict[str, EventKind] = {
         EventKind(Kind.REOPENED, "重办", True, Reopened),
         EventKind(Kind.EXTENSION_REQUESTED, "申请延期", False, ExtensionRequested),
         EventKind(Kind.EXTENSION_APPROVED, "同意延期", False, ExtensionApproved),
+        EventKind(Kind.EXTENSION_REJECTED, "不同意延期", False, ExtensionRejected),
         EventKind(Kind.MERGED, "并入重复件", False, Merged),
         EventKind(Kind.CLOSED, "作为重复件合并", True, Closed),
         EventKind(Kind.SUPERVISED, "督办", False, Supervised),

@@ -64,6 +64,8 @@ def apply(issue: Issue, kind: str, data: dict[str, Any], at: datetime) -> None:
         issue.extension_days = data["days"]
     elif kind == Kind.EXTENSION_APPROVED:
         issue.deadline, issue.extension_days = _date(data["deadline"]), None
+    elif kind == Kind.EXTENSION_REJECTED:  # no request pending any more; the deadline stays
+        issue.extension_days = None
     elif kind == Kind.CLOSED:
         issue.status, issue.duplicate_of = Status.CLOSED, data["duplicate_of"]
     elif kind == Kind.AMENDED:  # 改: the sender or a lead corrects what intake understood

@@ -20,6 +20,7 @@ from bot.app import build
 from bot.sandbox.cards import Card
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.web import SandboxPage
+from handlers.replies import deadline_text
 from models.tables import CardInstance, InboxMessage, Issue, IssueEvent
 from tests.dingtalk import Rig, settings, start_runtime
 
@@ -165,7 +166,7 @@ async def test_an_extension_card_is_approved_by_a_press_of_the_lead_only(card_ri
     await _say(rig, "交办 #1 限5个工作日", staff_id="d001", cid="cid-district", mentions=["p001"])
     await _say(rig, "延期 #1 3个工作日 等鉴定", staff_id="p001", cid="cid-district")
     [card] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "extension"]
-    assert card.at_user_ids == {"d001": "赵六"} and [b["label"] for b in card.buttons()] == ["同意"]
+    assert card.at_user_ids == {"d001": "赵六"} and [b["label"] for b in card.buttons()] == ["同意", "不同意"]
     deadline = _issue(rig, 1).deadline
 
     await _press(rig, None, card.out_track_id, "p001", "approve")  # the 包案人 may not approve their own
@@ -175,6 +176,83 @@ async def test_an_extension_card_is_approved_by_a_press_of_the_lead_only(card_ri
     await _press(rig, None, card.out_track_id, "d001", "approve")
     assert _issue(rig, 1).deadline != deadline and _events(rig, 1)[-1][0] == "extension_approved"
     assert card.params["answered"] == "true" and card.params["answer"].startswith("#1 已同意延期")
+
+
+async def test_an_extension_card_is_refused_by_a_press_with_the_reason_and_the_deadline_stays(card_rig: Rig) -> None:
+    rig = card_rig
+    await _say(rig, SUBMISSION)
+    await _say(rig, "上报 #1")
+    await _say(rig, "上报 #1", staff_id="t101", cid="cid-huayuan")
+    await _say(rig, "交办 #1 限5个工作日", staff_id="d001", cid="cid-district", mentions=["p001"])
+    await _say(rig, "延期 #1 3个工作日 等鉴定", staff_id="p001", cid="cid-district")
+    [card] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "extension"]
+    assert [b["label"] for b in card.buttons()] == ["同意", "不同意"] and card.params["inputHint"] == "不同意的理由"
+    deadline, before = _issue(rig, 1).deadline, _events(rig, 1)
+
+    await _press(rig, None, card.out_track_id, "d001", "reject")  # no reason: asked for, nothing changes
+    assert _events(rig, 1) == before and card.updates == []
+    assert any("不同意的理由" in s.text for s in rig.emulator.sent)
+    await _press(rig, None, card.out_track_id, "p001", "reject", "我不同意")  # the 包案人 may not refuse it
+    assert _events(rig, 1) == before and any(s.text.startswith("不同意延期需由") for s in rig.emulator.sent)
+
+    frame = await _press(rig, None, card.out_track_id, "d001", "reject", "鉴定结果已出,请按期办结")
+    rig.emulator.acks.clear()
+    await _press(rig, frame)  # delivered again: once
+    assert _events(rig, 1) == [*before, ("extension_rejected", {"days": 3, "reason": "鉴定结果已出,请按期办结"})]
+    issue = _issue(rig, 1)
+    assert issue.deadline == deadline and issue.extension_days is None  # the deadline stays, no request pending
+    answers = [s for s in rig.emulator.sent if s.text.startswith("#1 延期申请未获同意")]
+    # Answered once where he pressed (an OpenAPI send: no @), and the requester told in their own chat.
+    assert sorted((a.channel, a.conversation_id or a.user_ids[0]) for a in answers) == [
+        ("group", "cid-district"),
+        ("user", "p001"),
+    ]
+    assert all("@" not in a.text and f"仍按原{deadline_text(deadline)}" in a.text for a in answers)
+    assert card.params["answered"] == "true" and card.buttons() == []
+    assert card.params["answer"].startswith("#1 延期申请未获同意:鉴定结果已出") and "@" not in card.params["answer"]
+    await _say(rig, "同意延期 #1", staff_id="d001", cid="cid-district")  # nothing is left to approve
+    assert _issue(rig, 1).deadline == deadline and _events(rig, 1)[-1][0] == "extension_rejected"
+
+
+async def test_a_case_reaching_the_district_is_a_card_for_its_duty_lead_to_review_and_assign(card_rig: Rig) -> None:
+    rig = card_rig
+    await _say(rig, SUBMISSION)
+    await _say(rig, "上报 #1")
+    assert rig.emulator.cards.cards == {}  # reaching the township: markdown, as before
+    await _say(rig, "上报 #1 需要区里协调", staff_id="t101", cid="cid-huayuan")
+    [card] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "district"]
+    assert card.at_user_ids == {"d001": "赵六"}  # the duty lead only (duty_leads in the org file)
+    assert [b["label"] for b in card.buttons()] == ["研判", "交办"] and "姓名" in card.params["inputHint"]
+    assert card.params["content"].startswith("新上报 #1") and "@" not in card.params["content"]
+    assert [c.space_id for c in rig.emulator.cards.cards.values()] == ["cid-district"]  # the township's reply: text
+
+    await _press(rig, None, card.out_track_id, "p001", "review", "需住建部门协调")  # not district staff: refused
+    assert _issue(rig, 1).status == "submitted" and card.updates == []
+    await _press(rig, None, card.out_track_id, "d001", "review", "需住建部门协调 风险:高")
+    assert _events(rig, 1)[-1] == ("reviewed", {"opinion": "需住建部门协调", "risk": "高", "litigation_risk": False})
+    assert card.params["answer"].startswith("#1 已研判") and len(card.buttons()) == 2  # still to be 交办
+
+    await _press(rig, None, card.out_track_id, "d001", "assign", "钱七 限5个工作日")  # the owner by name
+    kind, data = _events(rig, 1)[-1]
+    assert kind == "assigned" and data["owner_id"] == "p001" and data["deadline"] is not None
+    assert card.params["answered"] == "true" and card.buttons() == []
+    # The 交办 goes on as typed: the 包案人's own card to 反馈 / 办结.
+    [owner] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "assigned"]
+    assert owner.at_user_ids == {"p001": "钱七"}
+
+
+async def test_a_district_card_press_of_assign_without_a_name_asks_for_the_owner(card_rig: Rig) -> None:
+    rig = card_rig
+    await _say(rig, SUBMISSION)
+    await _say(rig, "上报 #1")
+    await _say(rig, "上报 #1", staff_id="t101", cid="cid-huayuan")
+    [card] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "district"]
+    before = _events(rig, 1)
+    await _press(rig, None, card.out_track_id, "d001", "assign")
+    assert _events(rig, 1) == before and card.updates == [] and len(card.buttons()) == 2
+    assert rig.emulator.sent[-1].text.startswith("请@包案人")  # what is missing, in one line
+    await _press(rig, None, card.out_track_id, "v001", "assign", "钱七")  # a village cadre may not 交办 here
+    assert _events(rig, 1) == before and any(s.text.startswith("交办需由") for s in rig.emulator.sent)
 
 
 async def test_without_a_template_the_revisit_is_markdown_as_before(rig: Rig) -> None:

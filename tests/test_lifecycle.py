@@ -131,6 +131,29 @@ def test_extension_request_and_approval(chat: Chat) -> None:
     assert r.outcome == "refused" and "没有待审批" in r.reply
 
 
+def test_extension_refused_with_a_reason_keeps_the_deadline_and_tells_the_requester(chat: Chat) -> None:
+    chat.say("v001", SUBMISSION)
+    chat.say("v001", "上报 #1")
+    chat.say("t101", "上报 #1")
+    monday = datetime(2020, 3, 2, 9, 0, tzinfo=SHANGHAI)
+    chat.say("d001", "交办 #1 限5个工作日", mentions=("p001",), at=monday)
+    r = chat.say("d002", "不同意延期 #1 没有申请")
+    assert r.outcome == "refused" and r.reply == "#1 没有待审批的延期申请。"
+    chat.say("p001", "延期 #1 3个工作日 等待鉴定结果")
+    r = chat.say("p001", "不同意延期 #1 算了")
+    assert r.outcome == "refused" and r.reply.startswith("不同意延期需由区领导操作")
+    r = chat.say("d002", "不同意延期 #1")
+    assert r.outcome == "refused" and "不同意的理由" in r.reply and chat.issue(1).extension_days == 3
+    r = chat.say("d002", "不同意延期 #1 鉴定结果已出,请按期办结。")
+    assert r.reply == "#1 延期申请未获同意:鉴定结果已出,请按期办结。仍按原截止 3月9日(周一)。@钱七"
+    assert r.at == ("p001",)  # the one who asked
+    assert str(chat.issue(1).deadline) == "2020-03-09" and chat.issue(1).extension_days is None
+    r = chat.say("d002", "同意延期 #1")
+    assert r.outcome == "refused" and "没有待审批" in r.reply  # nothing left to approve
+    r = chat.say("p001", "延期 #1 2个工作日 再等两天")  # the owner may ask again
+    assert r.outcome == "ok" and chat.issue(1).extension_days == 2
+
+
 def test_assignment_on_tuesday_or_tagged_is_a_tuesday_case(chat: Chat) -> None:
     for n in range(1, 4):
         chat.say("t101", f"上报 花园街道第{n}件征迁补偿纠纷,涉及多户村民")

@@ -55,6 +55,7 @@ ALLOWED: dict[str, set[tuple[str, str]]] = {
     "重办": {(VS, "in"), (TL, "in"), (DL, "in"), (DL, "out")},
     "延期": {(DP, "in")},
     "同意延期": {(DL, "in"), (DL, "out")},
+    "不同意延期": {(DL, "in"), (DL, "out")},  # whoever may approve a request may refuse it
     "合并": {(VS, "in"), (TL, "in"), (DL, "in"), (DL, "out")},
     "不满意": {(VS, "in")},
     "满意": {(VS, "in")},  # the 回访 card's other button: the reporter only, as 不满意
@@ -92,6 +93,7 @@ def _command(verb: str, role: str, scope: str) -> tuple[str, tuple[str, ...]]:
         "重办": (f"重办 #{r} 仍有异议", ()),
         "延期": (f"延期 #{n} 2个工作日 等材料", ()),
         "同意延期": (f"同意延期 #{n}", ()),
+        "不同意延期": (f"不同意延期 #{n} 请按期办结", ()),
         "合并": (f"合并 #{n} #{m}", ()),
         "不满意": (f"不满意 #{r} 没解决", ()),
         "满意": (f"满意 #{r}", ()),

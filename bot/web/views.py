@@ -120,6 +120,8 @@ def _note(ev: IssueEvent, names: Names) -> str:
         parts.append(f"截止 {d['deadline']}" if d.get("deadline") else None)
         parts.append("周二无会日" if ev.tuesday else None)
         return " · ".join(p for p in parts if p)
+    if ev.kind == "extension_rejected":  # the deadline stays: only why
+        return str(d.get("reason") or "")
     if ev.kind in ("extension_requested", "extension_approved"):
         unit = "个工作日" if d.get("workdays") else "天"
         extra = f"至 {d['deadline']}" if d.get("deadline") else f"{d.get('days')}{unit}"
