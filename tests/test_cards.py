@@ -54,6 +54,14 @@ async def _resolved(rig: Rig, n: int = 1) -> None:
     await _say(rig, f"办结 #{n} 已补办手续", staff_id="t101", cid="cid-huayuan")
 
 
+async def _assigned(rig: Rig) -> None:
+    """Case #1 reported in the village, escalated to the district and 交办 by 赵六 (d001) to 钱七 (p001)."""
+    await _say(rig, SUBMISSION)
+    await _say(rig, "上报 #1")
+    await _say(rig, "上报 #1", staff_id="t101", cid="cid-huayuan")
+    await _say(rig, "交办 #1 限5个工作日", staff_id="d001", cid="cid-district", mentions=["p001"])
+
+
 async def _press(rig: Rig, frame: dict[str, Any] | None = None, *args: str) -> dict[str, Any]:
     """Press a button (or deliver a press's frame again), wait for the bot's ack, and settle."""
     if frame is None:
@@ -160,10 +168,7 @@ async def test_satisfied_closes_the_card_and_changes_nothing(card_rig: Rig) -> N
 
 async def test_an_extension_card_is_approved_by_a_press_of_the_lead_only(card_rig: Rig) -> None:
     rig = card_rig
-    await _say(rig, SUBMISSION)
-    await _say(rig, "上报 #1")
-    await _say(rig, "上报 #1", staff_id="t101", cid="cid-huayuan")
-    await _say(rig, "交办 #1 限5个工作日", staff_id="d001", cid="cid-district", mentions=["p001"])
+    await _assigned(rig)
     await _say(rig, "延期 #1 3个工作日 等鉴定", staff_id="p001", cid="cid-district")
     [card] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "extension"]
     assert card.at_user_ids == {"d001": "赵六"} and [b["label"] for b in card.buttons()] == ["同意", "不同意"]
@@ -180,10 +185,7 @@ async def test_an_extension_card_is_approved_by_a_press_of_the_lead_only(card_ri
 
 async def test_an_extension_card_is_refused_by_a_press_with_the_reason_and_the_deadline_stays(card_rig: Rig) -> None:
     rig = card_rig
-    await _say(rig, SUBMISSION)
-    await _say(rig, "上报 #1")
-    await _say(rig, "上报 #1", staff_id="t101", cid="cid-huayuan")
-    await _say(rig, "交办 #1 限5个工作日", staff_id="d001", cid="cid-district", mentions=["p001"])
+    await _assigned(rig)
     await _say(rig, "延期 #1 3个工作日 等鉴定", staff_id="p001", cid="cid-district")
     [card] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "extension"]
     assert [b["label"] for b in card.buttons()] == ["同意", "不同意"] and card.params["inputHint"] == "不同意的理由"
@@ -323,10 +325,7 @@ async def test_the_sandbox_page_shows_the_card_and_a_press_there_reaches_the_bot
 
 async def test_the_assigned_card_takes_progress_and_then_the_result_from_the_owner(card_rig: Rig) -> None:
     rig = card_rig
-    await _say(rig, SUBMISSION)
-    await _say(rig, "上报 #1")
-    await _say(rig, "上报 #1", staff_id="t101", cid="cid-huayuan")
-    await _say(rig, "交办 #1 限5个工作日", staff_id="d001", cid="cid-district", mentions=["p001"])
+    await _assigned(rig)
     [card] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "assigned"]
     assert card.at_user_ids == {"p001": "钱七"} and [b["label"] for b in card.buttons()] == ["反馈", "办结"]
 
@@ -368,10 +367,7 @@ async def test_a_card_dingtalk_refuses_for_good_goes_out_as_markdown(card_rig: R
 
 async def test_the_supervision_card_is_acknowledged_by_the_owner_only(card_rig: Rig) -> None:
     rig = card_rig
-    await _say(rig, SUBMISSION)
-    await _say(rig, "上报 #1")
-    await _say(rig, "上报 #1", staff_id="t101", cid="cid-huayuan")
-    await _say(rig, "交办 #1 限5个工作日", staff_id="d001", cid="cid-district", mentions=["p001"])
+    await _assigned(rig)
     await _say(rig, "督办 #1", staff_id="d002", cid="cid-district")
     [card] = [c for c in rig.emulator.cards.in_space("cid-district") if c.params["step"] == "supervised"]
     assert card.at_user_ids == {"p001": "钱七"} and [b["label"] for b in card.buttons()] == ["已知悉", "办结"]
@@ -386,10 +382,7 @@ async def test_the_supervision_card_is_acknowledged_by_the_owner_only(card_rig: 
 
 async def test_a_lead_reached_one_to_one_gets_the_card_in_their_chat_with_the_bot(card_rig: Rig) -> None:
     rig = card_rig
-    await _say(rig, SUBMISSION)
-    await _say(rig, "上报 #1")
-    await _say(rig, "上报 #1", staff_id="t101", cid="cid-huayuan")
-    await _say(rig, "交办 #1 限5个工作日", staff_id="d001", cid="cid-district", mentions=["p001"])
+    await _assigned(rig)
     # The 包案人 asks in their own chat with the bot: 赵六 hears of it in his, as a card.
     await _say(rig, "延期 #1 3个工作日 等鉴定", staff_id="p001", cid="cid-p001", conversation_type="1")
     [card] = [c for c in rig.emulator.cards.in_space("d001") if c.params["step"] == "extension"]
