@@ -63,6 +63,23 @@ def tally(emulator: Emulator) -> tuple[int, int]:
     return N - len(set(got)), len(got) - len(set(got))
 
 
+def outage_outcome(emulator: Emulator, tmp_path: Path, state: str, recovered_s: float) -> str:
+    """A database outage's run, printed as a row of tests/faults/README.md and held to its
+    promise: nothing lost or doubled, the outage and its end each said once. The bot's log."""
+    lost, doubled = tally(emulator)
+    text = log_of(tmp_path)
+    redelivered = sum(emulator.delivered.values()) - N
+    print(
+        f"\ndb {state}: messages={N} redeliveries={redelivered} lost={lost} doubled={doubled} "
+        f"recovered_in={recovered_s:.1f}s errors={text.count('ERROR')} tracebacks={text.count('Traceback')} "
+        "restarts=0"
+    )
+    assert (lost, doubled) == (0, 0)
+    assert text.count(f"database {state}") == 1  # once per state change, not per message
+    assert text.count("database writable again") == 1
+    return text
+
+
 async def test_a_lock_past_the_busy_timeout_strands_nothing_and_pings_are_answered(
     tmp_path: Path, emulator_server: tuple[Emulator, TestServer]
 ) -> None:
@@ -135,18 +152,8 @@ async def test_a_read_only_database_is_said_once_and_recovers_when_writable(
         recovered_s = time.monotonic() - fixed
     finally:
         code = await bot.stop()
-    lost, doubled = tally(emulator)
-    text = log_of(tmp_path)
-    redelivered = sum(emulator.delivered.values()) - N
-    print(
-        f"\ndb read-only: messages={N} redeliveries={redelivered} lost={lost} doubled={doubled} "
-        f"recovered_in={recovered_s:.1f}s errors={text.count('ERROR')} tracebacks={text.count('Traceback')} "
-        "restarts=0"
-    )
     assert code == 0
-    assert (lost, doubled) == (0, 0)
-    assert text.count("database read-only") == 1
-    assert text.count("database writable again") == 1
+    text = outage_outcome(emulator, tmp_path, "read-only", recovered_s)
     # The scheduler's catch-up at start records each missed job and says so with a traceback
     # (schedules/, not the message path); the message path logs none.
     assert text.count("Traceback") == 2 * text.count("INSERT INTO job_runs")
