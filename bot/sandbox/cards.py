@@ -13,12 +13,13 @@ error shape {code, message, requestid}."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+from bot.sandbox.shapes import callback_frame, refusal
 
 if TYPE_CHECKING:
     from bot.sandbox.emulator import Emulator
@@ -162,18 +163,7 @@ class Cards:
             "content": json.dumps({"cardPrivateData": {"actionIds": [action], "params": params}}, ensure_ascii=False),
             "extension": "{}",
         }
-        return {
-            "specVersion": "1.0",
-            "type": "CALLBACK",
-            "headers": {
-                "topic": TOPIC,
-                "messageId": f"card-{uuid.uuid4().hex[:16]}",
-                "contentType": "application/json",
-                "time": str(int(time.time() * 1000)),
-                "appId": "sandbox-app",
-            },
-            "data": json.dumps(data, ensure_ascii=False),
-        }
+        return callback_frame(TOPIC, f"card-{uuid.uuid4().hex[:16]}", data)
 
     async def press(self, track: str, user_id: str, action: str, reason: str = "") -> dict[str, Any]:
         """Press a button: its callback pushed to the bot; the frame (to deliver it again)."""
@@ -196,7 +186,7 @@ def _params(body: dict[str, Any]) -> dict[str, str] | None:
 
 
 def _refusal(message: str) -> web.Response:
-    return web.json_response({"code": PARAM, "message": message, "requestid": uuid.uuid4().hex}, status=400)
+    return refusal(PARAM, message)
 
 
 def serve_cards(app: web.Application, emulator: Emulator) -> Cards:

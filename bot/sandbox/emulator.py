@@ -29,6 +29,7 @@ from bot.sandbox.cards import serve_cards
 from bot.sandbox.contacts import serve_contacts
 from bot.sandbox.login import serve_login
 from bot.sandbox.notices import serve_notices
+from bot.sandbox.shapes import callback_frame
 from bot.sandbox.todos import serve_todos
 from models.clock import Clock, SystemClock
 
@@ -477,18 +478,7 @@ class Emulator:
 
     async def deliver(self, payload: dict[str, Any]) -> str:
         """Push a bot message to one connected client, chosen at random (as DingTalk does)."""
-        frame = {
-            "specVersion": "1.0",
-            "type": "CALLBACK",
-            "headers": {
-                "topic": BOT_TOPIC,
-                "messageId": f"frame-{next(self._ids)}-{uuid.uuid4().hex[:8]}",
-                "contentType": "application/json",
-                "time": str(int(time.time() * 1000)),
-                "appId": "sandbox-app",
-            },
-            "data": json.dumps(payload, ensure_ascii=False),
-        }
+        frame = callback_frame(BOT_TOPIC, f"frame-{next(self._ids)}-{uuid.uuid4().hex[:8]}", payload)
         if payload.get("conversationId") and payload.get("msgtype") == "text":
             self.history[payload["conversationId"]].append(
                 {

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from bot.sandbox.shapes import refusal
 from models.clock import local
 
 if TYPE_CHECKING:
@@ -113,12 +114,12 @@ class Notices:
             return refused
         users = body.get("receiverUserIdList")
         if not (isinstance(users, list) and users and all(isinstance(u, str) and u for u in users)):
-            return _refusal("invalidParameter.receiverUserIdList.empty", "receiverUserIdList 为空")
+            return refusal("invalidParameter.receiverUserIdList.empty", "receiverUserIdList 为空")
         content = body.get("content")
         if not isinstance(content, str) or not content.strip():
-            return _refusal("invalidParameter.content.empty", "content 为空")
+            return refusal("invalidParameter.content.empty", "content 为空")
         if body.get("remindType") not in (1, 2, 3):
-            return _refusal("invalidParameter.remindType.invalid", "remindType 无效")
+            return refusal("invalidParameter.remindType.invalid", "remindType 无效")
         failed = {u: "invalidUser" for u in users if u in self.emulator.faults.invalid_users}
         reached = [u for u in users if u not in failed]
         if reached:
@@ -136,10 +137,6 @@ async def _json(request: web.Request) -> dict[str, Any]:
 
 def _errcode(code: int, message: str) -> web.Response:
     return web.json_response({"errcode": code, "errmsg": message, "request_id": uuid.uuid4().hex})
-
-
-def _refusal(code: str, message: str) -> web.Response:
-    return web.json_response({"code": code, "message": message, "requestid": uuid.uuid4().hex}, status=400)
 
 
 def serve_notices(app: web.Application, emulator: Emulator) -> Notices:

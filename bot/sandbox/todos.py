@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from bot.sandbox.shapes import refusal
+
 if TYPE_CHECKING:
     from bot.sandbox.emulator import Emulator
 
@@ -55,10 +57,10 @@ class Todos:
         bad = _types(body, "todo.taskCreate.paramError")
         subject = body.get("subject")
         if bad is None and (not isinstance(subject, str) or not subject.strip()):
-            bad = _refusal("todo.taskCreate.paramError", "subject is required")
+            bad = refusal("todo.taskCreate.paramError", "subject is required")
         source = str(body.get("sourceId") or "")
         if bad is None and source and any(t.source_id == source for t in self.tasks.values()):
-            bad = _refusal("todo.taskCreate.paramError", "task exist")
+            bad = refusal("todo.taskCreate.paramError", "task exist")
         if bad is not None:
             return bad
         task = Todo(
@@ -84,7 +86,7 @@ class Todos:
             return bad
         task = self.tasks.get(request.match_info["taskId"])
         if task is None or task.union_id != request.match_info["unionId"]:
-            return _refusal("todo.taskUpdate.paramError", "task not exist")
+            return refusal("todo.taskUpdate.paramError", "task not exist")
         task.updates.append(dict(body))
         if "done" in body:
             task.done = bool(body["done"])
@@ -98,34 +100,30 @@ class Todos:
 
     async def _body(self, request: web.Request, code: str) -> dict[str, Any] | web.Response:
         if request.headers.get("x-acs-dingtalk-access-token", "") not in self.emulator._tokens:
-            return _refusal("InvalidAuthentication", "不合法的access_token")
+            return refusal("InvalidAuthentication", "不合法的access_token")
         try:
             body = await request.json()
         except ValueError:
             body = None
-        return body if isinstance(body, dict) else _refusal(code, code)
+        return body if isinstance(body, dict) else refusal(code, code)
 
 
 def _types(body: dict[str, Any], code: str) -> web.Response | None:
     """The fields the bot sends, each of the type DingTalk's SDK declares."""
     due = body.get("dueTime")
     if due is not None and (not isinstance(due, int) or isinstance(due, bool) or due <= 0):
-        return _refusal(code, "dueTime is invalid")
+        return refusal(code, "dueTime is invalid")
     executors = body.get("executorIds")
     if executors is not None and not (isinstance(executors, list) and all(isinstance(e, str) and e for e in executors)):
-        return _refusal(code, code)
+        return refusal(code, code)
     if "done" in body and not isinstance(body["done"], bool):
-        return _refusal(code, code)
+        return refusal(code, code)
     url = body.get("detailUrl")
     if url is not None and not (
         isinstance(url, dict) and all(isinstance(url.get(k), str) and url[k] for k in ("appUrl", "pcUrl"))
     ):
-        return _refusal(code, code)
+        return refusal(code, code)
     return None
-
-
-def _refusal(code: str, message: str) -> web.Response:
-    return web.json_response({"code": code, "message": message, "requestid": uuid.uuid4().hex}, status=400)
 
 
 def serve_todos(app: web.Application, emulator: Emulator) -> Todos:
