@@ -312,12 +312,7 @@ class SandboxPage:
         return web.json_response({"lines": lines})
 
     async def _post(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise web.HTTPBadRequest(text="请求格式错误")
+        body = await _json_object(request)
         cid, staff, text = body.get("conversation"), str(body.get("staff_id")), str(body.get("text") or "")
         photo = _photo(body.get("photo"))
         if cid not in {g.id for g in self.groups}:
@@ -343,12 +338,7 @@ class SandboxPage:
 
     async def _press(self, request: web.Request) -> web.Response:
         """A card's button pressed by the persona chosen: DingTalk's card callback to the bot."""
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise web.HTTPBadRequest(text="请求格式错误")
+        body = await _json_object(request)
         person = self.by_id.get(str(body.get("staff_id")))
         if person is None:
             raise web.HTTPBadRequest(text="请先选择身份")
@@ -441,3 +431,14 @@ def _photo(value: object) -> bytes | None:
         return base64.b64decode(value.split(",", 1)[-1], validate=True)
     except (ValueError, binascii.Error):
         raise web.HTTPBadRequest(text="照片格式错误") from None
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    """The page's JSON body, or 400 with a one-line reason."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="请求格式错误")
+    return body
