@@ -40,6 +40,7 @@ from bot.config import Settings
 from bot.org import SAMPLE
 from bot.web.stats import township_rows
 from handlers.duplicates import _BY_VILLAGE, near_duplicates
+from models.calendar import WorkdayCalendar
 from models.clock import SHANGHAI, FrozenClock
 from models.counts import Period, count_levels
 from models.directory import Directory
@@ -48,6 +49,7 @@ from models.queries import list_issues, pending_inbox
 from models.tables import CountFact, Issue, IssueEvent
 from schedules.digest import last_week, year_of
 from schedules.due import steps_taken, week_of, with_deadlines
+from schedules.ladder import LATE_STEPS
 
 FIRST_DAY, DAYS = date(2020, 1, 1), 3 * 365
 NOW = datetime(2022, 12, 30, 17, 0, tzinfo=SHANGHAI)
@@ -56,6 +58,7 @@ YEAR = Period(date(2022, 1, 1), date(2022, 12, 31), "2022年")  # 统计 本年,
 VILLAGES = 300
 CHUNK = 10_000  # issues per commit
 RUNS = 5
+CALENDAR = WorkdayCalendar()
 
 
 def write_org(folder: Path) -> Path:
@@ -285,10 +288,40 @@ def queries(app: Any) -> list[tuple[str, Callable[[Session], Any], int]]:
 
 
 def ladder_read(s: Session) -> int:
-    """What the overdue ladder reads each working day: every assigned case with a deadline, and
-    the steps already taken for them."""
-    issues = with_deadlines(s)
+    """What the overdue ladder reads each working day: the assigned cases near or past their
+    deadline with a step left to take, and the steps already taken for them."""
+    issues = with_deadlines(s, CALENDAR.next_workday(TODAY), LATE_STEPS)
     return len(steps_taken(s, [i.id for i in issues if i.id is not None]))
+
+
+def ladder_steady(engine: Engine) -> tuple[int, float]:
+    """The ladder's read once it has run every working day: the seed writes no ladder steps, so
+    every case past its deadline still has all of them to take (what the first run ever sends).
+    Here the steps of the cases a week or more past their deadline are written, the read is
+    timed on the same connection, and all is rolled back: the database is left as it was."""
+    week_ago = TODAY - timedelta(days=7)
+    with engine.connect() as conn:
+        trans = conn.begin()
+        for step in LATE_STEPS:
+            conn.execute(
+                text(
+                    "INSERT INTO ladder_steps (issue_id, deadline, step, sent_at, outbox_key)"
+                    " SELECT id, deadline, :step, :at, 'bench' FROM issues"
+                    " WHERE status = 'assigned' AND deadline < :week_ago AND owner_id IS NOT NULL"
+                ),
+                {"step": step, "at": NOW.astimezone(UTC).replace(tzinfo=None), "week_ago": week_ago},
+            )
+        with Session(bind=conn) as s:
+            n = len(with_deadlines(s, CALENDAR.next_workday(TODAY), LATE_STEPS))
+        times = []
+        for i in range(1 + RUNS):
+            with Session(bind=conn) as s:
+                t = time.perf_counter()
+                ladder_read(s)
+                if i:
+                    times.append(time.perf_counter() - t)
+        trans.rollback()
+    return n, statistics.median(times)
 
 
 def measure(app: Any) -> None:
@@ -306,6 +339,8 @@ def measure(app: Any) -> None:
                 s.execute(text("RESET plan_cache_mode"))
 
         results.append(("  the same, plan_cache_mode = force_generic_plan", timed(engine, generic, warm=12)))
+    cases, seconds = ladder_steady(engine)
+    results.append((f"  the ladder's read once it runs daily ({cases:,} cases)", seconds))
     floor = results[0][1]
     print(f"\n{'query':<52} {'median':>10} {'× floor':>9}")
     for label, seconds in results:

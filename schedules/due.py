@@ -3,10 +3,11 @@ these take a session and never commit; they live here because only the jobs use 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, true
+from sqlalchemy import ColumnElement, func, true
 from sqlmodel import Session, col, select
 
 from models.counts import LevelCounts, Period, count_levels, resolved_in
@@ -40,11 +41,32 @@ def tuesday_cases(session: Session) -> list[Issue]:
     return list(session.exec(q).all())
 
 
-def with_deadlines(session: Session) -> list[Issue]:
-    """Assigned issues with an owner and a deadline: what the overdue ladder looks at."""
-    q = select(Issue).where(
-        Issue.status == "assigned", col(Issue.deadline).is_not(None), col(Issue.owner_id).is_not(None)
-    )
+def with_deadlines(session: Session, until: date, settled: Sequence[str] = ()) -> list[Issue]:
+    """What the overdue ladder can act on: assigned issues with an owner and a deadline on or
+    before `until` (a later deadline reaches no step yet), less those for which every step in
+    `settled` is already taken for their current deadline (nothing is left to send for them).
+    Served by ix_issue_status_deadline and the ladder's unique (issue_id, deadline, step) index,
+    so the read grows with the cases near or past their deadline, not with all the assigned."""
+    near: list[ColumnElement[bool]] = [
+        col(Issue.status) == "assigned",
+        col(Issue.deadline).is_not(None),
+        col(Issue.deadline) <= until,
+    ]
+    if settled:
+        done = (
+            select(func.count())
+            .where(
+                col(LadderStep.issue_id) == Issue.id,
+                col(LadderStep.deadline) == Issue.deadline,
+                col(LadderStep.step).in_(list(settled)),
+            )
+            .scalar_subquery()
+        )
+        # The ids first, from the index alone (SQLite's carries the rowid, PostgreSQL's INCLUDEs
+        # id): the rows of the cases already settled, most of those past their deadline once
+        # the ladder has run for a while, are never read.
+        near = [col(Issue.id).in_(select(Issue.id).where(*near, done < len(set(settled))))]
+    q = select(Issue).where(*near, col(Issue.owner_id).is_not(None))
     return list(session.exec(q.order_by(col(Issue.id))).all())
 
 

@@ -24,6 +24,7 @@ from schedules.context import JobContext
 BOT = "两难助手"  # the actor of the events the ladder records; the card shows it as the name
 LEADS_AFTER = 2  # working days overdue before the level's leads are told
 DISTRICT_AFTER = 5  # ... before it is announced (通报) in the district group
+LATE_STEPS = ("overdue", "leads", "district")  # every step a case past its deadline can reach
 
 
 def ladder_steps(deadline: date, today: date, calendar: WorkdayCalendar) -> list[str]:
@@ -49,7 +50,10 @@ class _Ladder:
         return job_key("overdue_ladder", self.today, step, *parts)
 
     def reached(self) -> dict[str, list[Issue]]:
-        issues = due.with_deadlines(self.ctx.session)
+        # A forced rerun sends again what was sent, so it reads every case near or past its deadline.
+        settled = () if self.ctx.force else LATE_STEPS
+        until = self.ctx.calendar.next_workday(self.today)  # the furthest deadline with a step today
+        issues = due.with_deadlines(self.ctx.session, until, settled)
         taken = set() if self.ctx.force else due.steps_taken(self.ctx.session, [i.id for i in issues if i.id])
         found: dict[str, list[Issue]] = defaultdict(list)
         for i in issues:
