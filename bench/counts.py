@@ -290,29 +290,31 @@ def queries(app: Any) -> list[tuple[str, Callable[[Session], Any], int]]:
 def ladder_read(s: Session) -> int:
     """What the overdue ladder reads each working day: the assigned cases near or past their
     deadline with a step left to take, and the steps already taken for them."""
-    issues = with_deadlines(s, CALENDAR.next_workday(TODAY), LATE_STEPS)
+    issues = with_deadlines(s, CALENDAR.next_workday(TODAY))
     return len(steps_taken(s, [i.id for i in issues if i.id is not None]))
 
 
 def ladder_steady(engine: Engine) -> tuple[int, float]:
     """The ladder's read once it has run every working day: the seed writes no ladder steps, so
     every case past its deadline still has all of them to take (what the first run ever sends).
-    Here the steps of the cases a week or more past their deadline are written, the read is
-    timed on the same connection, and all is rolled back: the database is left as it was."""
+    Here the steps of the cases a week or more past their deadline are written, and those cases
+    marked settled (what schedules.ladder.settle does case by case), the read is timed on the
+    same connection, and all is rolled back: the database is left as it was."""
     week_ago = TODAY - timedelta(days=7)
+    late = "status = 'assigned' AND deadline < :week_ago AND owner_id IS NOT NULL"
     with engine.connect() as conn:
         trans = conn.begin()
+        conn.execute(text(f"UPDATE issues SET ladder_settled = deadline WHERE {late}"), {"week_ago": week_ago})
         for step in LATE_STEPS:
             conn.execute(
                 text(
                     "INSERT INTO ladder_steps (issue_id, deadline, step, sent_at, outbox_key)"
-                    " SELECT id, deadline, :step, :at, 'bench' FROM issues"
-                    " WHERE status = 'assigned' AND deadline < :week_ago AND owner_id IS NOT NULL"
+                    f" SELECT id, deadline, :step, :at, 'bench' FROM issues WHERE {late}"
                 ),
                 {"step": step, "at": NOW.astimezone(UTC).replace(tzinfo=None), "week_ago": week_ago},
             )
         with Session(bind=conn) as s:
-            n = len(with_deadlines(s, CALENDAR.next_workday(TODAY), LATE_STEPS))
+            n = len(with_deadlines(s, CALENDAR.next_workday(TODAY)))
         times = []
         for i in range(1 + RUNS):
             with Session(bind=conn) as s:

@@ -3,11 +3,10 @@ these take a session and never commit; they live here because only the jobs use 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, func, true
+from sqlalchemy import ColumnElement, func, or_, true
 from sqlmodel import Session, col, select
 
 from models.counts import LevelCounts, Period, count_levels, resolved_in
@@ -41,32 +40,21 @@ def tuesday_cases(session: Session) -> list[Issue]:
     return list(session.exec(q).all())
 
 
-def with_deadlines(session: Session, until: date, settled: Sequence[str] = ()) -> list[Issue]:
+def with_deadlines(session: Session, until: date, skip_settled: bool = True) -> list[Issue]:
     """What the overdue ladder can act on: assigned issues with an owner and a deadline on or
-    before `until` (a later deadline reaches no step yet), less those for which every step in
-    `settled` is already taken for their current deadline (nothing is left to send for them).
-    Served by ix_issue_status_deadline and the ladder's unique (issue_id, deadline, step) index,
-    so the read grows with the cases near or past their deadline, not with all the assigned."""
+    before `until` (a later deadline reaches no step yet), less, with skip_settled, those whose
+    late steps are all taken for their current deadline (ladder_settled: nothing left to send).
+    The ids come from ix_issue_status_deadline_ladder alone (SQLite's index carries the rowid,
+    PostgreSQL's INCLUDEs id), so the rows read are those of the cases the ladder acts on."""
     near: list[ColumnElement[bool]] = [
         col(Issue.status) == "assigned",
         col(Issue.deadline).is_not(None),
         col(Issue.deadline) <= until,
     ]
-    if settled:
-        done = (
-            select(func.count())
-            .where(
-                col(LadderStep.issue_id) == Issue.id,
-                col(LadderStep.deadline) == Issue.deadline,
-                col(LadderStep.step).in_(list(settled)),
-            )
-            .scalar_subquery()
-        )
-        # The ids first, from the index alone (SQLite's carries the rowid, PostgreSQL's INCLUDEs
-        # id): the rows of the cases already settled, most of those past their deadline once
-        # the ladder has run for a while, are never read.
-        near = [col(Issue.id).in_(select(Issue.id).where(*near, done < len(set(settled))))]
-    q = select(Issue).where(*near, col(Issue.owner_id).is_not(None))
+    if skip_settled:
+        settled = col(Issue.ladder_settled)
+        near.append(or_(settled.is_(None), settled != col(Issue.deadline)))
+    q = select(Issue).where(col(Issue.id).in_(select(Issue.id).where(*near)), col(Issue.owner_id).is_not(None))
     return list(session.exec(q.order_by(col(Issue.id))).all())
 
 

@@ -11,7 +11,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
 
-from sqlmodel import Session, select
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from models import queries as q
 from models.calendar import WorkdayCalendar
@@ -37,6 +38,18 @@ def ladder_steps(deadline: date, today: date, calendar: WorkdayCalendar) -> list
     return ["overdue"] + ["leads"] * (late >= LEADS_AFTER) + ["district"] * (late >= DISTRICT_AFTER)
 
 
+def settle(s: Session, issue_id: int, deadline: date) -> None:
+    """Every late step taken for this deadline: the daily read skips the case from now on
+    (Issue.ladder_settled), until a new deadline starts the ladder again."""
+    q_ = select(func.count()).where(
+        LadderStep.issue_id == issue_id, LadderStep.deadline == deadline, col(LadderStep.step).in_(LATE_STEPS)
+    )
+    if s.exec(q_).one() == len(LATE_STEPS):
+        issue = s.get(Issue, issue_id)
+        if issue is not None and issue.deadline == deadline:
+            issue.ladder_settled = deadline
+
+
 def _ids(issues: Sequence[Issue]) -> str:
     return "-".join(str(i.id) for i in issues)
 
@@ -51,9 +64,8 @@ class _Ladder:
 
     def reached(self) -> dict[str, list[Issue]]:
         # A forced rerun sends again what was sent, so it reads every case near or past its deadline.
-        settled = () if self.ctx.force else LATE_STEPS
         until = self.ctx.calendar.next_workday(self.today)  # the furthest deadline with a step today
-        issues = due.with_deadlines(self.ctx.session, until, settled)
+        issues = due.with_deadlines(self.ctx.session, until, skip_settled=not self.ctx.force)
         taken = set() if self.ctx.force else due.steps_taken(self.ctx.session, [i.id for i in issues if i.id])
         found: dict[str, list[Issue]] = defaultdict(list)
         for i in issues:
@@ -77,6 +89,8 @@ class _Ladder:
                 )
                 if s.exec(q_).first() is None:  # a forced rerun sends again but keeps the first mark
                     s.add(LadderStep(issue_id=issue_id, deadline=deadline, step=step, sent_at=now, outbox_key=key))
+                if step in LATE_STEPS:
+                    settle(s, issue_id, deadline)
 
         self.ctx.then(write)
 
