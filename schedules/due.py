@@ -40,12 +40,12 @@ def tuesday_cases(session: Session) -> list[Issue]:
     return list(session.exec(q).all())
 
 
-def with_deadlines(session: Session, until: date, skip_settled: bool = True) -> list[Issue]:
-    """What the overdue ladder can act on: assigned issues with an owner and a deadline on or
-    before `until` (a later deadline reaches no step yet), less, with skip_settled, those whose
-    late steps are all taken for their current deadline (ladder_settled: nothing left to send).
-    The ids come from ix_issue_status_deadline_ladder alone (SQLite's index carries the rowid,
-    PostgreSQL's INCLUDEs id), so the rows read are those of the cases the ladder acts on."""
+def near_deadlines(session: Session, until: date, skip_settled: bool = True) -> list[tuple[int, date]]:
+    """What the overdue ladder can act on, as (id, deadline): assigned issues with a deadline on
+    or before `until` (a later deadline reaches no step yet), less, with skip_settled, those
+    whose late steps are all taken for their current deadline (ladder_settled: nothing left to
+    send). Read from ix_issue_status_deadline_ladder alone (SQLite's index carries the rowid,
+    PostgreSQL's INCLUDEs id): no issue row is read for the cases the ladder is done with."""
     near: list[ColumnElement[bool]] = [
         col(Issue.status) == "assigned",
         col(Issue.deadline).is_not(None),
@@ -54,8 +54,18 @@ def with_deadlines(session: Session, until: date, skip_settled: bool = True) -> 
     if skip_settled:
         settled = col(Issue.ladder_settled)
         near.append(or_(settled.is_(None), settled != col(Issue.deadline)))
-    q = select(Issue).where(col(Issue.id).in_(select(Issue.id).where(*near)), col(Issue.owner_id).is_not(None))
-    return list(session.exec(q.order_by(col(Issue.id))).all())
+    q = select(col(Issue.id), col(Issue.deadline)).where(*near).order_by(col(Issue.id))
+    return [(i, d) for i, d in session.connection().execute(q).all() if i is not None and d is not None]
+
+
+def assigned_by_id(session: Session, ids: list[int]) -> list[Issue]:
+    """These issues, by number, those still assigned to an owner (by primary key, in chunks)."""
+    found: list[Issue] = []
+    for k in range(0, len(ids), STEPS_CHUNK):
+        chunk = ids[k : k + STEPS_CHUNK]
+        q = select(Issue).where(col(Issue.id).in_(chunk), Issue.status == "assigned", col(Issue.owner_id).is_not(None))
+        found.extend(session.exec(q.order_by(col(Issue.id))).all())
+    return found
 
 
 # ids per IN (...): the PostgreSQL protocol counts a statement's parameters in 16 bits, and

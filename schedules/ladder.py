@@ -50,6 +50,30 @@ def settle(s: Session, issue_id: int, deadline: date) -> None:
             issue.ladder_settled = deadline
 
 
+def reached(session: Session, today: date, calendar: WorkdayCalendar, force: bool) -> dict[str, list[Issue]]:
+    """The issues by the step they reached today and have not had yet for their deadline (a
+    forced rerun sends again what was sent). Decided on (id, deadline) from the index; only the
+    cases with a step to take are read whole, to be rendered."""
+    until = calendar.next_workday(today)  # the furthest deadline with a step today
+    near = due.near_deadlines(session, until, skip_settled=not force)
+    taken = set() if force else due.steps_taken(session, [i for i, _ in near])
+    steps: dict[date, list[str]] = {}  # by deadline: a few dozen dates, each a calendar walk
+
+    def of(deadline: date) -> list[str]:
+        if deadline not in steps:
+            steps[deadline] = ladder_steps(deadline, today, calendar)
+        return steps[deadline]
+
+    left = [i for i, d in near if any((i, d, s) not in taken for s in of(d))]
+    found: dict[str, list[Issue]] = defaultdict(list)
+    for issue in due.assigned_by_id(session, left):
+        assert issue.deadline is not None
+        for step in of(issue.deadline):
+            if (issue.id, issue.deadline, step) not in taken:
+                found[step].append(issue)
+    return found
+
+
 def _ids(issues: Sequence[Issue]) -> str:
     return "-".join(str(i.id) for i in issues)
 
@@ -63,17 +87,7 @@ class _Ladder:
         return job_key("overdue_ladder", self.today, step, *parts)
 
     def reached(self) -> dict[str, list[Issue]]:
-        # A forced rerun sends again what was sent, so it reads every case near or past its deadline.
-        until = self.ctx.calendar.next_workday(self.today)  # the furthest deadline with a step today
-        issues = due.with_deadlines(self.ctx.session, until, skip_settled=not self.ctx.force)
-        taken = set() if self.ctx.force else due.steps_taken(self.ctx.session, [i.id for i in issues if i.id])
-        found: dict[str, list[Issue]] = defaultdict(list)
-        for i in issues:
-            assert i.deadline is not None
-            for step in ladder_steps(i.deadline, self.today, self.ctx.calendar):
-                if (i.id, i.deadline, step) not in taken:
-                    found[step].append(i)
-        return found
+        return reached(self.ctx.session, self.today, self.ctx.calendar, self.ctx.force)
 
     def mark(self, issues: Sequence[Issue], step: str, key: str) -> None:
         """The step taken, with the message just asked for (in its write transaction; a step
