@@ -314,8 +314,8 @@ def ladder_steady(engine: Engine) -> tuple[int, float]:
                 text(
                     "INSERT INTO ladder_steps (issue_id, deadline, step, sent_at, outbox_key)"
                     " SELECT id, deadline, CAST(:step AS VARCHAR), :at, 'bench' FROM issues i WHERE status = 'assigned'"
-                    f" AND owner_id IS NOT NULL AND deadline <= :latest{low} AND NOT EXISTS (SELECT 1 FROM"
-                    " ladder_steps l WHERE l.issue_id = i.id AND l.deadline = i.deadline AND l.step = CAST(:step AS VARCHAR))"
+                    f" AND owner_id IS NOT NULL AND deadline <= :latest{low} AND NOT EXISTS (SELECT 1 FROM ladder_steps"
+                    " l WHERE l.issue_id = i.id AND l.deadline = i.deadline AND l.step = CAST(:step AS VARCHAR))"
                 ),
                 {"step": step, "at": at, "latest": latest, "y": yesterday},
             )

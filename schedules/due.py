@@ -78,8 +78,10 @@ def steps_taken(session: Session, issue_ids: list[int]) -> set[tuple[int, date, 
     taken: set[tuple[int, date, str]] = set()
     for k in range(0, len(issue_ids), STEPS_CHUNK):
         chunk = issue_ids[k : k + STEPS_CHUNK]
-        rows = session.exec(select(LadderStep).where(col(LadderStep.issue_id).in_(chunk))).all()
-        taken.update((s.issue_id, s.deadline, s.step) for s in rows)
+        # The three columns, not the rows as objects: only the keys are compared.
+        q = select(col(LadderStep.issue_id), col(LadderStep.deadline), col(LadderStep.step))
+        rows = session.connection().execute(q.where(col(LadderStep.issue_id).in_(chunk))).all()
+        taken.update((i, d, st) for i, d, st in rows)
     return taken
 
 
