@@ -101,6 +101,11 @@ class Issue(SQLModel, table=True):
     source_msg_id: str = Field(index=True)
     event_count: int = 0
     head_hash: str = ""
+    # The deadline whose every late step (催办, leads, 通报) the overdue ladder has taken, kept by
+    # the ladder with its ladder_steps rows: while it equals `deadline` nothing is left to send,
+    # so the daily read skips the case from the index alone. Bookkeeping of the ladder, not of
+    # the case's life (no event; a new deadline makes it stale by itself).
+    ladder_settled: date | None = None
 
     # A unit's issues of a period (the subtree scope first, then the registration time), the
     # period alone (the district), and the overdue ladder (by status, then deadline). The
@@ -111,8 +116,9 @@ class Issue(SQLModel, table=True):
         Index("ix_issue_township_created", "township_id", "created_at", "status", "deadline", "resolved_days"),
         Index("ix_issue_created", "created_at", "township_id", "status", "deadline", "resolved_days"),
         # The issue number rides along on PostgreSQL (SQLite's indexes hold the rowid anyway), so
-        # the digest's overdue numbers are read from the index alone.
-        Index("ix_issue_status_deadline", "status", "deadline", postgresql_include=["id"]),
+        # the digest's overdue numbers, and the ladder's cases still to act on, are read from the
+        # index alone.
+        Index("ix_issue_status_deadline_ladder", "status", "deadline", "ladder_settled", postgresql_include=["id"]),
     )
 
 

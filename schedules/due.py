@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, true
+from sqlalchemy import ColumnElement, func, or_, true
 from sqlmodel import Session, col, select
 
 from models.counts import LevelCounts, Period, count_levels, resolved_in
@@ -40,12 +40,32 @@ def tuesday_cases(session: Session) -> list[Issue]:
     return list(session.exec(q).all())
 
 
-def with_deadlines(session: Session) -> list[Issue]:
-    """Assigned issues with an owner and a deadline: what the overdue ladder looks at."""
-    q = select(Issue).where(
-        Issue.status == "assigned", col(Issue.deadline).is_not(None), col(Issue.owner_id).is_not(None)
-    )
-    return list(session.exec(q.order_by(col(Issue.id))).all())
+def near_deadlines(session: Session, until: date, skip_settled: bool = True) -> list[tuple[int, date]]:
+    """What the overdue ladder can act on, as (id, deadline): assigned issues with a deadline on
+    or before `until` (a later deadline reaches no step yet), less, with skip_settled, those
+    whose late steps are all taken for their current deadline (ladder_settled: nothing left to
+    send). Read from ix_issue_status_deadline_ladder alone (SQLite's index carries the rowid,
+    PostgreSQL's INCLUDEs id): no issue row is read for the cases the ladder is done with."""
+    near: list[ColumnElement[bool]] = [
+        col(Issue.status) == "assigned",
+        col(Issue.deadline).is_not(None),
+        col(Issue.deadline) <= until,
+    ]
+    if skip_settled:
+        settled = col(Issue.ladder_settled)
+        near.append(or_(settled.is_(None), settled != col(Issue.deadline)))
+    q = select(col(Issue.id), col(Issue.deadline)).where(*near).order_by(col(Issue.id))
+    return [(i, d) for i, d in session.connection().execute(q).all() if i is not None and d is not None]
+
+
+def assigned_by_id(session: Session, ids: list[int]) -> list[Issue]:
+    """These issues, by number, those still assigned to an owner (by primary key, in chunks)."""
+    found: list[Issue] = []
+    for k in range(0, len(ids), STEPS_CHUNK):
+        chunk = ids[k : k + STEPS_CHUNK]
+        q = select(Issue).where(col(Issue.id).in_(chunk), Issue.status == "assigned", col(Issue.owner_id).is_not(None))
+        found.extend(session.exec(q.order_by(col(Issue.id))).all())
+    return found
 
 
 # ids per IN (...): the PostgreSQL protocol counts a statement's parameters in 16 bits, and
@@ -58,8 +78,10 @@ def steps_taken(session: Session, issue_ids: list[int]) -> set[tuple[int, date, 
     taken: set[tuple[int, date, str]] = set()
     for k in range(0, len(issue_ids), STEPS_CHUNK):
         chunk = issue_ids[k : k + STEPS_CHUNK]
-        rows = session.exec(select(LadderStep).where(col(LadderStep.issue_id).in_(chunk))).all()
-        taken.update((s.issue_id, s.deadline, s.step) for s in rows)
+        # The three columns, not the rows as objects: only the keys are compared.
+        q = select(col(LadderStep.issue_id), col(LadderStep.deadline), col(LadderStep.step))
+        rows = session.connection().execute(q.where(col(LadderStep.issue_id).in_(chunk))).all()
+        taken.update((i, d, st) for i, d, st in rows)
     return taken
 
 

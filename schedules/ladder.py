@@ -11,7 +11,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
 
-from sqlmodel import Session, select
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from models import queries as q
 from models.calendar import WorkdayCalendar
@@ -24,6 +25,7 @@ from schedules.context import JobContext
 BOT = "两难助手"  # the actor of the events the ladder records; the card shows it as the name
 LEADS_AFTER = 2  # working days overdue before the level's leads are told
 DISTRICT_AFTER = 5  # ... before it is announced (通报) in the district group
+LATE_STEPS = ("overdue", "leads", "district")  # every step a case past its deadline can reach
 
 
 def ladder_steps(deadline: date, today: date, calendar: WorkdayCalendar) -> list[str]:
@@ -34,6 +36,42 @@ def ladder_steps(deadline: date, today: date, calendar: WorkdayCalendar) -> list
         return []
     late = calendar.workdays_between(deadline, today)
     return ["overdue"] + ["leads"] * (late >= LEADS_AFTER) + ["district"] * (late >= DISTRICT_AFTER)
+
+
+def settle(s: Session, issue_id: int, deadline: date) -> None:
+    """Every late step taken for this deadline: the daily read skips the case from now on
+    (Issue.ladder_settled), until a new deadline starts the ladder again."""
+    q_ = select(func.count()).where(
+        LadderStep.issue_id == issue_id, LadderStep.deadline == deadline, col(LadderStep.step).in_(LATE_STEPS)
+    )
+    if s.exec(q_).one() == len(LATE_STEPS):
+        issue = s.get(Issue, issue_id)
+        if issue is not None and issue.deadline == deadline:
+            issue.ladder_settled = deadline
+
+
+def reached(session: Session, today: date, calendar: WorkdayCalendar, force: bool) -> dict[str, list[Issue]]:
+    """The issues by the step they reached today and have not had yet for their deadline (a
+    forced rerun sends again what was sent). Decided on (id, deadline) from the index; only the
+    cases with a step to take are read whole, to be rendered."""
+    until = calendar.next_workday(today)  # the furthest deadline with a step today
+    near = due.near_deadlines(session, until, skip_settled=not force)
+    taken = set() if force else due.steps_taken(session, [i for i, _ in near])
+    steps: dict[date, list[str]] = {}  # by deadline: a few dozen dates, each a calendar walk
+
+    def of(deadline: date) -> list[str]:
+        if deadline not in steps:
+            steps[deadline] = ladder_steps(deadline, today, calendar)
+        return steps[deadline]
+
+    left = [i for i, d in near if any((i, d, s) not in taken for s in of(d))]
+    found: dict[str, list[Issue]] = defaultdict(list)
+    for issue in due.assigned_by_id(session, left):
+        assert issue.deadline is not None
+        for step in of(issue.deadline):
+            if (issue.id, issue.deadline, step) not in taken:
+                found[step].append(issue)
+    return found
 
 
 def _ids(issues: Sequence[Issue]) -> str:
@@ -49,15 +87,7 @@ class _Ladder:
         return job_key("overdue_ladder", self.today, step, *parts)
 
     def reached(self) -> dict[str, list[Issue]]:
-        issues = due.with_deadlines(self.ctx.session)
-        taken = set() if self.ctx.force else due.steps_taken(self.ctx.session, [i.id for i in issues if i.id])
-        found: dict[str, list[Issue]] = defaultdict(list)
-        for i in issues:
-            assert i.deadline is not None
-            for step in ladder_steps(i.deadline, self.today, self.ctx.calendar):
-                if (i.id, i.deadline, step) not in taken:
-                    found[step].append(i)
-        return found
+        return reached(self.ctx.session, self.today, self.ctx.calendar, self.ctx.force)
 
     def mark(self, issues: Sequence[Issue], step: str, key: str) -> None:
         """The step taken, with the message just asked for (in its write transaction; a step
@@ -73,6 +103,8 @@ class _Ladder:
                 )
                 if s.exec(q_).first() is None:  # a forced rerun sends again but keeps the first mark
                     s.add(LadderStep(issue_id=issue_id, deadline=deadline, step=step, sent_at=now, outbox_key=key))
+                if step in LATE_STEPS:
+                    settle(s, issue_id, deadline)
 
         self.ctx.then(write)
 
