@@ -19,7 +19,7 @@ from models.events import Kind
 from models.lifecycle import record
 from models.masking import mask
 from models.tables import Issue
-from models.vocabulary import Status
+from models.vocabulary import Litigation, Status
 
 USAGE = "改 #12 村=上洋村 类别=劳资纠纷"
 # What the sender may write before = (or :), for each correctable field.
@@ -34,6 +34,7 @@ _KEYS = {
 _WORD_TO_KEY = {word: key for key, words in _KEYS.items() for word in words}
 _FIELD = re.compile("(" + "|".join(sorted(map(re.escape, _WORD_TO_KEY), key=len, reverse=True)) + r")\s*[=:]\s*")
 _YES, _NO = ("是", "有", "存在"), ("否", "无", "没有", "不存在")
+_SUSPECTED = ("疑似", "可能", "待定")
 _NONE = ("无", "没有", "空", "清空")
 _TRIM = re.compile(r"^[\s,;]+|[\s,;]+$")
 FIELD_NAMES = "村、乡镇、类别、标题、败诉风险、期限"
@@ -75,12 +76,18 @@ def _category(value: str) -> str:
     raise Refusal(f"类别请从以下选择:{'、'.join(CATEGORIES)}。")
 
 
-def _flag(value: str) -> bool:
+def _litigation(value: str) -> dict[str, bool]:
+    """是 / 否 / 疑似 → the two stored flags (never both set)."""
     if value in _YES:
-        return True
-    if value in _NO:
-        return False
-    raise Refusal("败诉风险请写「是」或「否」,如「改 #12 败诉风险=是」。")
+        kind = Litigation.YES
+    elif value in _NO:
+        kind = Litigation.NO
+    elif value in _SUSPECTED:
+        kind = Litigation.SUSPECTED
+    else:
+        raise Refusal("败诉风险请写「是」「否」或「疑似」,如「改 #12 败诉风险=疑似」。")
+    risk, suspected = kind.flags
+    return {"litigation_risk": risk, "litigation_suspected": suspected}
 
 
 def _deadline(ctx: Context, value: str) -> str | None:
@@ -130,7 +137,7 @@ def amend(ctx: Context) -> Result:
     if "title" in given:
         wanted["title"] = mask(given["title"])[:TITLE_LENGTH]
     if "litigation_risk" in given:
-        wanted["litigation_risk"] = _flag(given["litigation_risk"])
+        wanted.update(_litigation(given["litigation_risk"]))
     if "requested_deadline" in given:
         wanted["requested_deadline"] = _deadline(ctx, given["requested_deadline"])
     current = {key: getattr(issue, key) for key in wanted}

@@ -78,6 +78,7 @@ def submit(ctx: Context, text: str) -> Result:
         "village_id": intake.village.id if intake.village else None,
         "category": intake.category,
         "litigation_risk": intake.litigation_risk,
+        "litigation_suspected": intake.litigation_suspected,
         "phones": intake.phones,
         "has_id_number": intake.has_id_number,
         "requested_deadline": intake.deadline.isoformat() if intake.deadline else None,
@@ -128,8 +129,8 @@ def escalate(ctx: Context) -> Result:
     notice_text = f"新上报 #{issue.id}【{place(ctx, issue)}】{issue.title}"
     if issue.risk:
         notice_text += f" · 风险 {issue.risk}"
-    if issue.litigation_risk:
-        notice_text += " · ⚠ 行政败诉风险"
+    if litigation := r.litigation_tag(issue):
+        notice_text += f" · {litigation}"
     if issue.opinion:  # the lower level's 研判, so the upper one need not ask for it
         notice_text += f"\n{LEVEL_NAMES[from_level]}研判: {mask(issue.opinion)}"
     if reason:
@@ -156,7 +157,7 @@ def review(ctx: Context) -> Result:
         {"opinion": opinion, "risk": risk_match.group(1) if risk_match else None, "litigation_risk": lit},
     )
     extra = f" · 风险 {issue.risk}" if issue.risk else ""
-    extra += " · ⚠ 行政败诉风险" if issue.litigation_risk else ""
+    extra += f" · {r.litigation_tag(issue)}" if r.litigation_tag(issue) else ""
     nxt = (
         f"如需上级处理请「上报 #{issue.id}」。" if issue.level != Level.DISTRICT else f"请区领导「交办 #{issue.id}」。"
     )

@@ -13,7 +13,7 @@ from models.facts import tuesday_counted
 from models.masking import mask
 from models.rules import days_overdue
 from models.tables import Issue, IssueEvent, Person
-from models.vocabulary import LEVEL_NAMES, STATUS_NAMES, Level, Status
+from models.vocabulary import LEVEL_NAMES, STATUS_NAMES, Level, Litigation, Status
 
 
 @dataclass(frozen=True)
@@ -83,10 +83,16 @@ def receipt(
     return "\n".join(lines)
 
 
+def litigation_tag(issue: Issue) -> str:
+    """ "⚠ 行政败诉风险" / "⚠ 疑似行政败诉风险", or "" when there is none."""
+    label = Litigation.of(issue.litigation_risk, issue.litigation_suspected).label
+    return f"⚠ {label}" if label else ""
+
+
 def facts_line(issue: Issue) -> str:
     parts = [f"类别 {issue.category}"]
-    if issue.litigation_risk:
-        parts.append("⚠ 行政败诉风险")
+    if litigation := litigation_tag(issue):
+        parts.append(litigation)
     if issue.phones:
         parts.append("电话 " + "、".join(mask(p) for p in issue.phones))
     if issue.has_id_number:

@@ -38,6 +38,7 @@ class Created(TypedDict):
     village_id: int | None
     category: str
     litigation_risk: bool
+    litigation_suspected: NotRequired[bool]  # absent in events from before 疑似 existed
     phones: list[str]
     has_id_number: bool
     requested_deadline: str | None

@@ -18,7 +18,15 @@ from models.tables import Issue, IssueEvent
 from models.vocabulary import Status
 
 # What 改 may correct; anything else changes only through its own verb.
-AMENDABLE = ("township_id", "village_id", "category", "title", "litigation_risk", "requested_deadline")
+AMENDABLE = (
+    "township_id",
+    "village_id",
+    "category",
+    "title",
+    "litigation_risk",
+    "litigation_suspected",
+    "requested_deadline",
+)
 
 
 def apply(issue: Issue, kind: str, data: dict[str, Any], at: datetime) -> None:
@@ -42,6 +50,7 @@ def apply(issue: Issue, kind: str, data: dict[str, Any], at: datetime) -> None:
         ):
             setattr(issue, key, data[key])
         issue.requested_deadline = _date(data.get("requested_deadline"))
+        issue.litigation_suspected = bool(data.get("litigation_suspected"))
         issue.status, issue.created_at = Status.SUBMITTED, at
     elif kind in (Kind.ESCALATED, Kind.RETURNED):
         issue.level, issue.unit_id, issue.status = data["to_level"], data["unit_id"], Status.SUBMITTED
@@ -50,7 +59,8 @@ def apply(issue: Issue, kind: str, data: dict[str, Any], at: datetime) -> None:
     elif kind == Kind.REVIEWED:
         issue.status, issue.opinion = Status.REVIEWED, data["opinion"]
         issue.risk = data.get("risk") or issue.risk
-        issue.litigation_risk = issue.litigation_risk or bool(data.get("litigation_risk"))
+        if data.get("litigation_risk"):  # the 研判 says 行政败诉风险: 是, no longer 疑似
+            issue.litigation_risk, issue.litigation_suspected = True, False
     elif kind == Kind.ASSIGNED:
         issue.status, issue.owner_id, issue.department_id = Status.ASSIGNED, data["owner_id"], data.get("department_id")
         issue.deadline = _date(data.get("deadline"))

@@ -79,7 +79,8 @@ class Issue(SQLModel, table=True):
     village_id: int | None = Field(default=None, foreign_key="units.id")
     category: str = "其他"
     risk: str | None = None  # 高 / 中 / 低, set by 研判
-    litigation_risk: bool = False
+    litigation_risk: bool = False  # 行政败诉风险 是
+    litigation_suspected: bool = False  # 疑似: a suit threatened, against whom unclear; never with 是
     phones: list[str] = Field(default_factory=_empty_list, sa_column=Column(JSON, nullable=False))
     has_id_number: bool = False
     reporter_id: str = Field(foreign_key="people.id")

@@ -36,6 +36,32 @@ class UnitKind(StrEnum):
     DEPARTMENT = "department"
 
 
+class Litigation(StrEnum):
+    """The 行政败诉风险 flag (a suit against the government): stored as two booleans on the issue,
+    litigation_risk (是) and litigation_suspected (疑似); never both."""
+
+    YES = "是"
+    SUSPECTED = "疑似"
+    NO = "否"
+
+    def rank(self) -> int:
+        return (Litigation.NO, Litigation.SUSPECTED, Litigation.YES).index(self)
+
+    @property
+    def flags(self) -> tuple[bool, bool]:
+        """(litigation_risk, litigation_suspected) as stored."""
+        return self is Litigation.YES, self is Litigation.SUSPECTED
+
+    @classmethod
+    def of(cls, risk: bool, suspected: bool) -> Litigation:
+        return cls.YES if risk else cls.SUSPECTED if suspected else cls.NO
+
+    @property
+    def label(self) -> str:
+        """What replies, notices, pages and exports show; empty for 否."""
+        return {"是": "行政败诉风险", "疑似": "疑似行政败诉风险", "否": ""}[self.value]
+
+
 LEVELS = tuple(Level)
 STATUSES = tuple(Status)
 OPEN_STATUSES = (Status.SUBMITTED, Status.REVIEWED, Status.ASSIGNED)  # still being worked on

@@ -84,14 +84,14 @@ def test_mask() -> None:
     ("text", "expected"),
     [
         ("当事人扬言要申请行政复议", True),
-        ("群众表示将向法院起诉", True),
+        ("群众表示将向镇政府提起行政诉讼", True),
         ("多次到区里上访", True),
         ("暂无上访风险", False),
         ("不存在诉讼可能", False),
         ("当事人已撤诉", False),
         ("村口路灯坏了，请尽快维修", False),
         ("", False),
-        ("暂无上访风险，但扬言起诉", True),
+        ("暂无上访风险，但扬言起诉镇政府", True),
     ],
 )
 def test_litigation_risk(text: str, expected: bool) -> None:
@@ -172,7 +172,7 @@ def test_parse_submission_collects_title_risk_phones_and_id(directory) -> None:
     text = f"反映：村民张三（{ID}，电话138 1234 5678）宅基地纠纷，扬言起诉"
     intake = parse_submission(text, directory.resolve("上洋村"), directory)
     assert intake.title == "村民张三([身份证号已隐藏],电话138****5678)宅"  # cut at 30 characters
-    assert intake.litigation_risk is True
+    assert (intake.litigation_risk, intake.litigation_suspected) == (False, True)  # against whom: unclear
     assert intake.phones == ["13812345678"]
     assert intake.has_id_number is True
     assert "1234" not in intake.title

@@ -48,7 +48,7 @@ def test_the_corpus_is_large_varied_and_well_formed() -> None:
     assert set(categories) == set(CATEGORIES) and min(categories.values()) >= 15
     senders = Counter(DIRECTORY.resolve(p.sender).kind for p in posts)  # type: ignore[union-attr]
     assert senders["village"] >= 150 and senders["township"] >= 50 and senders["district"] + senders["department"] >= 50
-    assert sum(p.expect["litigation_risk"] for p in posts) >= 60
+    assert sum(p.expect["litigation_risk"] for p in posts) >= 55  # 是 only: a suit against the government
     assert sum(bool(p.expect["phones"]) for p in posts) >= 30 and sum(p.expect["has_id_number"] for p in posts) >= 5
     assert sum(bool(p.expect["deadline"]) for p in posts) >= 40 and sum(bool(p.expect["ambiguous"]) for p in posts) >= 4
     assert (

@@ -98,8 +98,8 @@ def test_deadlines(text: str, today: date, expected: date | None) -> None:
         ("要去镇里、区里告", True),
         ("再不解决就到区里去闹", True),
         ("多次到乡政府静坐", True),
-        ("准备申请劳动仲裁", True),
-        ("协商未果,将申请仲裁", True),  # 未果 is no negation
+        ("对镇里的处罚不服,准备申请仲裁", True),
+        ("征地协商未果,将申请复议", True),  # 未果 is no negation
         ("村民代表要联名去镇里反映", False),  # an ordinary complaint
         ("暂无上访风险", False),
         ("没有再上访的打算", False),

@@ -31,6 +31,7 @@ def test_one_post(capsys: pytest.CaptureFixture[str]) -> None:
         "village": "上洋村",
         "category": "宅基地与农房",
         "litigation_risk": True,
+        "litigation_suspected": False,
         "phones": ["13800000000"],
         "has_id_number": False,
         "deadline": "2020-03-31",

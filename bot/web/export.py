@@ -27,7 +27,7 @@ from models.facts import F, Fact
 from models.masking import mask
 from models.rules import days_overdue
 from models.tables import Issue, IssueEvent
-from models.vocabulary import LEVEL_NAMES, STATUS_NAMES, Status
+from models.vocabulary import LEVEL_NAMES, STATUS_NAMES, Litigation, Status
 
 # (header, kind): kind decides the cell type in .xlsx and the text form in .csv.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -92,6 +92,7 @@ def ledger_rows(session: Session, scope: UnitInfo, query: IssueQuery, names: Nam
         t.category,
         t.risk,
         t.litigation_risk,
+        t.litigation_suspected,
         t.level,
     )
     columns += (t.status, t.reporter_id, t.owner_id, t.department_id, t.created_at, t.deadline, t.resolved_at)
@@ -111,6 +112,7 @@ def ledger_rows(session: Session, scope: UnitInfo, query: IssueQuery, names: Nam
         cat,
         risk,
         lit,
+        suspected,
         level,
         status,
         rep,
@@ -137,7 +139,7 @@ def ledger_rows(session: Session, scope: UnitInfo, query: IssueQuery, names: Nam
                 units.get(uid),
                 cat,
                 risk,
-                "是" if lit else "否",
+                Litigation.of(lit, suspected).value,
                 LEVEL_NAMES[level],
                 STATUS_NAMES[status],
                 people.get(rep, rep),

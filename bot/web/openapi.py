@@ -87,6 +87,7 @@ SUMMARY = {
     "category": _s(),
     "risk": _s(True),
     "litigation_risk": BOOL,
+    "litigation_suspected": BOOL,
     "owner": _s(True),
     "department": _s(True),
     "deadline": _s(True, format="date"),

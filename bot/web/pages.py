@@ -20,7 +20,7 @@ from bot.web.layout import CSS_PATH, attr, h, is_big, link, message_page, mode, 
 from bot.web.reads import overdue, page_of
 from bot.web.stats import Week, trend
 from bot.web.views import Names, iso, people_of, summary
-from models.vocabulary import LEVEL_NAMES, STATUS_NAMES
+from models.vocabulary import LEVEL_NAMES, STATUS_NAMES, Litigation
 
 SORTS = {
     "name": "乡镇(街道)",
@@ -195,7 +195,8 @@ def _issue_rows(items: list[dict[str, Any]], big: bool = False) -> str:
     (data-label), instead of a wide table scrolling inside its card."""
     out = []
     for i in items:
-        tags = '<span class="tag risk">败诉风险</span> ' if i["litigation_risk"] else ""
+        litigation = Litigation.of(i["litigation_risk"], i["litigation_suspected"])
+        tags = f'<span class="tag risk">{litigation.label}</span> ' if litigation.label else ""
         tags += '<span class="tag tuesday">周二无会日</span> ' if i["tuesday"] else ""
         late = f'<span class="overdue">逾期{i["overdue_days"]}天</span>' if i["overdue_days"] else ""
         href = link(f"/dashboard/issues/{i['id']}", mode(big))
@@ -299,7 +300,14 @@ def _issue_body(d: dict[str, Any]) -> str:
         ("地点", d["place"]),
         ("当前", f"{d['level_name']} · {d['unit']} · {d['status_name']}"),
         ("类别", d["category"]),
-        ("风险", (d["risk"] or "未评") + (" · 行政败诉风险" if d["litigation_risk"] else "")),
+        (
+            "风险",
+            " · ".join(
+                filter(
+                    None, (d["risk"] or "未评", Litigation.of(d["litigation_risk"], d["litigation_suspected"]).label)
+                )
+            ),
+        ),
         ("上报人", d["reporter"]),
         ("包案人", d["owner"]),
         ("责任部门", d["department"]),

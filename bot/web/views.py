@@ -99,6 +99,7 @@ def summary(issue: Issue, names: Names, today: date) -> dict[str, Any]:
         "category": issue.category,
         "risk": issue.risk,
         "litigation_risk": issue.litigation_risk,
+        "litigation_suspected": issue.litigation_suspected,
         "owner": names.person(issue.owner_id),
         "department": names.unit(issue.department_id),
         "deadline": issue.deadline.isoformat() if issue.deadline else None,

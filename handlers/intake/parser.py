@@ -11,14 +11,24 @@ from typing import Any
 from handlers.intake.categories import CategoryModel, default_model
 from handlers.intake.due import deadline_in
 from handlers.intake.places import PlaceFinder
-from handlers.intake.risk import litigation_risk
+from handlers.intake.risk import litigation_kind
 from handlers.intake.text import clean
 from handlers.intake.titles import title_of
 from models.calendar import WorkdayCalendar
 from models.directory import Directory, UnitInfo
 from models.masking import has_id_number, phones_in
 
-JSON_KEYS = ("township", "village", "category", "litigation_risk", "phones", "has_id_number", "deadline", "title")
+JSON_KEYS = (
+    "township",
+    "village",
+    "category",
+    "litigation_risk",
+    "litigation_suspected",
+    "phones",
+    "has_id_number",
+    "deadline",
+    "title",
+)
 
 
 @dataclass(frozen=True)
@@ -26,9 +36,10 @@ class Intake:
     township: UnitInfo | None
     village: UnitInfo | None
     title: str
-    litigation_risk: bool
+    litigation_risk: bool  # 是
     phones: list[str] = field(default_factory=list)
     has_id_number: bool = False
+    litigation_suspected: bool = False  # 疑似
     category: str = "其他"
     deadline: date | None = None  # what the post asks for, e.g. 限3天 → its date
     ambiguous: tuple[str, ...] = ()  # a village name of several townships, as 乡镇/村: ask which
@@ -39,6 +50,7 @@ class Intake:
             "village": self.village.name if self.village else None,
             "category": self.category,
             "litigation_risk": self.litigation_risk,
+            "litigation_suspected": self.litigation_suspected,
             "phones": list(self.phones),
             "has_id_number": self.has_id_number,
             "deadline": self.deadline.isoformat() if self.deadline else None,
@@ -62,11 +74,13 @@ class IntakeParser:
         """`today` is the message's own date (Asia/Shanghai); without it no deadline is read."""
         text = clean(text)
         place = self.places.place(text, sender_unit)
+        risk, suspected = litigation_kind(text).flags
         return Intake(
             township=place.township,
             village=place.village,
             title=title_of(text),
-            litigation_risk=litigation_risk(text),
+            litigation_risk=risk,
+            litigation_suspected=suspected,
             phones=phones_in(text),
             has_id_number=has_id_number(text),
             # Place names say nothing about the matter (新宅村 is not about a 宅), and must not score;

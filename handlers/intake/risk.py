@@ -1,19 +1,44 @@
-"""The litigation-risk flag: a party threatens or has begun a lawsuit, administrative
-reconsideration, arbitration or petitioning (信访) — unless the post says there is none or it
-was withdrawn. Read clause by clause, in order, so "已撤诉,但仍扬言上访" ends as a risk."""
+"""The 行政败诉风险 flag: a party threatens or has begun a suit, reconsideration or petition
+AGAINST THE GOVERNMENT (行政诉讼, 行政复议, 告政府/镇里/街道, 上访 over a decision) — unless the post
+says there is none or it was withdrawn. Three answers (models/rules.py Litigation):
+  是   — clearly against a government body or its act;
+  疑似 — a suit/arbitration/petition is threatened and it is unclear against whom, or a private
+         dispute where a government act is also in dispute;
+  否   — none, withdrawn, or between private parties (劳动仲裁 against a company, a neighbour's 起诉).
+Read clause by clause, in order, so "已撤诉,但仍扬言上访" ends as a risk."""
 
 from __future__ import annotations
 
 import re
 
-_RISK = re.compile(
-    r"行政诉讼|行政复议|申请复议|复议|起诉|诉讼|打官司|吃官司|败诉|上访|信访|闹访|缠访|集访|群访|越级|进京|赴京|赴省"
-    r"|告到法院|告上法庭|告到法庭|到法院告|去法院告|向法院|上法院|法律途径|法律程序|司法途径|找律师|请律师|律师函|仲裁"
-    r"|拉横幅|静坐"
-    # Going above the township with a complaint is petitioning; going to the township or the
-    # district is only when it is to sue, make a scene or sit in (去镇里反映 is ordinary).
+from models.vocabulary import Litigation
+
+# Against the government by its very form: administrative litigation/reconsideration, petitioning
+# (信访 is addressed to the government), or taking a complaint above the township.
+_AGAINST_GOVERNMENT = re.compile(
+    r"行政诉讼|行政复议|申请复议|复议|告政府|起诉政府|状告政府|民告官"
+    r"|行政败诉|上访|信访|闹访|缠访|集访|群访|越级|进京|赴京|赴省|(?:去|到|上)北京"
     r"|(?:到|去)(?:市里|省里|北京|市政府|省政府)(?:去)?(?:反映|讨说法|告|闹|上访)"
     r"|(?:到|去)(?:区里|镇里|乡里|县里|街道|区政府|镇政府|乡政府)(?:[、和]?(?:区里|市里|省里))*(?:去)?(?:告|闹|讨说法)"
+    r"|(?:告|起诉|状告)(?:区里|镇里|乡里|县里|街道|区政府|镇政府|乡政府|街道办|政府)"
+)
+# A suit or threat whose target the form does not say: a court case, arbitration, a lawyer, a sit-in.
+_UNDIRECTED = re.compile(
+    r"起诉|诉讼|打官司|吃官司|败诉|告到法院|告上法庭|告到法庭|到法院告|去法院告|向法院|上法院"
+    r"|法律途径|法律程序|司法途径|找律师|请律师|律师函|仲裁|拉横幅|静坐"
+)
+# A government body or act in dispute somewhere in the post: the target of an undirected threat.
+_GOVERNMENT_ACT = re.compile(
+    r"政府|镇里|乡里|街道办|区里|县里|行政|征收|征地|拆迁|强拆|处罚|罚款|执法|城管|不作为|审批|确权"
+    r"|补偿标准|补偿决定|安置|低保|退役|社保局|人社局|住建|国土|自然资源|公安|派出所"
+)
+# A government decision the party contests: against the government even where a company or a
+# relative also appears (the 厂房 an order to rectify is about is no private opponent).
+_GOVERNMENT_DECISION = re.compile(r"责令|整改通知|处罚决定|行政处罚|征收决定|强拆|拆除|限期拆")
+# The other side is a private party: a company, an employer, a neighbour or a relative.
+_PRIVATE_PARTY = re.compile(
+    r"劳动仲裁|劳动争议|劳资|民事|邻居|邻里|亲戚|兄弟|姐妹|父母|儿子|女儿|儿媳|家人|家属|前夫|前妻|丈夫|妻子"
+    r"|公司|老板|厂|企业|包工头|工头|开发商|物业|商家|店主|承包|对方|用人单位|雇主|欠款|借款|工资|工钱|薪"
 )
 # A negation close before the keyword in the same clause: 暂无上访风险, 不存在诉讼可能, 未提起诉讼.
 # 无果/未果/无奈/未能 are not negations of what follows.
@@ -23,20 +48,43 @@ _NEGATION = re.compile(
 )
 # The risk is over: withdrawn, settled, the petitioner gave up.
 _WITHDRAWN = re.compile(
-    r"撤诉|撤回(?:行政)?(?:起诉|复议|诉讼|申请)|息诉罢访|息访|罢访|撤案|已和解|撤销(?:行政)?(?:复议|起诉)申请"
+    r"撤诉|撤回(?:行政)?(?:起诉|复议|诉讼|申请)|已撤回|息诉罢访|息访|罢访|撤案|已和解|撤销(?:行政)?(?:复议|起诉)申请"
     r"|(?:过了|已过|超过)诉讼时效"
 )
 _CLAUSE = re.compile(r"[,;。!?\n,;]")
 
 
-def litigation_risk(text: str) -> bool:
-    risk = False
+def _live(pattern: re.Pattern[str], clause: str) -> bool:
+    """The pattern occurs in the clause, not negated."""
+    return any(not _NEGATION.search(clause, 0, m.start()) for m in pattern.finditer(clause))
+
+
+def _undirected(text: str) -> Litigation:
+    """Whom an undirected threat is against, read from the whole post."""
+    if _GOVERNMENT_DECISION.search(text):
+        return Litigation.YES
+    government, private = bool(_GOVERNMENT_ACT.search(text)), bool(_PRIVATE_PARTY.search(text))
+    if private:
+        return Litigation.SUSPECTED if government else Litigation.NO
+    return Litigation.YES if government else Litigation.SUSPECTED
+
+
+def litigation_kind(text: str) -> Litigation:
+    kind = Litigation.NO
     for clause in _CLAUSE.split(text):
         if _WITHDRAWN.search(clause):
-            risk = False
+            kind = Litigation.NO
             continue
-        for m in _RISK.finditer(clause):
-            if not _NEGATION.search(clause, 0, m.start()):
-                risk = True
-                break
-    return risk
+        if _live(_AGAINST_GOVERNMENT, clause):
+            found = Litigation.YES
+        elif _live(_UNDIRECTED, clause):
+            found = _undirected(text)
+        else:
+            continue
+        kind = max(kind, found, key=Litigation.rank)
+    return kind
+
+
+def litigation_risk(text: str) -> bool:
+    """是: the yes/no the corpora and the `litigation_risk` column hold."""
+    return litigation_kind(text) is Litigation.YES
