@@ -217,45 +217,15 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
-            "/api/issues/{id}/photos/{sha256}": {
-                "get": {
-                    "operationId": "getPhoto",
-                    "summary": "问题进程中已保存的一张照片(原图,JPEG/PNG/GIF/WebP)",
-                    "parameters": [
-                        _param("id", {"type": "integer", "minimum": 1, "maximum": MAX_ISSUE_ID}, "问题编号", "path"),
-                        _param("sha256", _s(pattern="^[0-9a-f]{64}$"), "照片内容的 SHA-256", "path"),
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "照片",
-                            "content": {
-                                m: {"schema": {"type": "string", "format": "binary"}}
-                                for m in ("image/jpeg", "image/png", "image/gif", "image/webp")
-                            },
-                        },
-                        "401": ERRORS["401"],
-                        "404": ERRORS["404"],
-                    },
-                }
-            },
-            "/api/issues/{id}/photos/{sha256}/thumb": {
-                "get": {
-                    "operationId": "getPhotoThumb",
-                    "summary": "一张已保存照片的缩略图(JPEG,长边 320 像素)",
-                    "parameters": [
-                        _param("id", {"type": "integer", "minimum": 1, "maximum": MAX_ISSUE_ID}, "问题编号", "path"),
-                        _param("sha256", _s(pattern="^[0-9a-f]{64}$"), "照片内容的 SHA-256", "path"),
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "缩略图",
-                            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
-                        },
-                        "401": ERRORS["401"],
-                        "404": ERRORS["404"],
-                    },
-                }
-            },
+            "/api/issues/{id}/photos/{sha256}": _photo_route(
+                "getPhoto",
+                "问题进程中已保存的一张照片(原图,JPEG/PNG/GIF/WebP)",
+                "照片",
+                ("image/jpeg", "image/png", "image/gif", "image/webp"),
+            ),
+            "/api/issues/{id}/photos/{sha256}/thumb": _photo_route(
+                "getPhotoThumb", "一张已保存照片的缩略图(JPEG,长边 320 像素)", "缩略图", ("image/jpeg",)
+            ),
             "/api/export.xlsx": {
                 "get": {
                     "operationId": "exportXlsx",
@@ -305,4 +275,26 @@ def document() -> dict[str, Any]:
                 "Stats": _obj(STATS),
             },
         },
+    }
+
+
+def _photo_route(operation: str, summary: str, description: str, media: tuple[str, ...]) -> dict[str, Any]:
+    """A photo of a case, or its thumbnail: the same path parameters and answers."""
+    return {
+        "get": {
+            "operationId": operation,
+            "summary": summary,
+            "parameters": [
+                _param("id", {"type": "integer", "minimum": 1, "maximum": MAX_ISSUE_ID}, "问题编号", "path"),
+                _param("sha256", _s(pattern="^[0-9a-f]{64}$"), "照片内容的 SHA-256", "path"),
+            ],
+            "responses": {
+                "200": {
+                    "description": description,
+                    "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in media},
+                },
+                "401": ERRORS["401"],
+                "404": ERRORS["404"],
+            },
+        }
     }
