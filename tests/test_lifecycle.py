@@ -110,12 +110,18 @@ def test_merge_folds_duplicate_and_its_reporter_hears_the_result(chat: Chat) -> 
     assert r.outcome == "ok"  # a follower may answer the revisit too
 
 
-def test_extension_request_and_approval(chat: Chat) -> None:
+def _assigned_on_a_monday(chat: Chat) -> None:
+    """#1 reported in the village, escalated to the district and 交办 to 钱七 (p001) by 赵六 on
+    Monday 2020-03-02, due in 5 working days (2020-03-09)."""
     chat.say("v001", SUBMISSION)
     chat.say("v001", "上报 #1")
     chat.say("t101", "上报 #1")
     monday = datetime(2020, 3, 2, 9, 0, tzinfo=SHANGHAI)
     chat.say("d001", "交办 #1 限5个工作日", mentions=("p001",), at=monday)
+
+
+def test_extension_request_and_approval(chat: Chat) -> None:
+    _assigned_on_a_monday(chat)
     assert str(chat.issue(1).deadline) == "2020-03-09"
     r = chat.say("d001", "延期 #1 3个工作日 等鉴定")
     assert r.outcome == "refused" and "包案人" in r.reply
@@ -132,11 +138,7 @@ def test_extension_request_and_approval(chat: Chat) -> None:
 
 
 def test_extension_refused_with_a_reason_keeps_the_deadline_and_tells_the_requester(chat: Chat) -> None:
-    chat.say("v001", SUBMISSION)
-    chat.say("v001", "上报 #1")
-    chat.say("t101", "上报 #1")
-    monday = datetime(2020, 3, 2, 9, 0, tzinfo=SHANGHAI)
-    chat.say("d001", "交办 #1 限5个工作日", mentions=("p001",), at=monday)
+    _assigned_on_a_monday(chat)
     r = chat.say("d002", "不同意延期 #1 没有申请")
     assert r.outcome == "refused" and r.reply == "#1 没有待审批的延期申请。"
     chat.say("p001", "延期 #1 3个工作日 等待鉴定结果")
