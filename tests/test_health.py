@@ -5,9 +5,10 @@ outbox, jobs no process runs). No token needed, and nothing about cases in it.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from bot.config import Settings
 from bot.runtime import Runtime, RuntimeOptions
 from bot.sandbox.emulator import Emulator
 from bot.web import create_web_app
-from models.clock import SHANGHAI, FrozenClock
+from models.clock import SHANGHAI, Clock, FrozenClock
 from tests.conftest import Chat
 from tests.dingtalk import settings
 
@@ -40,6 +41,27 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> 
         await asyncio.sleep(0.02)
 
 
+@contextlib.asynccontextmanager
+async def serving(
+    app: App, emulator: Emulator, clock: Clock | None = None, **options: Any
+) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
+    """`liandong run` with its web app on a loopback port, connected to the emulator: the web
+    app's address and a client session. The app's engine is disposed at the end."""
+    runtime = Runtime(
+        app, RuntimeOptions(endpoint=emulator.base_url, web_listen=("127.0.0.1", 0), scheduler=False, **options), clock
+    )
+    await runtime.start()
+    try:
+        url = runtime.web_url
+        assert url is not None
+        await emulator.wait_for(lambda: len(emulator.connections) == 1)
+        async with aiohttp.ClientSession() as http:
+            yield url, http
+    finally:
+        await runtime.stop()
+        app.engine.dispose()
+
+
 async def healthz(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, Any]]:
     async with http.get(f"{url}/healthz") as r:
         assert r.content_type == "application/json"
@@ -53,47 +75,35 @@ async def test_healthz_follows_this_processs_stream_connection(
     clock = FrozenClock(SUNDAY)
     app = build(settings(tmp_path), clock)
     app.job_runner(clock).catch_up()  # what the leader does at start: every occurrence recorded
-    options = RuntimeOptions(
-        endpoint=emulator.base_url, web_listen=("127.0.0.1", 0), scheduler=False, backoff_cap_s=0.2
-    )
-    runtime = Runtime(app, options, clock)
-    await runtime.start()
-    try:
-        url = runtime.web_url
-        assert url is not None
-        await emulator.wait_for(lambda: len(emulator.connections) == 1)
-        async with aiohttp.ClientSession() as http:
-            status, body = await healthz(http, url)
-            assert status == 200, body
-            assert body["status"] == "ok" and body["failing"] == []
-            assert body["checks"]["receiver"] == {"ok": True, "mode": "stream", "up": True}
-            assert body["checks"]["database"]["ok"] is True
-            assert body["checks"]["outbox"]["due"] == 0 and body["checks"]["jobs"]["late"] == []
-            assert body["checks"]["jobs"]["last_run"]["status"] == "missed"
+    async with serving(app, emulator, clock, backoff_cap_s=0.2) as (url, http):
+        status, body = await healthz(http, url)
+        assert status == 200, body
+        assert body["status"] == "ok" and body["failing"] == []
+        assert body["checks"]["receiver"] == {"ok": True, "mode": "stream", "up": True}
+        assert body["checks"]["database"]["ok"] is True
+        assert body["checks"]["outbox"]["due"] == 0 and body["checks"]["jobs"]["late"] == []
+        assert body["checks"]["jobs"]["last_run"]["status"] == "missed"
 
-            # DingTalk's gateway stops answering and the socket is cut: this process cannot
-            # take messages, whatever the database says.
-            emulator.faults.fail_next["/v1.0/gateway/connections/open"] = 10**6
-            await emulator.drop_all()
+        # DingTalk's gateway stops answering and the socket is cut: this process cannot
+        # take messages, whatever the database says.
+        emulator.faults.fail_next["/v1.0/gateway/connections/open"] = 10**6
+        await emulator.drop_all()
 
-            async def down() -> bool:
-                return (await healthz(http, url))[0] == 503
+        async def down() -> bool:
+            return (await healthz(http, url))[0] == 503
 
-            await until(down)
-            status, body = await healthz(http, url)
-            assert body["status"] == "fail" and body["failing"] == ["receiver"]
-            assert body["checks"]["receiver"] == {"ok": False, "mode": "stream", "up": False}
+        await until(down)
+        status, body = await healthz(http, url)
+        assert body["status"] == "fail" and body["failing"] == ["receiver"]
+        assert body["checks"]["receiver"] == {"ok": False, "mode": "stream", "up": False}
 
-            emulator.faults.fail_next.clear()  # the gateway is back: reconnected, healthy again
+        emulator.faults.fail_next.clear()  # the gateway is back: reconnected, healthy again
 
-            async def up() -> bool:
-                return (await healthz(http, url))[0] == 200
+        async def up() -> bool:
+            return (await healthz(http, url))[0] == 200
 
-            await until(up)
-            assert len(emulator.connections) == 1
-    finally:
-        await runtime.stop()
-        app.engine.dispose()
+        await until(up)
+        assert len(emulator.connections) == 1
 
 
 async def test_http_callback_mode_is_healthy_while_its_site_listens(tmp_path: Path) -> None:
@@ -185,40 +195,30 @@ async def test_a_database_file_deleted_under_the_bot_answers_503_with_the_state_
         app.engine.dispose()
         pytest.skip("a SQLite file deleted under the bot")
     db = Path(app.engine.url.database or "")
-    options = RuntimeOptions(endpoint=emulator.base_url, web_listen=("127.0.0.1", 0), scheduler=False)
-    runtime = Runtime(app, options, clock)
-    await runtime.start()
-    try:
-        url = runtime.web_url
-        assert url is not None
-        await emulator.wait_for(lambda: len(emulator.connections) == 1)
-        async with aiohttp.ClientSession() as http:
-            status, body = await healthz(http, url)
-            assert status == 200 and body["checks"]["writes"] == {"ok": True, "state": "ok"}
-            with sqlite3.connect(db) as src, sqlite3.connect(tmp_path / "copy.db") as dst:
-                src.backup(dst)
-            for side in ("", "-wal", "-shm"):
-                Path(f"{db}{side}").unlink(missing_ok=True)
-            await emulator.deliver(emulator.user_message("cid-shangyang", "v001", "张三", "上报 上洋村井盖缺失"))
+    async with serving(app, emulator, clock) as (url, http):
+        status, body = await healthz(http, url)
+        assert status == 200 and body["checks"]["writes"] == {"ok": True, "state": "ok"}
+        with sqlite3.connect(db) as src, sqlite3.connect(tmp_path / "copy.db") as dst:
+            src.backup(dst)
+        for side in ("", "-wal", "-shm"):
+            Path(f"{db}{side}").unlink(missing_ok=True)
+        await emulator.deliver(emulator.user_message("cid-shangyang", "v001", "张三", "上报 上洋村井盖缺失"))
 
-            async def down() -> bool:
-                return (await healthz(http, url))[0] == 503
+        async def down() -> bool:
+            return (await healthz(http, url))[0] == 503
 
-            await until(down)
-            status, body = await healthz(http, url)
-            writes = body["checks"]["writes"]
-            assert "writes" in body["failing"] and writes["ok"] is False and writes["state"] == "missing"
-            assert datetime.fromisoformat(writes["since"]) <= clock.now() and writes["for_s"] >= 0
-            assert body["checks"]["database"] == {"ok": False, "error": "OperationalError"}  # mode=ro: not made
-            assert not db.exists()
-            (tmp_path / "copy.db").replace(db)
+        await until(down)
+        status, body = await healthz(http, url)
+        writes = body["checks"]["writes"]
+        assert "writes" in body["failing"] and writes["ok"] is False and writes["state"] == "missing"
+        assert datetime.fromisoformat(writes["since"]) <= clock.now() and writes["for_s"] >= 0
+        assert body["checks"]["database"] == {"ok": False, "error": "OperationalError"}  # mode=ro: not made
+        assert not db.exists()
+        (tmp_path / "copy.db").replace(db)
 
-            async def up() -> bool:
-                return (await healthz(http, url))[0] == 200
+        async def up() -> bool:
+            return (await healthz(http, url))[0] == 200
 
-            await until(up)
-            assert (await healthz(http, url))[1]["checks"]["writes"] == {"ok": True, "state": "ok"}
-            await emulator.wait_for(lambda: any("已登记" in s.text for s in emulator.sent))
-    finally:
-        await runtime.stop()
-        app.engine.dispose()
+        await until(up)
+        assert (await healthz(http, url))[1]["checks"]["writes"] == {"ok": True, "state": "ok"}
+        await emulator.wait_for(lambda: any("已登记" in s.text for s in emulator.sent))

@@ -18,7 +18,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import build
 from bot.config import Settings
-from bot.runtime import Runtime, RuntimeOptions
 from bot.sandbox.emulator import Emulator
 from bot.web import create_web_app
 from bot.web.metrics import cause
@@ -29,6 +28,7 @@ from schedules.runs import JobRunner
 from schedules.timing import mondays
 from tests.conftest import Chat
 from tests.dingtalk import settings
+from tests.test_health import serving
 
 SUNDAY = datetime(2020, 11, 15, 12, 0, tzinfo=SHANGHAI)
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -57,44 +57,34 @@ async def test_counters_move_when_a_message_is_answered_through_dingtalk(
 ) -> None:
     emulator, _ = emulator_server
     app = build(settings(tmp_path))
-    options = RuntimeOptions(endpoint=emulator.base_url, web_listen=("127.0.0.1", 0), scheduler=False)
-    runtime = Runtime(app, options)
-    await runtime.start()
-    try:
-        url = runtime.web_url
-        assert url is not None
-        await emulator.wait_for(lambda: len(emulator.connections) == 1)
-        async with aiohttp.ClientSession() as http:
-            before = await scrape(http, url)
-            assert value(before, "liandong_receiver_up", mode="stream") == 1.0
-            assert value(before, "liandong_database_up", error="") == 1.0
-            assert value(before, "liandong_messages_received_total") == 0.0
-            assert ("process_resident_memory_bytes", frozenset()) in before  # the process's own
+    async with serving(app, emulator) as (url, http):
+        before = await scrape(http, url)
+        assert value(before, "liandong_receiver_up", mode="stream") == 1.0
+        assert value(before, "liandong_database_up", error="") == 1.0
+        assert value(before, "liandong_messages_received_total") == 0.0
+        assert ("process_resident_memory_bytes", frozenset()) in before  # the process's own
 
-            await emulator.deliver(emulator.user_message("cid-shangyang", "v001", "张三", "上报 上洋村路灯坏了"))
-            await emulator.wait_for(lambda: len(emulator.sent) == 1)
-            assert emulator.sent[0].channel == "session" and "已登记" in emulator.sent[0].text
+        await emulator.deliver(emulator.user_message("cid-shangyang", "v001", "张三", "上报 上洋村路灯坏了"))
+        await emulator.wait_for(lambda: len(emulator.sent) == 1)
+        assert emulator.sent[0].channel == "session" and "已登记" in emulator.sent[0].text
 
-            async def recorded() -> Samples:
-                # DingTalk has the reply; the sender records it just after: wait for that.
-                for _ in range(500):
-                    samples = await scrape(http, url)
-                    if value(samples, "liandong_messages_sent_total", kind="reply", channel="session") == 1.0:
-                        return samples
-                    await asyncio.sleep(0.02)
-                raise AssertionError(f"reply not counted: {samples}")
+        async def recorded() -> Samples:
+            # DingTalk has the reply; the sender records it just after: wait for that.
+            for _ in range(500):
+                samples = await scrape(http, url)
+                if value(samples, "liandong_messages_sent_total", kind="reply", channel="session") == 1.0:
+                    return samples
+                await asyncio.sleep(0.02)
+            raise AssertionError(f"reply not counted: {samples}")
 
-            after = await recorded()
-            assert value(after, "liandong_messages_received_total") == 1.0
-            assert value(after, "liandong_messages_processed_total", outcome="ok") == 1.0
-            assert value(after, "liandong_outbox_written_total") >= 1.0
-            assert value(after, "liandong_outbox_pending", state="due") == 0.0
-            assert value(after, "liandong_inbox_pending") == 0.0
-            assert value(after, "liandong_outbox_oldest_due_age_seconds") == 0.0
-            assert not [k for k in after if k[0] == "liandong_failures_total"]
-    finally:
-        await runtime.stop()
-        app.engine.dispose()
+        after = await recorded()
+        assert value(after, "liandong_messages_received_total") == 1.0
+        assert value(after, "liandong_messages_processed_total", outcome="ok") == 1.0
+        assert value(after, "liandong_outbox_written_total") >= 1.0
+        assert value(after, "liandong_outbox_pending", state="due") == 0.0
+        assert value(after, "liandong_inbox_pending") == 0.0
+        assert value(after, "liandong_outbox_oldest_due_age_seconds") == 0.0
+        assert not [k for k in after if k[0] == "liandong_failures_total"]
 
 
 def _boom(ctx: JobContext) -> int:
