@@ -58,11 +58,16 @@ def one(session: Session, scope: UnitInfo, issue_id: int) -> Issue | None:
 
 
 def overdue(session: Session, scope: UnitInfo, today: date, limit: int) -> tuple[list[Issue], int]:
-    """Open issues past their deadline, the longest overdue first."""
+    """Open issues past their deadline, the longest overdue first. The page's numbers are chosen
+    from the (status, deadline) index alone and only those rows are loaded: asked for whole rows,
+    PostgreSQL fetched every overdue case's row to sort them (150,000 at 1M cases: 0.3–0.5 s)."""
     where = [in_subtree_clause(scope), overdue_clause(today)]
     total = session.exec(select(func.count()).select_from(Issue).where(*where)).one()
-    rows = session.exec(select(Issue).where(*where).order_by(col(Issue.deadline), col(Issue.id)).limit(limit))
-    return list(rows), total
+    order = (col(Issue.deadline), col(Issue.id))
+    first = list(session.exec(select(Issue.id).where(*where).order_by(*order).limit(limit)))
+    if not first:
+        return [], total
+    return list(session.exec(select(Issue).where(col(Issue.id).in_(first)).order_by(*order))), total
 
 
 def photos_of(session: Session, issue_id: int) -> list[PhotoDownload]:
