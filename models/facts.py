@@ -66,6 +66,10 @@ def _scope(issue: Any) -> dict[str, int | None]:
     return {name: getattr(issue, name) for name in SCOPE_COLUMNS}
 
 
+RESOLUTIONS = frozenset(RESOLVED_AT.values())
+BELOW_DISTRICT = frozenset((Fact.VILLAGE_RESOLVED, Fact.TOWNSHIP_RESOLVED))
+
+
 def _row(issue: Any, kind: Fact, ev: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {
         "issue_id": issue.id,
@@ -74,6 +78,7 @@ def _row(issue: Any, kind: Fact, ev: dict[str, Any], **extra: Any) -> dict[str, 
         "at": ev["at"],
         "prev_at": None,
         "until": None,
+        "prior_at": None,
         "tuesday": False,
         **_scope(issue),
         **extra,
@@ -144,6 +149,34 @@ def follow(session: Session, issue: Any, before: Before | None, ev: dict[str, An
                 session.execute(update(F).where(C.id == after_it[0]).values(prev_at=at))
     if rows:
         session.execute(insert(F), rows)
+    if kind == Kind.RESOLVED:
+        _relink(session, issue_id)
+
+
+def priors(rows: Iterable[tuple[Any, str, datetime, int]]) -> dict[Any, datetime | None]:
+    """Each resolution's prior_at (key → time), from (key, kind, at, seq) of one issue's
+    resolution rows: the latest 办结 below the district strictly before it in (at, seq) order."""
+    out: dict[Any, datetime | None] = {}
+    latest: datetime | None = None
+    for key, kind, at, _seq in sorted(rows, key=lambda r: (r[2], r[3])):
+        out[key] = latest
+        if kind in BELOW_DISTRICT:
+            latest = at
+    return out
+
+
+def _relink(session: Session, issue_id: int) -> None:
+    """Set prior_at on the issue's resolutions after one is added (one may arrive out of order)."""
+    q = select(C.id, C.kind, C.at, C.seq, C.prior_at).where(C.issue_id == issue_id, C.kind.in_(RESOLUTIONS))
+    found = session.execute(q).all()
+    want = priors((i, k, a, s) for i, k, a, s, _p in found)
+    for i, _k, _a, _s, have in found:
+        if not _same_time(have, want[i]):
+            session.execute(update(F).where(C.id == i).values(prior_at=want[i]))
+
+
+def _same_time(a: datetime | None, b: datetime | None) -> bool:
+    return (a is None) == (b is None) and (a is None or b is None or local(a) == local(b))
 
 
 def _existing(session: Session, issue_id: int, kind: Fact) -> list[tuple[int, datetime]]:
@@ -185,6 +218,9 @@ def facts_of(issue: Any, events: Sequence[Any]) -> list[dict[str, Any]]:
         if k == Kind.RESOLVED and lv == Level.DISTRICT:
             later = [a for s2, a in moves if s2 > s]
             rows.append(fact(Fact.DISTRICT_RESOLVED, s, until=min(later) if later else None, **first))
+    resolutions = [r for r in rows if r["kind"] in RESOLUTIONS]
+    for n, prior in priors((n, r["kind"], r["at"], r["seq"]) for n, r in enumerate(resolutions)).items():
+        resolutions[n]["prior_at"] = prior
     return rows
 
 
@@ -214,6 +250,7 @@ def comparable(rows: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
             t(r["at"]),
             t(r["prev_at"]),
             t(r["until"]),
+            t(r["prior_at"]),
             bool(r["tuesday"]),
             r["township_id"],
             r["village_id"],

@@ -10,12 +10,14 @@ event of every issue, so it costs what the whole history costs: never call it fr
 
 from __future__ import annotations
 
-from datetime import datetime
+from bisect import bisect_right
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.sql import Select
 from sqlmodel import Session
 
+from models.clock import local
 from models.counts import LevelCounts, Period, cutoff_of
 from models.directory import UnitInfo
 from models.events import STATUS_KINDS
@@ -107,3 +109,30 @@ def recount_resolved(session: Session, scope: UnitInfo | None, p: Period) -> int
     """Issues with a 办结 event in P (the weekly digest's 办结), from the events."""
     q = select(func.count(func.distinct(E.issue_id))).where(E.kind == "resolved", E.at >= p.start_at, E.at < p.end_at)
     return session.execute(_scoped(q, scope)).scalar_one()
+
+
+def recount_resolved_weeks(
+    session: Session, scope: UnitInfo | None, bounds: list[datetime], now: datetime
+) -> list[int]:
+    """The dashboard trend's resolved cases per week (bounds: the weeks' starts and the end),
+    from the events: each issue once, at its earliest resolution in the chart that counts (a
+    办结 below the district, or a 化解 no status change has ended by the cutoff)."""
+    cutoff = local(now) + timedelta(milliseconds=1)
+    rows = session.execute(
+        _scoped(select(E.issue_id, E.seq, E.kind, E.level, E.at), scope).where(E.kind.in_(STATUS_KINDS))
+    ).all()
+    moves: dict[int, list[tuple[int, datetime]]] = {}
+    for issue_id, seq, _kind, _level, at in rows:
+        moves.setdefault(issue_id, []).append((seq, at))
+    first: dict[int, datetime] = {}
+    for issue_id, seq, kind, level, at in rows:
+        if kind != "resolved" or not bounds[0] <= at < bounds[-1]:
+            continue
+        ended = any(s > seq and a < cutoff for s, a in moves[issue_id])
+        if level == "district" and ended:
+            continue
+        first[issue_id] = min(first.get(issue_id, at), at)
+    weeks = [0] * (len(bounds) - 1)
+    for at in first.values():
+        weeks[bisect_right(bounds, at) - 1] += 1
+    return weeks

@@ -185,6 +185,10 @@ class CountFact(SQLModel, table=True):
       as of a cutoff c exactly when at < c <= until (or until is empty). A district resolution
       also carries the issue's first district assignment: `prev_at` its time, `tuesday` its flag.
 
+    `prior_at` (each resolution): the time of the issue's latest 办结 below the district before
+    it, in (at, seq) order, so "the first resolution in a window" is a row whose prior_at lies
+    before the window, read without grouping by issue (the dashboard's trend).
+
     The unit columns are the issue's current ones (改 and 交办 move them), for subtree scopes;
     a duplicate closed by 合并 has no rows."""
 
@@ -200,10 +204,11 @@ class CountFact(SQLModel, table=True):
     township_id: int | None = None
     village_id: int | None = None
     department_id: int | None = None
+    prior_at: datetime | None = None
 
     __table_args__ = (
         Index("ix_fact_issue_kind", "issue_id", "kind", "at", "until"),
-        Index("ix_fact_kind_at", "kind", "at", "prev_at", "until", "tuesday", "issue_id"),
+        Index("ix_fact_kind_at", "kind", "at", "prev_at", "until", "tuesday", "issue_id", "prior_at"),
         Index("ix_fact_township_kind_at", "township_id", "kind", "at", "prev_at", "until", "tuesday"),
         Index("ix_fact_village_kind_at", "village_id", "kind", "at", "prev_at", "until", "tuesday"),
         Index("ix_fact_department_kind_at", "department_id", "kind", "at", "prev_at", "until", "tuesday"),

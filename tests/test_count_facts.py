@@ -23,11 +23,12 @@ from sqlmodel import Session, col, select
 from bot.app import App, build
 from bot.cli import main as cli
 from bot.config import Settings
-from models.clock import SHANGHAI, FrozenClock
+from bot.web.stats import trend
+from models.clock import SHANGHAI, FrozenClock, day_start
 from models.counts import Period, count_levels, resolved_in
 from models.facts import F, comparable
 from models.queries import leads_of
-from models.recount import recount_levels, recount_resolved
+from models.recount import recount_levels, recount_resolved, recount_resolved_weeks
 from models.tables import Issue
 from models.verify import verify_chains
 from tests.conftest import Chat
@@ -155,6 +156,12 @@ def check(app: App, data: st.DataObject) -> None:
                     kept, scanned = count_levels(s, period, unit, now), recount_levels(s, period, unit, now)
                     assert kept == scanned, (name, period, now)
                 assert resolved_in(s, unit, period) == recount_resolved(s, unit, period), (name, period)
+        for name in SCOPES:  # the dashboard's trend: each case once, in the week of its counted resolution
+            unit = directory.resolve(name)
+            for now in (later, datetime(2021, 6, 1, tzinfo=SHANGHAI)):
+                weeks = trend(s, unit, now)
+                bounds = [day_start(w.start) for w in weeks] + [day_start(weeks[-1].start + timedelta(weeks=1))]
+                assert [w.resolved for w in weeks] == recount_resolved_weeks(s, unit, bounds, now), (name, now)
 
 
 def wipe(app: App) -> None:

@@ -177,17 +177,16 @@ def trend(session: Session, scope: UnitInfo, now: datetime, weeks: int = TREND_W
 
     created = col(Issue.created_at)
     new = per_week(created, Issue, *in_scope, created >= bounds[0], created < bounds[-1])
-    # From the kept counts (merged duplicates have none): one time per issue, then per week.
+    # From the kept counts (merged duplicates have none), each issue once: its first 办结 below
+    # the district in the chart is the one with no other before it in the chart (prior_at), and
+    # a standing 化解 comes after every other resolution of its issue (any later one would have
+    # ended it), so it counts when none below the district is in the chart before it.
     c = F.c
     cutoff = cutoff_of(Period(starts[0], starts[-1] + timedelta(days=6), ""), now)
     standing = or_(c.kind != Fact.DISTRICT_RESOLVED, c.until.is_(None), c.until >= cutoff)
-    counted = (
-        select(func.min(c.at).label("at"))
-        .where(c.kind.in_(RESOLVED_FACTS), standing, scope_clause(scope), c.at >= bounds[0], c.at < bounds[-1])
-        .group_by(c.issue_id)
-        .subquery()
-    )
-    resolved = per_week(counted.c.at, counted)
+    first = or_(c.prior_at.is_(None), c.prior_at < bounds[0])
+    in_chart = (c.at >= bounds[0], c.at < bounds[-1])
+    resolved = per_week(c.at, F, c.kind.in_(RESOLVED_FACTS), standing, first, scope_clause(scope), *in_chart)
     return [Week(starts[i], new[i], resolved[i]) for i in range(weeks)]
 
 
