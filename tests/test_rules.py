@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from models import rules
 from models.db import unit_of_work
 from models.tables import Issue, Person
-from models.vocabulary import LEVELS
+from models.vocabulary import LEVELS, OPEN_STATUSES, Status
 from tests.conftest import Chat
 
 TEXT = "村民反映宅基地审批迟迟没有结果,情绪激动"
@@ -126,3 +126,8 @@ def test_who_may_own_a_case_follows_the_unit_tree(world: Chat) -> None:
         ("township", huayuan.id): ["t001", "v001"],
         ("district", directory.district.id): ["p001", "t001", "v001", "v004"],
     }
+
+
+def test_an_issue_that_is_not_a_closed_duplicate_is_resolved_or_open() -> None:
+    """The dashboard's township rows count the open ones as those not resolved (bot.web.stats)."""
+    assert set(Status) - {Status.RESOLVED, Status.CLOSED} == set(OPEN_STATUSES)
