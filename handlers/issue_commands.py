@@ -13,13 +13,14 @@ from handlers.context import Context, Refusal
 from handlers.deadlines import DeadlineError, add_days, parse_days, parse_deadline
 from handlers.duplicates import near_duplicates
 from handlers.intake import parse_submission
+from handlers.intake.risk import stated_litigation
 from handlers.pictures import attach_inline
 from handlers.replies import Notice, Reply, Result
 from models import queries as q
 from models import todos
 from models.cards import Step
 from models.clock import local
-from models.events import Created, Kind, Payload
+from models.events import Created, Kind, Payload, Reviewed
 from models.lifecycle import new_issue, record
 from models.masking import mask
 from models.rules import LEAD_TITLES, may_own
@@ -147,17 +148,19 @@ def review(ctx: Context) -> Result:
         raise Refusal(f"#{issue.id} 已交办,无需再研判。")
     text = ctx.cmd.args
     risk_match = _RISK_LEVEL.search(text)
-    lit = "行政败诉风险" in text
-    opinion = _RISK_LEVEL.sub(" ", text).replace("行政败诉风险", " ").strip()
+    stated = stated_litigation(text)  # "无行政败诉风险" is the reviewer's judgment too
+    opinion = _RISK_LEVEL.sub(" ", text)
+    opinion = (opinion.replace("行政败诉风险", " ") if stated else opinion).strip()
     opinion = _need(opinion, "研判意见", f"研判 #{issue.id} 属历史遗留,需区里协调 风险:高")
-    _event(
-        ctx,
-        issue,
-        Kind.REVIEWED,
-        {"opinion": opinion, "risk": risk_match.group(1) if risk_match else None, "litigation_risk": lit},
-    )
+    was_flagged = bool(r.litigation_tag(issue))
+    level = risk_match.group(1) if risk_match else None
+    data: Reviewed = {"opinion": opinion, "risk": level, "litigation_risk": bool(stated)}
+    if stated is False:
+        data["litigation_cleared"] = True
+    _event(ctx, issue, Kind.REVIEWED, data)
     extra = f" · 风险 {issue.risk}" if issue.risk else ""
     extra += f" · {r.litigation_tag(issue)}" if r.litigation_tag(issue) else ""
+    extra += " · 已排除行政败诉风险" if was_flagged and stated is False else ""
     nxt = (
         f"如需上级处理请「上报 #{issue.id}」。" if issue.level != Level.DISTRICT else f"请区领导「交办 #{issue.id}」。"
     )

@@ -58,6 +58,7 @@ class Reviewed(TypedDict):
     opinion: str
     risk: str | None
     litigation_risk: bool
+    litigation_cleared: NotRequired[bool]  # the 研判 says there is none: 否, whatever intake said
 
 
 class Assigned(TypedDict):

@@ -61,6 +61,8 @@ def apply(issue: Issue, kind: str, data: dict[str, Any], at: datetime) -> None:
         issue.risk = data.get("risk") or issue.risk
         if data.get("litigation_risk"):  # the 研判 says 行政败诉风险: 是, no longer 疑似
             issue.litigation_risk, issue.litigation_suspected = True, False
+        elif data.get("litigation_cleared"):
+            issue.litigation_risk, issue.litigation_suspected = False, False
     elif kind == Kind.ASSIGNED:
         issue.status, issue.owner_id, issue.department_id = Status.ASSIGNED, data["owner_id"], data.get("department_id")
         issue.deadline = _date(data.get("deadline"))

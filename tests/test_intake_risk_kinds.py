@@ -42,6 +42,19 @@ YES, SUSPECTED, NO = Litigation.YES, Litigation.SUSPECTED, Litigation.NO
         ("对确权结果申请的行政复议,经调解已撤回", NO),
         # the later clause wins after a withdrawal
         ("已撤诉,但仍扬言上访", YES),
+        # the village committee is not the government: 疑似, unless a government act is contested
+        ("村民为宅基地四至的事扬言要去告村委会", SUSPECTED),
+        ("征地补偿款分配不公,村民说要告村委", YES),
+        # a bureau named as the one sued; "does not rule out" is no negation
+        ("执法局贴了拆除通知,户主说拆他家就去告执法局", YES),
+        ("户主说不排除起诉乡政府", YES),
+        # the 告 of 报告, 通告, 转告 is no suit
+        ("村里已报告镇政府,请派人来看看", NO),
+        ("请村书记把情况转告街道", NO),
+        # a withdrawal refused or not made keeps the suit live; a petitioner who says he will not go is no risk
+        ("当事人拒不撤回行政复议申请", YES),
+        ("对处罚决定起诉后至今未撤诉", YES),
+        ("原先说要信访的 今天说不去了", NO),
     ],
 )
 def test_the_three_answers(text: str, expected: Litigation) -> None:
@@ -86,3 +99,24 @@ def test_改_sets_each_answer_as_one_event(chat: Chat, word: str, flags: tuple[b
         assert shown in r.reply and (word != "是" or "疑似" not in r.reply)
     else:
         assert "败诉风险" not in r.reply
+
+
+@pytest.mark.parametrize(
+    ("opinion", "flags", "said"),
+    [
+        ("经核实无行政败诉风险,村里调解即可", (False, False), "已排除行政败诉风险"),
+        ("属历史遗留 有行政败诉风险 风险:高", (True, False), "⚠ 行政败诉风险"),
+        ("属历史遗留,需区里协调", (False, True), "⚠ 疑似行政败诉风险"),
+    ],
+)
+def test_a_研判_that_says_there_is_no_risk_clears_the_flag(
+    chat: Chat, opinion: str, flags: tuple[bool, bool], said: str
+) -> None:
+    chat.say("v001", "上报 上洋村村民与人发生纠纷,情绪激动,扬言要起诉")  # 疑似
+    chat.say("v001", "上报 #1 村里无法协调")
+    r = chat.say("t101", f"研判 #1 {opinion}")
+    issue = chat.issue(1)
+    assert r.outcome == "ok" and (issue.litigation_risk, issue.litigation_suspected) == flags
+    assert said in r.reply
+    if flags == (False, False):
+        assert "无行政败诉风险" in issue.opinion  # the reviewer's words are kept as written
