@@ -86,8 +86,11 @@ SUMMARY = {
     "status_name": _s(),
     "category": _s(),
     "risk": _s(True),
-    "litigation_risk": BOOL,
-    "litigation_suspected": BOOL,
+    "litigation_risk": {
+        **BOOL,
+        "description": "行政败诉风险「是」:针对政府或其决定的诉讼、复议、信访(与 litigation_suspected 不同时为真)",
+    },
+    "litigation_suspected": {**BOOL, "description": "「疑似」行政败诉风险:扬言起诉但对象不明;两者皆假为「否」"},
     "owner": _s(True),
     "department": _s(True),
     "deadline": _s(True, format="date"),
