@@ -13,6 +13,7 @@ from typing import Any
 from bot.config import Settings
 from bot.org import load_org
 from handlers.intake import CategoryFileError, CategoryModel, IntakeParser
+from handlers.intake.charmodel import shipped
 from models.clock import SystemClock, local
 from models.directory import Directory
 
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     directory = load_org(settings.org_file).directory
     category_file = args.categories or settings.category_file
     try:
-        categories = CategoryModel.load(category_file) if category_file else None
+        # With the shipped character model, as the bot reads the file: what is tried is what it does.
+        categories = CategoryModel.load(category_file, shipped()) if category_file else None
     except CategoryFileError as e:
         print(f"类别文件有误: {e}", file=sys.stderr)
         return 2

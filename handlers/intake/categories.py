@@ -2,10 +2,15 @@
 officials edit: each keyword scores its category (强 3, 中 2, 弱 1 point), each distinct keyword
 once, times the weight of the clause it stands in, so that a post about two things goes by the
 one it makes its demand about (要求…, 请街道派人… ×1.5), else the one it names first (×1.25), not
-by its background (之前…, 已撤诉… ×0.75) nor by its threat (不然就去上访… ×0.5). The highest
-score wins; a tie (closer than 0.5), or less than 2 points (one weak word), is 其他. 其他 may
-list words of its own: subjects outside the nine (诈骗, 选举…) that compete like any category.
-Pure: one automaton, built once per file."""
+by its background (之前…, 已撤诉… ×0.75) nor by its threat (不然就去上访… ×0.5). 其他 may list
+words of its own: subjects outside the nine (诈骗, 选举…) that compete like any category.
+
+The bot adds to these points those of a character model trained on the labelled posts
+(charmodel.py, CHAR_WEIGHT points per unit of its score): it knows wording the lists lack. The
+highest total wins, if it leads 其他's by OTHER_LEAD; else the post is 其他. An edited file counts
+as it did, point for point, on top of the model's lean. Keywords alone (a model built without
+one): the highest score wins; a tie (closer than 0.5), or less than 2 points (one weak word), is
+其他. Pure: one automaton, built once per file; the character model is loaded once."""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from pathlib import Path
 
 import ahocorasick
 import yaml
+
+from handlers.intake.charmodel import CharModel, shipped
 
 CATEGORIES = (
     "土地征迁",
@@ -35,6 +42,10 @@ OTHER = "其他"
 WEIGHTS = {"强": 3, "中": 2, "弱": 1}
 MIN_SCORE = 2  # one weak word is not a signal
 TIE = 0.5  # scores closer than this are a tie
+# With the character model (both leave-one-set-out best, bench/category_cv.py): keyword points
+# per unit of its score, and how far a category must lead 其他, else the post is about nothing.
+CHAR_WEIGHT = 2.0
+OTHER_LEAD = 1.5
 ENV_FILE = "LIANDONG_CATEGORY_FILE"  # read by bot.config.Settings, handed in through use_file
 
 
@@ -43,25 +54,40 @@ class CategoryFileError(ValueError):
 
 
 class CategoryModel:
-    def __init__(self, keywords: dict[str, tuple[str, int]]) -> None:
+    def __init__(self, keywords: dict[str, tuple[str, int]], chars: CharModel | None = None) -> None:
         self.keywords = keywords  # keyword -> (category, points)
+        self.chars = chars
         self._automaton = ahocorasick.Automaton()
         for word, (category, points) in keywords.items():
             self._automaton.add_word(word, (word, category, points))
         if keywords:
             self._automaton.make_automaton()
 
-    def classify(self, text: str) -> str:
-        return self.explain(text)[0]
+    def classify(self, text: str, char_weight: float = CHAR_WEIGHT) -> str:
+        return self.explain(text, char_weight)[0]
 
-    def explain(self, text: str) -> tuple[str, dict[str, float]]:
+    def explain(self, text: str, char_weight: float = CHAR_WEIGHT) -> tuple[str, dict[str, float]]:
         """The category and every category's score: each distinct keyword once, at its points
-        times the weight of the best clause it is found in (the demand, the reported problem)."""
+        times the weight of the best clause it is found in (the demand, the reported problem);
+        with a character model, char_weight times its score added to every category's."""
+        scores = self._keyword_scores(text)
+        if self.chars is None:
+            return _keyword_decision(scores), {c: s for c, (s, _) in scores.items()}
+        total = {c: char_weight * z for c, z in self.chars.scores(text).items()}
+        for category, (points, _) in scores.items():
+            total[category] += points
+        top = max(total, key=lambda c: total[c])
+        if total[top] - total[OTHER] < OTHER_LEAD:
+            return OTHER, total
+        return top, total
+
+    def _keyword_scores(self, text: str) -> dict[str, tuple[float, int]]:
+        """category -> (weighted points, unweighted points)."""
         if not self.keywords:
-            return OTHER, {}
+            return {}
         found = _outermost(self._automaton.iter(text))
         if not found:
-            return OTHER, {}
+            return {}
         bounds = [m.end() for m in _SEPARATOR.finditer(text)]
         clauses = [bisect_right(bounds, start) for start, *_ in found]
         weights = _clause_weights(text, bounds, min(clauses))
@@ -70,19 +96,14 @@ class CategoryModel:
             w = points * weights.get(clause, 1.0)
             if w > best.get(word, ("", 0.0))[1]:
                 best[word] = (category, w)
-        scores: dict[str, float] = {}
-        raw: dict[str, int] = {}
+        scores: dict[str, tuple[float, int]] = {}
         for word, (category, w) in best.items():
-            scores[category] = scores.get(category, 0.0) + w
-            raw[category] = raw.get(category, 0) + self.keywords[word][1]
-        ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
-        top, top_score = ranked[0]
-        if raw[top] < MIN_SCORE or (len(ranked) > 1 and top_score - ranked[1][1] < TIE):
-            return OTHER, scores
-        return top, scores
+            weighted, raw = scores.get(category, (0.0, 0))
+            scores[category] = (weighted + w, raw + self.keywords[word][1])
+        return scores
 
     @classmethod
-    def from_yaml(cls, text: str, source: str = "类别文件") -> CategoryModel:
+    def from_yaml(cls, text: str, source: str = "类别文件", chars: CharModel | None = None) -> CategoryModel:
         try:
             raw = yaml.safe_load(text)
         except yaml.YAMLError as e:
@@ -109,16 +130,27 @@ class CategoryModel:
                             f"{source}: 关键词「{word}」同时出现在「{keywords[word][0]}」和「{category}」"
                         )
                     keywords[word] = (category, WEIGHTS[level])
-        return cls(keywords)
+        return cls(keywords, chars)
 
     @classmethod
-    def load(cls, path: str | Path) -> CategoryModel:
+    def load(cls, path: str | Path, chars: CharModel | None = None) -> CategoryModel:
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise CategoryFileError(f"{path}: 无法读取类别文件 ({e.__class__.__name__})") from e
-        return cls.from_yaml(text, str(path))
+        return cls.from_yaml(text, str(path), chars)
+
+
+def _keyword_decision(scores: dict[str, tuple[float, int]]) -> str:
+    """Keywords alone: the highest score, unless it is a tie or one weak word."""
+    if not scores:
+        return OTHER
+    ranked = sorted(scores.items(), key=lambda kv: kv[1][0], reverse=True)
+    top, (top_score, top_raw) = ranked[0]
+    if top_raw < MIN_SCORE or (len(ranked) > 1 and top_score - ranked[1][1][0] < TIE):
+        return OTHER
+    return top
 
 
 def _outermost(matches: Iterable[tuple[int, tuple[str, str, int]]]) -> list[tuple[int, str, str, int]]:
@@ -188,6 +220,10 @@ def use_file(path: str | Path | None) -> None:
 def default_model() -> CategoryModel:
     """The file given to use_file, else the one shipped with the bot."""
     if _file:
-        return CategoryModel.load(_file)
-    shipped = resources.files("handlers.intake").joinpath("data/categories.yaml").read_text(encoding="utf-8")
-    return CategoryModel.from_yaml(shipped, "categories.yaml")
+        return CategoryModel.load(_file, shipped())
+    return CategoryModel.from_yaml(shipped_file(), "categories.yaml", shipped())
+
+
+def shipped_file() -> str:
+    """The text of the category file shipped with the bot."""
+    return resources.files("handlers.intake").joinpath("data/categories.yaml").read_text(encoding="utf-8")

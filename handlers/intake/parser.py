@@ -83,12 +83,16 @@ class IntakeParser:
             litigation_suspected=suspected,
             phones=phones_in(text),
             has_id_number=has_id_number(text),
-            # Place names say nothing about the matter (新宅村 is not about a 宅), and must not score;
-            # blanked with a mark that is no clause break ("北二反映 老房子漏雨": the space is one).
-            category=self.categories.classify(self.places.without_places(text, "□")),
+            category=self.categories.classify(self.category_text(text)),
             deadline=deadline_in(text, today, calendar or self.calendar) if today else None,
             ambiguous=tuple(f"{self.directory.get(v.parent_id).name}/{v.name}" for v in place.ambiguous if v.parent_id),
         )
+
+    def category_text(self, text: str) -> str:
+        """The cleaned text as the category model reads it, in service and in training: place
+        names say nothing about the matter (新宅村 is not about a 宅) and must not score; blanked
+        with a mark that is no clause break ("北二反映 老房子漏雨": the space is one)."""
+        return self.places.without_places(text, "□")
 
 
 _PARSERS: dict[int, tuple[weakref.ref[Directory], IntakeParser]] = {}
