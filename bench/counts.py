@@ -47,7 +47,7 @@ from models.counts import Period, count_levels
 from models.directory import Directory
 from models.facts import facts_of
 from models.queries import list_issues, pending_inbox
-from models.tables import CountFact, Issue, IssueEvent
+from models.tables import CountFact, GroupBinding, Issue, IssueEvent
 from schedules.digest import last_week, year_of
 from schedules.due import near_deadlines, week_of
 from schedules.ladder import reached
@@ -381,6 +381,33 @@ def _latest_deadline(day: date, late: int) -> date:
     return d
 
 
+def digest_job(app: Any) -> tuple[int, int, float]:
+    """The whole weekly digest job as it runs on Monday 09:00, with a group bound to every unit
+    (the district, each township and village: a province's deployment binds them all), run as
+    `liandong digest` previews it (done and rolled back); the bindings are taken out after.
+    Returns (groups, messages, median seconds of 3 runs)."""
+    monday = datetime.combine(TODAY - timedelta(days=TODAY.weekday()), dtime(9, 0), SHANGHAI)
+    runner = app.job_runner(FrozenClock(monday.astimezone(UTC)))
+    with Session(app.engine) as s:
+        bound = set(s.execute(select(GroupBinding.__table__.c.unit_id)).scalars())  # type: ignore[attr-defined]
+        for unit in app.dispatcher.directory.units.values():
+            if unit.id not in bound and unit.kind in ("district", "township", "village"):
+                s.add(GroupBinding(conversation_id=f"bench-{unit.id}", unit_id=unit.id, source="bench"))
+        s.commit()
+        groups = s.execute(select(func.count()).select_from(GroupBinding)).scalar_one()
+    try:
+        times, messages = [], 0
+        for _ in range(3):
+            t = time.perf_counter()
+            result = runner.run("weekly_digest", None, trigger="manual", dry_run=True)
+            times.append(time.perf_counter() - t)
+            messages = len(result.sent)
+    finally:
+        with app.engine.begin() as conn:
+            conn.execute(text("DELETE FROM group_bindings WHERE source = 'bench'"))
+    return groups, messages, statistics.median(times)
+
+
 def measure(app: Any) -> None:
     engine = app.engine
     results = []
@@ -403,6 +430,8 @@ def measure(app: Any) -> None:
     print(f"\n{'query':<52} {'median':>10} {'× floor':>9}")
     for label, seconds in results:
         print(f"{label:<52} {seconds * 1000:8.1f} ms {seconds / floor:8.2f}×")
+    groups, messages, seconds = digest_job(app)
+    print(f"\nweekly digest job, {groups} groups bound, {messages} messages: {seconds:.1f} s (median of 3 runs)")
 
 
 def explain(app: Any) -> None:

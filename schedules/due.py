@@ -104,6 +104,15 @@ class Week:
         return self.new == self.resolved == self.open == 0
 
 
+def _oldest_open(session: Session, scope: ColumnElement[bool], n: int = 3) -> list[Issue]:
+    """The scope's n oldest open cases: chosen by (created_at, id) off the index (a township has
+    thousands open; sorting their rows would read them all), then only those n are loaded."""
+    order = (col(Issue.created_at), col(Issue.id))
+    ids = select(col(Issue.id)).where(scope, open_clause()).order_by(*order).limit(n)
+    chosen = list(session.connection().execute(ids).scalars())
+    return list(session.exec(select(Issue).where(col(Issue.id).in_(chosen)).order_by(*order)).all())
+
+
 def week_of(session: Session, unit: UnitInfo, week: Period, year: Period, today: date, now: datetime) -> Week:
     scope = in_subtree_clause(unit)
     alive = Issue.status != "closed"  # merged duplicates are not counted, as in 统计
@@ -118,7 +127,7 @@ def week_of(session: Session, unit: UnitInfo, week: Period, year: Period, today:
         # The digest names only the first few: at scale there are a hundred thousand.
         overdue=session.exec(select(func.count()).where(scope, overdue_clause(today))).one(),
         overdue_first=list(session.connection().execute(overdue.limit(OVERDUE_NAMED)).scalars()),
-        oldest=list(session.exec(open_q.order_by(col(Issue.created_at), col(Issue.id)).limit(3)).all()),
+        oldest=_oldest_open(session, scope),
         year=year,
         counts=count_levels(session, year, unit, now),
     )
