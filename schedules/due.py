@@ -3,10 +3,12 @@ these take a session and never commit; they live here because only the jobs use 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, true
+from sqlalchemy import ARRAY, ColumnElement, Integer, any_, bindparam, func, or_, true
 from sqlmodel import Session, col, select
 
 from models.counts import LevelCounts, Period, count_levels, resolved_in
@@ -61,27 +63,38 @@ def near_deadlines(session: Session, until: date, skip_settled: bool = True) -> 
 def assigned_by_id(session: Session, ids: list[int]) -> list[Issue]:
     """These issues, by number, those still assigned to an owner (by primary key, in chunks)."""
     found: list[Issue] = []
-    for k in range(0, len(ids), STEPS_CHUNK):
-        chunk = ids[k : k + STEPS_CHUNK]
-        q = select(Issue).where(col(Issue.id).in_(chunk), Issue.status == "assigned", col(Issue.owner_id).is_not(None))
+    for among in _among(session, col(Issue.id), ids):
+        q = select(Issue).where(among, Issue.status == "assigned", col(Issue.owner_id).is_not(None))
         found.extend(session.exec(q.order_by(col(Issue.id))).all())
     return found
 
 
-# ids per IN (...): the PostgreSQL protocol counts a statement's parameters in 16 bits, and
-# psycopg 3 binds on the server ("number of parameters must be between 0 and 65535", see
-# epoch8/datapipe#408); at 1M cases about 85,000 are assigned with a deadline.
+# ids per IN (...) on SQLite (its default limit is 32,766 variables); at 1M cases about 85,000
+# are assigned with a deadline.
 STEPS_CHUNK = 10_000
+
+
+def _among(session: Session, column: Any, ids: list[int]) -> Iterator[ColumnElement[bool]]:
+    """`column` among the ids. On PostgreSQL one array parameter (= ANY(%s)): an IN list of
+    thousands is a parameter each, which the protocol counts in 16 bits ("number of parameters
+    must be between 0 and 65535", epoch8/datapipe#408), which psycopg splits client-side on every
+    call (0.12 s of the ladder's 0.3 s at 1M), and whose text changes with the count, so no
+    statement is ever prepared. SQLite has no arrays: IN lists in chunks."""
+    if not ids:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        yield column == any_(bindparam("ids", ids, type_=ARRAY(Integer)))
+        return
+    for k in range(0, len(ids), STEPS_CHUNK):
+        yield column.in_(ids[k : k + STEPS_CHUNK])
 
 
 def steps_taken(session: Session, issue_ids: list[int]) -> set[tuple[int, date, str]]:
     taken: set[tuple[int, date, str]] = set()
-    for k in range(0, len(issue_ids), STEPS_CHUNK):
-        chunk = issue_ids[k : k + STEPS_CHUNK]
+    for among in _among(session, col(LadderStep.issue_id), issue_ids):
         # The three columns, not the rows as objects: only the keys are compared.
         q = select(col(LadderStep.issue_id), col(LadderStep.deadline), col(LadderStep.step))
-        rows = session.connection().execute(q.where(col(LadderStep.issue_id).in_(chunk))).all()
-        taken.update((i, d, st) for i, d, st in rows)
+        taken.update((i, d, st) for i, d, st in session.connection().execute(q.where(among)).all())
     return taken
 
 
