@@ -27,6 +27,7 @@ SETS = {
 EXTRA_SETS: dict[str, Path] = {
     "holdout4": DATA / "intake_holdout4.yaml",
     "holdout5": DATA / "intake_holdout5.yaml",
+    "holdout6": DATA / "intake_holdout6.yaml",
 }
 FIELDS = ("township", "village", "ambiguous", "category", "litigation_risk", "phones", "has_id_number", "deadline")
 
