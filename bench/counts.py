@@ -10,7 +10,8 @@ earlier run built). Generation skips the chat path but not the chain or the kept
 issue is folded by models.lifecycle.apply, each event hashed by models.lifecycle.event_hash and
 the count rows derived by models.facts.facts_of (what `record` keeps event by event), all written
 in bulk (sqlite3 executemany, PostgreSQL COPY). --explain prints the plans of the hot statements
-(on PostgreSQL each also on its generic plan, plan_cache_mode = force_generic_plan).
+(on PostgreSQL each also on its generic plan, plan_cache_mode = force_generic_plan). Last, the
+whole weekly digest job is timed with a group bound to every unit (taken out again after).
 """
 
 from __future__ import annotations
