@@ -4,8 +4,6 @@ the same values; both scoped by token, and the same from `liandong export`."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -13,42 +11,15 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from openpyxl import load_workbook
-from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.cli import main as cli
 from bot.web.export import COLUMNS, CSV_TYPE, HEADERS, XLSX_TYPE, display_width, to_csv, to_xlsx
 from tests.web_seed import ID_NUMBER
-from tests.web_support import WebEnv
+from tests.web_support import WebEnv, csv_records, download, records, sheet
 
 RAW_PHONE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 MASKED = re.compile(r"^(1[3-9][0-9]\*{4}[0-9]{4}|0[0-9]{2,3}-\*{4}[0-9]{4})(、.+)?$")
 KIND = dict(COLUMNS)
-
-
-async def download(client: TestClient, env: WebEnv, path: str, key: str = "district") -> tuple[bytes, Any]:
-    r = await client.get(path, headers=env.auth(key))
-    assert r.status == 200, await r.text()
-    return await r.read(), r.headers
-
-
-def sheet(body: bytes) -> Worksheet:
-    ws = load_workbook(io.BytesIO(body)).active
-    assert ws is not None
-    return ws
-
-
-def records(ws: Worksheet) -> list[dict[str, Any]]:
-    rows = list(ws.iter_rows(values_only=True))
-    assert rows[0] == HEADERS
-    return [dict(zip(HEADERS, r, strict=True)) for r in rows[1:]]
-
-
-def csv_records(body: bytes) -> list[dict[str, str]]:
-    assert body.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.reader(io.StringIO(body[3:].decode("utf-8"), newline="")))
-    assert tuple(rows[0]) == HEADERS
-    return [dict(zip(HEADERS, r, strict=True)) for r in rows[1:]]
 
 
 async def test_xlsx_has_headers_types_frozen_row_fitting_widths_and_masks(client: TestClient, env: WebEnv) -> None:

@@ -4,18 +4,15 @@ cell in .csv and .xlsx. One case of each, posted in chat as a village clerk woul
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from html import unescape
 
 import pytest
 from aiohttp.test_utils import TestClient
-from openpyxl import load_workbook
 
 from bot.web.openapi import document
 from models.vocabulary import Litigation
-from tests.web_support import WebEnv
+from tests.web_support import WebEnv, csv_records, download, page, records, sheet
 
 POSTS = {
     Litigation.YES: "上洋村村民对镇政府的征地补偿决定不服,已申请行政复议",
@@ -35,17 +32,11 @@ def posted(env: WebEnv) -> dict[Litigation, int]:
     return ids
 
 
-async def text_of(client: TestClient, env: WebEnv, path: str) -> str:
-    r = await client.get(path, headers=env.auth("district"))
-    assert r.status == 200, path
-    return await r.text()
-
-
 @pytest.mark.parametrize("kind", list(Litigation))
 async def test_the_list_tags_是_and_疑似_and_not_否(
     client: TestClient, env: WebEnv, posted: dict[Litigation, int], kind: Litigation
 ) -> None:
-    html = await text_of(client, env, f"/dashboard/issues?q={POSTS[kind][3:12]}")
+    html = await page(client, env, f"/dashboard/issues?q={POSTS[kind][3:12]}")
     row = next(r for r in html.split("<tr")[1:] if f'/dashboard/issues/{posted[kind]}"' in r)
     assert [unescape(t) for t in TAG.findall(row)] == ([kind.label] if kind.label else [])
 
@@ -54,7 +45,7 @@ async def test_the_list_tags_是_and_疑似_and_not_否(
 async def test_the_issue_page_says_it_on_the_风险_line(
     client: TestClient, env: WebEnv, posted: dict[Litigation, int], kind: Litigation
 ) -> None:
-    html = await text_of(client, env, f"/dashboard/issues/{posted[kind]}")
+    html = await page(client, env, f"/dashboard/issues/{posted[kind]}")
     line = unescape(re.search(r"<dt>风险</dt><dd>([^<]*)</dd>", html).group(1))  # type: ignore[union-attr]
     assert line == " · ".join(filter(None, ("未评", kind.label)))
 
@@ -72,14 +63,9 @@ async def test_the_api_gives_two_flags_never_both_and_describes_them(
 
 
 async def test_the_ledger_cell_is_是_疑似_or_否(client: TestClient, env: WebEnv, posted: dict[Litigation, int]) -> None:
-    r = await client.get("/api/export.csv", headers=env.auth("district"))
-    rows = list(csv.DictReader(io.StringIO((await r.read())[3:].decode("utf-8"))))
-    by_id = {int(row["编号"]): row["行政败诉风险"] for row in rows}
-    r = await client.get("/api/export.xlsx", headers=env.auth("district"))
-    ws = load_workbook(io.BytesIO(await r.read())).active
-    assert ws is not None
-    values = list(ws.iter_rows(values_only=True))
-    col = values[0].index("行政败诉风险")
-    cells = {row[0]: row[col] for row in values[1:]}
+    body, _ = await download(client, env, "/api/export.csv")
+    by_id = {int(row["编号"]): row["行政败诉风险"] for row in csv_records(body)}
+    body, _ = await download(client, env, "/api/export.xlsx")
+    cells = {row["编号"]: row["行政败诉风险"] for row in records(sheet(body))}
     for kind, issue_id in posted.items():
         assert by_id[issue_id] == cells[issue_id] == kind.value

@@ -13,14 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.org import SAMPLE, OrgError, load_org
 from bot.web.auth import MAX_TOKEN_LENGTH, Tokens, token_hash
-from tests.web_support import WebEnv
-
-
-async def page(client: TestClient, env: WebEnv, path: str, key: str = "district", status: int = 200) -> str:
-    r = await client.get(path, headers=env.auth(key))
-    assert r.status == status, (path, r.status)
-    assert r.content_type == "text/html"
-    return await r.text()
+from tests.web_support import WebEnv, page
 
 
 def stat(html: str, key: str) -> int:

@@ -5,22 +5,28 @@ not asyncio: schemathesis' requests, Playwright's sync API)."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from openpyxl import load_workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.app import App, build
 from bot.config import Settings
 from bot.org import SAMPLE
 from bot.web import create_web_app
 from bot.web.auth import token_hash
+from bot.web.export import HEADERS
 from models.clock import FrozenClock
 from tests.conftest import Chat
 from tests.databases import database_url
@@ -61,6 +67,40 @@ def seeded_env(directory: Path) -> WebEnv:
     app = build(Settings(database_url=url, org_file=org, photos_dir=directory / "photos"), clock)
     chat = Chat(app, clock)
     return WebEnv(app, chat, seed(chat), tokens, url, org)
+
+
+async def page(client: TestClient, env: WebEnv, path: str, key: str = "district", status: int = 200) -> str:
+    r = await client.get(path, headers=env.auth(key))
+    assert r.status == status, (path, r.status)
+    assert r.content_type == "text/html"
+    return await r.text()
+
+
+async def download(client: TestClient, env: WebEnv, path: str, key: str = "district") -> tuple[bytes, Any]:
+    r = await client.get(path, headers=env.auth(key))
+    assert r.status == 200, await r.text()
+    return await r.read(), r.headers
+
+
+def sheet(body: bytes) -> Worksheet:
+    ws = load_workbook(io.BytesIO(body)).active
+    assert ws is not None
+    return ws
+
+
+def records(ws: Worksheet) -> list[dict[str, Any]]:
+    """The ledger's rows by header, checking the header row is the export's."""
+    rows = list(ws.iter_rows(values_only=True))
+    assert rows[0] == HEADERS
+    return [dict(zip(HEADERS, r, strict=True)) for r in rows[1:]]
+
+
+def csv_records(body: bytes) -> list[dict[str, str]]:
+    """The .csv ledger's rows by header, checking its BOM and header row."""
+    assert body.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(body[3:].decode("utf-8"), newline="")))
+    assert tuple(rows[0]) == HEADERS
+    return [dict(zip(HEADERS, r, strict=True)) for r in rows[1:]]
 
 
 @contextmanager
