@@ -152,15 +152,17 @@ def review(ctx: Context) -> Result:
     opinion = _RISK_LEVEL.sub(" ", text)
     opinion = (opinion.replace("行政败诉风险", " ") if stated else opinion).strip()
     opinion = _need(opinion, "研判意见", f"研判 #{issue.id} 属历史遗留,需区里协调 风险:高")
-    was_flagged = bool(r.litigation_tag(issue))
+    before = r.litigation_tag(issue)
     level = risk_match.group(1) if risk_match else None
     data: Reviewed = {"opinion": opinion, "risk": level, "litigation_risk": bool(stated)}
     if stated is False:
         data["litigation_cleared"] = True
     _event(ctx, issue, Kind.REVIEWED, data)
     extra = f" · 风险 {issue.risk}" if issue.risk else ""
-    extra += f" · {r.litigation_tag(issue)}" if r.litigation_tag(issue) else ""
-    extra += " · 已排除行政败诉风险" if was_flagged and stated is False else ""
+    if tag := r.litigation_tag(issue):
+        extra += f" · {tag}"
+    elif before:  # only a 研判 saying there is none takes a flag away
+        extra += " · 已排除行政败诉风险"
     nxt = (
         f"如需上级处理请「上报 #{issue.id}」。" if issue.level != Level.DISTRICT else f"请区领导「交办 #{issue.id}」。"
     )
