@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 
 import yaml
 from sqlalchemy import Engine, event, func, select, text
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bench.dashboard import OWNERS, Seeder
 from bot.app import build
@@ -390,7 +390,7 @@ def digest_job(app: Any) -> tuple[int, int, float]:
     monday = datetime.combine(TODAY - timedelta(days=TODAY.weekday()), dtime(9, 0), SHANGHAI)
     runner = app.job_runner(FrozenClock(monday.astimezone(UTC)))
     with Session(app.engine) as s:
-        bound = set(s.execute(select(GroupBinding.__table__.c.unit_id)).scalars())  # type: ignore[attr-defined]
+        bound = set(s.execute(select(col(GroupBinding.unit_id))).scalars())
         for unit in app.dispatcher.directory.units.values():
             if unit.id not in bound and unit.kind in ("district", "township", "village"):
                 s.add(GroupBinding(conversation_id=f"bench-{unit.id}", unit_id=unit.id, source="bench"))
