@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/category_cv.py [--weights 1,2,3]
 
-For each of the labelled sets of tests/intake_corpus.SETS (never the later EXTRA_SETS): the
+For each of the labelled sets of tests/intake_corpus.TRAINING (never the unseen ones): the
 character model is trained on the other sets and the classifier measured on this one, keywords
 alone (the shipped categories.yaml, which is not retrained per fold: its vocabulary was written
 while reading dev and dev2, so those two folds flatter it) and keywords plus the character model
@@ -20,7 +20,7 @@ from bench.train_category import texts_and_labels, train
 from bot.org import load_org
 from handlers.intake import IntakeParser
 from handlers.intake.categories import CHAR_WEIGHT, CategoryModel, shipped_file
-from tests.intake_corpus import SETS, load
+from tests.intake_corpus import TRAINING, load
 
 
 def main() -> int:
@@ -30,7 +30,7 @@ def main() -> int:
     weights = [float(w) for w in args.weights.split(",")]
     parser = IntakeParser(load_org().directory, CategoryModel({}))
     keywords = CategoryModel.from_yaml(shipped_file())
-    sets = {name: load(name) for name in SETS}
+    sets = {name: load(name) for name in TRAINING}
     rows: dict[str, list[float]] = {"keywords": [], **{f"+ chars ×{w:g}": [] for w in weights}}
     for held, posts in sets.items():
         chars = train(parser, [p for name, ps in sets.items() if name != held for p in ps])

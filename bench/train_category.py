@@ -3,8 +3,8 @@ labelled posts and writes it where the package ships it.
 
     .venv/bin/python bench/train_category.py [--out PATH]
 
-Trained on the sets of tests/intake_corpus.SETS only: sets added later (EXTRA_SETS, holdout4)
-stay unseen, to measure it. The same corpus gives the same file, byte for byte."""
+Trained on the sets of tests/intake_corpus.TRAINING only: the blind sets added after them stay
+unseen, to measure it. The same corpus gives the same file, byte for byte."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from handlers.intake import IntakeParser
 from handlers.intake.categories import CATEGORIES, CategoryModel
 from handlers.intake.charmodel import SHIPPED, CharModel, accuracy, fit
 from handlers.intake.text import clean
-from tests.intake_corpus import SETS, Post, load
+from tests.intake_corpus import TRAINING, Post, load
 
 OUT = Path(__file__).resolve().parent.parent / "handlers" / "intake" / SHIPPED
 
@@ -37,13 +37,13 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     parser = IntakeParser(load_org().directory, CategoryModel({}))
-    posts = load(*SETS)
+    posts = load(*TRAINING)
     model = train(parser, posts)
     model.save(args.out)
     texts, labels = texts_and_labels(parser, posts)
     print(
         f"{args.out}: {len(model.vocabulary)} n-grams × {len(model.categories)} categories from {len(posts)} posts "
-        f"({', '.join(SETS)}); accuracy on them alone {accuracy(model, texts, labels):.1%}"
+        f"({', '.join(TRAINING)}); accuracy on them alone {accuracy(model, texts, labels):.1%}"
     )
     return 0
 

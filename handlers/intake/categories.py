@@ -46,6 +46,13 @@ TIE = 0.5  # scores closer than this are a tie
 # per unit of its score, and how far a category must lead 其他, else the post is about nothing.
 CHAR_WEIGHT = 2.0
 OTHER_LEAD = 1.5
+# Enforcement is the means, not the subject, where the subject is in the list (filing rule 3 of
+# tests/data/README.md): the subject wins if it has this share of 行政执法's score.
+MEANS = "行政执法"
+SUBJECTS = ("宅基地与农房", "环境与生态")
+SUBJECT_SHARE = 0.7
+# A post that asks for two things alike (rule 2) is 其他 if the second category has this share.
+BOTH_SHARE = 0.3
 ENV_FILE = "LIANDONG_CATEGORY_FILE"  # read by bot.config.Settings, handed in through use_file
 
 
@@ -79,6 +86,16 @@ class CategoryModel:
         top = max(total, key=lambda c: total[c])
         if total[top] - total[OTHER] < OTHER_LEAD:
             return OTHER, total
+        if top == MEANS:
+            # The subject beats the means: a 违建 on a homestead is 宅基地与农房, a polluter's 处罚 环境与生态.
+            subject = max(SUBJECTS, key=lambda c: total[c])
+            if total[subject] > 0 and total[subject] >= SUBJECT_SHARE * total[top]:
+                top = subject
+        if _BOTH.search(text):
+            # Two demands, neither the main one ("两件事都请街道安排"), of two categories: 其他.
+            second = max((c for c in total if c not in (top, OTHER)), key=lambda c: total[c])
+            if total[second] > 0 and total[second] >= BOTH_SHARE * total[top]:
+                return OTHER, total
         return top, total
 
     def _keyword_scores(self, text: str) -> dict[str, tuple[float, int]]:
@@ -182,10 +199,25 @@ _BACKGROUND = re.compile(
 )
 # A threat ("不然就去上访", "再不给就去起诉") is the litigation flag's concern, not the subject.
 _THREAT = re.compile(r"不然|否则|再不|扬言|要不然")
+# What the post calls done or mentions in passing weighs least: "路灯已经报修了", "这个先不说".
+_SETTLED = re.compile(
+    r"已经?(?:修好|修复|处理好|解决了|调解好|结清|办好|办了|落实了|报修|换了|撤诉|撤回)"
+    r"|修好了|结清了|调解好了|办好了|帮着办了|先不说|顺便说|顺带|会换|自己会|自己拆|在指导|不搞了"
+    r"|不上访了|已经好了|没问题了|小事"
+)
+# "现在主要是污水怎么处理": the clause that names the main matter, and the one after it.
+_FOCUS = re.compile(r"主要是|主要想|主要问题|今天反映的是|今天说|现在就是要|现在主要|现在就希望|关键是|最急的是|重点是")
+# Two demands alike: "两件事都请…", "一并解决", "一是…二是…".
+_BOTH = re.compile(
+    r"两件事|两个问题|两个事|两样|一并|一起解决|一起安排|同时把|都请|都给|两边都要|一是.{2,40}二是"
+    r"|都挺急|一样急|都很急|都要解决"
+)
 DEMAND_WEIGHT = 1.5
 FIRST_WEIGHT = 1.25
 BACKGROUND_WEIGHT = 0.75
 THREAT_WEIGHT = 0.5
+FOCUS_WEIGHT = 3.0
+SETTLED_WEIGHT = 0.3
 
 
 def _clause_weights(text: str, bounds: list[int], first: int) -> dict[int, float]:
@@ -201,6 +233,13 @@ def _clause_weights(text: str, bounds: list[int], first: int) -> dict[int, float
     for m in _THREAT.finditer(text):
         i = bisect_right(bounds, m.start())
         weights[i] = min(weights.get(i, 1.0), THREAT_WEIGHT)
+    for m in _FOCUS.finditer(text):
+        i = bisect_right(bounds, m.start())
+        for j in (i, i + 1):
+            weights[j] = max(weights.get(j, 1.0), FOCUS_WEIGHT)
+    for m in _SETTLED.finditer(text):
+        i = bisect_right(bounds, m.start())
+        weights[i] = min(weights.get(i, 1.0), SETTLED_WEIGHT)
     return weights
 
 

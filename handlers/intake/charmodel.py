@@ -21,6 +21,7 @@ NGRAMS = (1, 2, 3)
 MIN_DF = 2  # an n-gram of one training post is that post's, not the category's
 C = 1.0  # inverse L2 strength, on the summed log-loss
 STEPS = 400
+WINDOW = 10  # the line search's memory, in steps
 SHIPPED = "data/category_chars.npz"
 
 _SPACES = re.compile(r"\s+")
@@ -80,8 +81,8 @@ class CharModel:
 
 def fit(texts: Sequence[str], labels: Sequence[str], categories: Sequence[str], steps: int = STEPS) -> CharModel:
     """Multinomial logistic regression, L2-penalised (the bias is not), by gradient descent with
-    Barzilai-Borwein steps: on this convex loss it converges in a few hundred full-batch steps
-    with no step size to tune, and no randomness anywhere."""
+    Barzilai-Borwein steps kept in check by a non-monotone line search: on this convex loss it
+    converges in a few hundred full-batch steps with no step size to tune, and no randomness."""
     grams = [ngrams(t) for t in texts]
     df: dict[str, int] = {}
     for gs in grams:
@@ -99,24 +100,32 @@ def fit(texts: Sequence[str], labels: Sequence[str], categories: Sequence[str], 
     penalised = np.ones((len(vocabulary) + 1, 1))
     penalised[-1] = 0.0
 
-    def gradient(w: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    def loss_and_gradient(w: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
         z = x @ w
         z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        out: npt.NDArray[np.float64] = x.T @ (p - y) + penalised * w / C
-        return out
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        loss = float(-(y * log_p).sum() + (penalised * w * w).sum() / (2 * C))
+        out: npt.NDArray[np.float64] = x.T @ (np.exp(log_p) - y) + penalised * w / C
+        return loss, out
 
     w = np.zeros((len(vocabulary) + 1, len(categories)))
-    grad = gradient(w)
+    loss, grad = loss_and_gradient(w)
+    recent = [loss]
     step = 1e-3
     for _ in range(steps):
-        w_next = w - step * grad
-        grad_next = gradient(w_next)
+        # A Barzilai-Borwein step is not a descent step on this loss: one that rises above the
+        # worst of the last few is halved until it does not (a non-monotone line search).
+        while True:
+            w_next = w - step * grad
+            loss_next, grad_next = loss_and_gradient(w_next)
+            if loss_next <= max(recent[-WINDOW:]) - 1e-4 * step * float((grad * grad).sum()) or step < 1e-12:
+                break
+            step /= 2
         dw, dg = w_next - w, grad_next - grad
         curvature = float((dw * dg).sum())
         step = float((dw * dw).sum()) / curvature if curvature > 0 else step
         w, grad = w_next, grad_next
+        recent.append(loss_next)
     return CharModel(categories, vocabulary, w)
 
 
