@@ -49,7 +49,12 @@ def test_keywords_still_count_with_the_model() -> None:
     assert default_model().classify("葡萄架倒了") == "其他"
     edited = CategoryModel.from_yaml("环境与生态:\n  强: [葡萄架]\n", chars=shipped())
     assert edited.classify("葡萄架倒了") == "环境与生态"
-    # and the keyword points add to the model's: a 强 word of the file outweighs its lean
+    # and the keyword points add to the model's, point for point: a vague post the model files
+    # under 其他 with some confidence takes more than one 强 word of the file to move
     leaning = "村里有点事"
     assert default_model().classify(leaning) == "其他"
-    assert CategoryModel.from_yaml("基础设施:\n  强: [有点事]\n", chars=shipped()).classify(leaning) == "基础设施"
+    bare = CategoryModel({}, shipped()).explain(leaning)[1]
+    one = CategoryModel.from_yaml("基础设施:\n  强: [有点事]\n", chars=shipped()).explain(leaning)[1]
+    assert one["基础设施"] - bare["基础设施"] == 3 * 1.25 and one["其他"] == bare["其他"]  # first clause ×1.25
+    two = CategoryModel.from_yaml("基础设施:\n  强: [有点事, 村里有]\n", chars=shipped())
+    assert two.classify(leaning) == "基础设施"
