@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from handlers.intake.categories import CATEGORIES, CategoryModel, default_model
 from handlers.intake.charmodel import CharModel, fit, ngrams, shipped
@@ -55,6 +56,6 @@ def test_keywords_still_count_with_the_model() -> None:
     assert default_model().classify(leaning) == "其他"
     bare = CategoryModel({}, shipped()).explain(leaning)[1]
     one = CategoryModel.from_yaml("基础设施:\n  强: [有点事]\n", chars=shipped()).explain(leaning)[1]
-    assert one["基础设施"] - bare["基础设施"] == 3 * 1.25 and one["其他"] == bare["其他"]  # first clause ×1.25
+    assert one["基础设施"] - bare["基础设施"] == pytest.approx(3 * 1.25) and one["其他"] == bare["其他"]  # first clause
     two = CategoryModel.from_yaml("基础设施:\n  强: [有点事, 村里有]\n", chars=shipped())
     assert two.classify(leaning) == "基础设施"

@@ -213,12 +213,12 @@ def test_the_category_file_can_come_from_the_environment(tmp_path: Path, monkeyp
     from handlers.intake import categories
 
     f = tmp_path / "c.yaml"
-    f.write_text("环境与生态:\n  强: [葡萄]\n", encoding="utf-8")
-    assert IntakeParser(DIRECTORY).parse("葡萄的事", DIRECTORY.district).category == "其他"
+    f.write_text("环境与生态:\n  强: [葡萄架]\n", encoding="utf-8")
+    assert IntakeParser(DIRECTORY).parse("葡萄架倒了", DIRECTORY.district).category == "其他"
     monkeypatch.setenv(categories.ENV_FILE, str(f))
     categories.use_file(Settings.from_env().category_file)  # as bot.app does when it builds the app
     try:
-        assert IntakeParser(DIRECTORY).parse("葡萄的事", DIRECTORY.district).category == "环境与生态"
+        assert IntakeParser(DIRECTORY).parse("葡萄架倒了", DIRECTORY.district).category == "环境与生态"
     finally:
         categories.use_file(None)
 

@@ -3,18 +3,19 @@ officials edit: each keyword scores its category (强 3, 中 2, 弱 1 point), ea
 once, times the weight of the clause it stands in, so that a post about two things goes by the
 one it makes its demand about (要求…, 请街道派人… ×1.5; 现在主要是… ×3), else the one it names
 first (×1.25), not by its background (之前… ×0.75), its threat (不然就去上访… ×0.5) or what it
-calls settled (已经修好了, 已由环保处理… ×0.3). 其他 may list
-words of its own: subjects outside the nine (诈骗, 选举…) that compete like any category.
+calls settled (已经修好了, 已由环保处理… ×0.3). 其他 may list words of its own: subjects outside
+the nine (诈骗, 选举…) that compete like any category.
 
 The bot adds to these points those of a character model trained on the labelled posts
-(charmodel.py, CHAR_WEIGHT points per unit of its score, read without the clauses about what is
-settled): it knows wording the lists lack. The highest total wins, if it leads 其他's by
-OTHER_LEAD (or merely passes it, when a 强 word of the file names it); else the post is 其他.
-Then the filing rules of tests/data/README.md: enforcement about a homestead or a pollution goes
-by that subject, and two demands alike ("两件事都请…") of two categories are 其他. An edited file counts
-as it did, point for point, on top of the model's lean. Keywords alone (a model built without
-one): the highest score wins; a tie (closer than 0.5), or less than 2 points (one weak word), is
-其他. Pure: one automaton, built once per file; the character model is loaded once."""
+(charmodel.py, CHAR_WEIGHT points per unit of its score; it reads the post less what is settled,
+and from the clause naming the main matter on): it knows wording the lists lack. The highest
+total wins, if it leads 其他's by OTHER_LEAD (or merely passes it, when a 强 word of the file
+names it); else the post is 其他. Then the filing rules of tests/data/README.md: enforcement
+about a homestead or a pollution goes by that subject, and two demands alike ("两件事都请…") of
+two categories are 其他, unless one is singled out or settled. An edited file counts as it did,
+point for point, on top of the model's lean. Keywords alone (a model built without one): the
+highest score wins; a tie (closer than 0.5), or less than 2 points (one weak word), is 其他.
+Pure: one automaton, built once per file; the character model is loaded once."""
 
 from __future__ import annotations
 
@@ -97,8 +98,9 @@ class CategoryModel:
             subject = max(SUBJECTS, key=lambda c: total[c])
             if total[subject] > 0 and total[subject] >= SUBJECT_SHARE * total[top]:
                 top = subject
-        if _BOTH.search(text):
-            # Two demands, neither the main one ("两件事都请街道安排"), of two categories: 其他.
+        if _BOTH.search(text) and not _FOCUS.search(text) and not _SETTLED.search(text):
+            # Two demands, neither the main one ("两件事都请街道安排"), of two categories: 其他;
+            # not when the post singles one out (主要是…) or calls the other settled.
             second = max((c for c in total if c != top), key=lambda c: total[c])
             if total[second] > 0 and total[second] >= BOTH_SHARE * total[top]:
                 return OTHER, total
@@ -207,15 +209,15 @@ _BACKGROUND = re.compile(
 _THREAT = re.compile(r"不然|否则|再不|扬言|要不然")
 # What the post calls done or mentions in passing weighs least: "路灯已经报修了", "这个先不说".
 _SETTLED = re.compile(
-    r"已经?(?:修好|修复|处理好|处理过|解决了|调解好|结清|办好|办了|落实了|报修|换了|撤诉|撤回|说清楚|补发|到位|移位)"
-    r"|已经?报[^,。!?;\n ]{0,8}维修|已由[^,。!?;\n ]{0,12}(?:处理|处罚|整改|解决)|处理完毕|整改了|问题已经?解决"
-    r"|修好了|结清了|调解好了|办好了|帮着办了|先不说|顺便说|顺带|会换|自己会|自己拆|在指导|不搞了"
-    r"|不上访了|已经好了|没问题了|小事|过几天装|自己开会定"
+    r"已经?(?:修好|修复|处理好|处理过|解决了|调解好|结清|办好|办了|落实了|报修|换了|撤诉|撤回|说清楚|补发|到位|移位|转)"
+    r"|已经?报[^,。!?;\n ]{0,8}维修|已由[^,。!?;\n ]{0,12}(?:处理|处罚|整改|解决|落实)|处理完毕|落实完毕|整改了"
+    r"|问题已经?解决|也到位了|不用再管|另案处理|修好了|结清了|调解好了|办好了|帮着办了|先不说|顺便说|顺带"
+    r"|会换|自己会|自己拆|在指导|不搞了|不上访了|已经好了|没问题|小事|过几天装|自己开会定"
 )
 # "现在主要是污水怎么处理", "今天报上来的是…": the clause that names the main matter, and the one after it.
 _FOCUS = re.compile(
-    r"主要是|主要想|主要问题|主要诉求|关键是|最急的是|重点是|现在就希望|现在就是要"
-    r"|(?:现在|今天|这次|目前|现)[^,。!?;\n ]{0,8}?(?:反映|解决|报|诉求|说)[^,。!?;\n ]{0,4}?的?是"
+    r"主要是|主要想|主要请|主要问题|主要诉求|关键是|最急的是|重点是|重点处理|先解决|现在就希望|现在就是要"
+    r"|(?:现在|今天|这次|目前|现)[^,。!?;\n ]{0,8}?(?:反映|解决|报|诉求|说|问题)[^,。!?;\n ]{0,4}?的?是"
     r"|今天说|另外一件事"
 )
 # Two demands alike: "两件事都请…", "一并解决", "一是…二是…".
@@ -232,8 +234,13 @@ SETTLED_WEIGHT = 0.3
 
 
 def unsettled(text: str) -> str:
-    """The text less its clauses about what is settled ("排污问题已由环保处理完毕"), as the
-    character model reads it: it weighs every clause alike, so it is not shown them."""
+    """The text as the character model reads it, which weighs every clause alike: less its
+    clauses about what is settled ("排污问题已由环保处理完毕"), and from the clause that names
+    the main matter on ("…今天反映的是…") when there is one."""
+    focus = _FOCUS.search(text)
+    if focus:
+        start = max((m.end() for m in _CLAUSE.finditer(text, 0, focus.start())), default=0)
+        text = text[start:]
     if not _SETTLED.search(text):
         return text
     kept = [c for c in _CLAUSE.split(text) if not _SETTLED.search(c)]
