@@ -34,7 +34,7 @@ EXTRA_SETS: dict[str, Path] = {
     "holdout10": DATA / "intake_holdout10.yaml",
 }
 # The character model learns from these: the sets above and the blind sets already measured
-# once (tests/data/README.md); the newer ones stay unseen, to measure it.
+# once (tests/data/README.md); the newer ones (holdout9, holdout10) stay unseen, to measure it.
 TRAINING = (*SETS, "holdout4", "holdout5", "holdout6", "holdout7", "holdout8")
 FIELDS = ("township", "village", "ambiguous", "category", "litigation_risk", "phones", "has_id_number", "deadline")
 
