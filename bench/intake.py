@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/intake.py [--repeat N] [--sets dev,dev2]
 
-Accuracy is shown for the development sets (tuned against), the holdout sets (never tuned
-against: the honest figure for new posts; holdout2 and holdout3)
-and all; --sets measures only those named (to tune without looking at a holdout). "Place from
+Accuracy is shown for every set present and all; tests/data/README.md says which were tuned
+against or trained on (tests/intake_corpus.TRAINING) and which are still unseen, the honest
+figure for new posts; --sets measures only those named (to tune without looking at a holdout). "Place from
 text" are the posts whose sender is not a village, where township and village must be read from
 the text. Near-duplicate precision and recall are over every pair of posts from the same place."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.intake.categories import OTHER_LEAD, CategoryModel, default_model, unsettled
+from handlers.intake.categories import OTHER_LEAD, CategoryModel, default_model, model_text
 from handlers.intake.charmodel import shipped
 
 
@@ -34,15 +34,15 @@ def test_a_post_is_filed_by_the_rules(text: str, category: str) -> None:
 
 def test_the_character_model_reads_past_what_is_settled_and_from_the_main_matter() -> None:
     post = "养猪场臭味的事已由环保处理完毕。今天反映的是村里的桥裂了"
-    assert unsettled(post) == "今天反映的是村里的桥裂了"
-    assert unsettled("村里的桥裂了,请乡里派人检测") == "村里的桥裂了,请乡里派人检测"
+    assert model_text(post) == "今天反映的是村里的桥裂了"
+    assert model_text("村里的桥裂了,请乡里派人检测") == "村里的桥裂了,请乡里派人检测"
     only_settled = "路灯已经修好了"
-    assert unsettled(only_settled) == only_settled  # nothing else to read
+    assert model_text(only_settled) == only_settled  # nothing else to read
 
 
 def test_a_strong_word_of_the_file_need_only_pass_other() -> None:
     post = "非洲猪瘟的事请防疫站来看看"
-    assert CategoryModel.from_yaml("其他:\n  弱: [防疫站]\n", chars=shipped()).classify(post) == "其他"
+    assert CategoryModel({}, shipped()).classify(post) == "其他"  # the model alone does not know it
     edited = CategoryModel.from_yaml("环境与生态:\n  强: [非洲猪瘟]\n", chars=shipped())
     category, total = edited.explain(post)
     # it passes 其他 by less than a post without a 强 word would need

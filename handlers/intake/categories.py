@@ -85,11 +85,12 @@ class CategoryModel:
         scores = self._keyword_scores(text)
         if self.chars is None:
             return _keyword_decision(scores), {c: s for c, (s, _) in scores.items()}
-        total = {c: char_weight * z for c, z in self.chars.scores(unsettled(text)).items()}
+        total = {c: char_weight * z for c, z in self.chars.scores(model_text(text)).items()}
         for category, (points, _) in scores.items():
             total[category] += points
         top = max(total, key=lambda c: total[c])
-        # A 强 word of the file is the subject named: it need only pass 其他, not lead it.
+        # The file's words worth a 强 word (3 points, unweighted) name the subject: it need only
+        # pass 其他, not lead it.
         named = scores.get(top, (0.0, 0))[1] >= WEIGHTS["强"]
         if total[top] - total[OTHER] < (0.0 if named else OTHER_LEAD):
             return OTHER, total
@@ -194,6 +195,9 @@ def _outermost(matches: Iterable[tuple[int, tuple[str, str, int]]]) -> list[tupl
 # Clauses: a post is read clause by clause, split at punctuation, line breaks and the spaces of
 # one-liners ("北二反映 老年协会的房子漏雨 要修"). Colons do not split: "诉求:尽快审批" is one clause.
 _SEPARATOR = re.compile(r"[,。!?;\n ]+")
+# The character model drops whole clauses (what is settled) where the keywords only weigh them
+# less, so its clauses do not end at a one-liner's spaces: a piece dropped takes less with it.
+_CLAUSE = re.compile(r"[,。!?;\n]+")
 # The clause that says what is wanted is what the post is about: "…要求撤销处罚" is about the penalty.
 _DEMAND = re.compile(
     r"要求|诉求|希望|请求|恳请|申请|请尽快|盼|想让|急需|呼吁|讨个说法|给个说法|讨说法"
@@ -233,7 +237,7 @@ FOCUS_WEIGHT = 3.0
 SETTLED_WEIGHT = 0.3
 
 
-def unsettled(text: str) -> str:
+def model_text(text: str) -> str:
     """The text as the character model reads it, which weighs every clause alike: less its
     clauses about what is settled ("排污问题已由环保处理完毕"), and from the clause that names
     the main matter on ("…今天反映的是…") when there is one."""
@@ -245,9 +249,6 @@ def unsettled(text: str) -> str:
         return text
     kept = [c for c in _CLAUSE.split(text) if not _SETTLED.search(c)]
     return "\n".join(kept) if any(k.strip() for k in kept) else text
-
-
-_CLAUSE = re.compile(r"[,。!?;\n]+")
 
 
 def _clause_weights(text: str, bounds: list[int], first: int) -> dict[int, float]:
